@@ -1,0 +1,163 @@
+"""Builds the environment configs from CDK context: cdk.json plus `-c` overrides.
+
+cdk.json holds, under the ``mlops`` key, ``defaults`` shared by every environment and one
+entry per environment under ``environments``. Any field of one environment can be
+overridden on the command line with ``-c <environment>.<field>[.<subfield>]=<value>``, e.g.
+``cdk synth -c prod.metric_threshold=0.95 -c dev.staging_endpoint.mode=serverless``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from config.model import EnvironmentConfig
+
+CONTEXT_KEY = "mlops"
+_OVERRIDE_KEY = re.compile(
+    r"^(?P<env>[a-z][a-z0-9]*)\.(?P<path>[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*)$"
+)
+_NULL_WORDS = {"null", "none"}
+
+
+class ConfigError(Exception):
+    """Bad configuration: one readable line per problem, no templates produced."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "Invalid configuration:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
+    """Validates every environment; raises ConfigError listing every problem found."""
+    settings = context.get(CONTEXT_KEY)
+    if not isinstance(settings, Mapping):
+        raise ConfigError(
+            [f"context key {CONTEXT_KEY!r} is missing or not an object (see cdk.json)"]
+        )
+    unknown_top = sorted(set(settings) - {"defaults", "environments"})
+    defaults = settings.get("defaults", {})
+    environments = settings.get("environments")
+    problems: list[str] = []
+    if unknown_top:
+        problems.append(
+            f"{CONTEXT_KEY}: unknown key(s) {', '.join(unknown_top)}; "
+            "accepted: defaults, environments"
+        )
+    if not isinstance(defaults, Mapping):
+        problems.append(f"{CONTEXT_KEY}.defaults must be an object")
+    if not isinstance(environments, Mapping) or not environments:
+        problems.append(
+            f"{CONTEXT_KEY}.environments must be an object with at least one environment"
+        )
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(environments, Mapping) and isinstance(defaults, Mapping)
+
+    raw_by_env: dict[str, dict[str, Any]] = {}
+    for env_name, env_settings in environments.items():
+        if not isinstance(env_settings, Mapping):
+            problems.append(f"[{env_name}] must be an object of settings")
+            continue
+        merged = _deep_merge(defaults, env_settings)
+        merged["name"] = env_name
+        raw_by_env[env_name] = merged
+
+    problems.extend(_apply_overrides(context, raw_by_env, accepted=sorted(environments)))
+
+    configs: list[EnvironmentConfig] = []
+    for env_name, raw in raw_by_env.items():
+        try:
+            configs.append(EnvironmentConfig.model_validate(raw))
+        except ValidationError as error:
+            problems.extend(_describe(env_name, error))
+    if problems:
+        raise ConfigError(problems)
+    return configs
+
+
+def _apply_overrides(
+    context: Mapping[str, Any], raw_by_env: dict[str, dict[str, Any]], *, accepted: list[str]
+) -> list[str]:
+    problems: list[str] = []
+    for key, value in context.items():
+        match = _OVERRIDE_KEY.match(key)
+        if not match:
+            continue
+        env_name, path = match.group("env"), match.group("path").split(".")
+        if env_name not in raw_by_env:
+            problems.append(
+                f"-c {key}: unknown environment {env_name!r}; accepted: {', '.join(accepted)}"
+            )
+            continue
+        target = raw_by_env[env_name]
+        for part in path[:-1]:
+            child = target.get(part)
+            if child is None:
+                child = target[part] = {}
+            elif not isinstance(child, dict):
+                problems.append(f"-c {key}: {part!r} is not a group of settings")
+                break
+            target = child
+        else:
+            target[path[-1]] = _parse_cli_value(value)
+    return problems
+
+
+def _parse_cli_value(value: Any) -> Any:
+    """`-c` values arrive as strings; pydantic coerces numbers and booleans from them."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().lower() in _NULL_WORDS:
+        return None
+    if value.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _describe(env_name: str, error: ValidationError) -> list[str]:
+    lines: list[str] = []
+    seen: set[str] = set()
+    errors = error.errors(include_url=False)
+    # `X | None` fields report a second, useless "should be None" error for a bad X.
+    fields_with_real_errors = {
+        _field_path(item["loc"]) for item in errors if item["type"] != "none_required"
+    }
+    for item in errors:
+        field = _field_path(item["loc"]) or "(environment)"
+        if item["type"] == "none_required" and field in fields_with_real_errors:
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; see config/model.py for the fields)"
+        got = "" if item["type"] in {"value_error", "missing"} else f" (got {item['input']!r})"
+        line = f"[{env_name}] {field}: {message}{got}"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    return lines
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    # Union and validator tags such as "function-after[check(), str]" are noise for users.
+    return ".".join(str(part) for part in loc if not (isinstance(part, str) and "[" in part))

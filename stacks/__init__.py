@@ -1,0 +1,6 @@
+"""The four stacks of one environment and how they are wired together."""
+
+from stacks.environment import EnvironmentStacks, add_environment
+from stacks.registry_stack import RegistryStack
+
+__all__ = ["EnvironmentStacks", "RegistryStack", "add_environment"]

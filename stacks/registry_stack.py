@@ -1,0 +1,36 @@
+"""RegistryStack: the stateful core every other stack builds on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from components.artifact_store import ArtifactStore
+from components.model_registry import ModelRegistry
+from components.notifications import Notifications
+from config import EnvironmentConfig
+
+
+class RegistryStack(Stack):
+    """Key, artifact bucket, model package group and notification topic of one environment."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: EnvironmentConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.store = ArtifactStore(self, "ArtifactStore", resource_prefix=config.resource_prefix)
+        self.registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            group_name=config.resource_prefix,
+            description=f"Versions of the {config.project_name} model trained in {config.name}",
+        )
+        self.notifications = Notifications(
+            self,
+            "Notifications",
+            key=self.store.key,
+            display_name=f"{config.resource_prefix} MLOps",
+            email=config.notification_email,
+        )

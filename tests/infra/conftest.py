@@ -1,0 +1,73 @@
+"""Synthesizes the whole app once per test session and shares the templates.
+
+The first synth in a process pays the jsii start-up (~1 s); later ones cost tens of ms,
+so tests that need a variant configuration build small apps of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from config import EnvironmentConfig, load_environments
+from stacks import EnvironmentStacks, add_environment
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    assembly: cdk.cx_api.CloudAssembly
+    stacks: dict[str, EnvironmentStacks]
+    templates: dict[str, dict[str, Any]]
+
+    def template(self, stack_name: str) -> Template:
+        return Template.from_json(self.templates[stack_name])
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    app = cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False)
+    stacks = {
+        config.name: add_environment(app, config=config)
+        for config in load_environments(app.node.get_all_context())
+    }
+    assembly = app.synth()
+    templates = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return Synthesized(assembly=assembly, stacks=stacks, templates=templates)
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+@pytest.fixture(scope="session")
+def environments(cdk_context: dict[str, Any]) -> dict[str, EnvironmentConfig]:
+    return {config.name: config for config in load_environments(cdk_context)}
+
+
+@pytest.fixture(scope="session")
+def synthesized(
+    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    return synthesize(cdk_context, tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesize_variant(
+    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., Synthesized]:
+    """Synthesizes the app with extra `-c`-style overrides, e.g. {"dev.notification_email": ...}."""
+
+    def build(overrides: dict[str, Any]) -> Synthesized:
+        return synthesize({**cdk_context, **overrides}, tmp_path_factory.mktemp("variant"))
+
+    return build

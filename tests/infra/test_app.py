@@ -1,0 +1,61 @@
+"""app.py as the CDK CLI runs it: context in, templates (or one error per problem) out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.infra.conftest import REPO_ROOT
+
+
+def _run_app(context: dict[str, Any], outdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CDK_"))}
+    env.update(
+        CDK_CONTEXT_JSON=json.dumps(context),
+        CDK_OUTDIR=str(outdir),
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+        MLOPS_NAG="false",
+    )
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_app_synthesizes_every_environment(cdk_context: dict[str, Any], tmp_path: Path) -> None:
+    result = _run_app(cdk_context, tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    stacks = {
+        name
+        for name, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    assert {"Dev-RegistryStack", "Prod-RegistryStack"} <= stacks
+
+
+def test_bad_config_exits_non_zero_with_readable_errors_and_no_templates(
+    cdk_context: dict[str, Any], tmp_path: Path
+) -> None:
+    context = {**cdk_context, "prod.metric_threshold": "1.2", "dev.model_approval": "sometimes"}
+    result = _run_app(context, tmp_path)
+    assert result.returncode == 2
+    assert (
+        "[prod] metric_threshold: Input should be less than or equal to 1 (got '1.2')"
+        in result.stderr
+    )
+    assert (
+        "[dev] model_approval: Input should be 'manual' or 'automatic' (got 'sometimes')"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*.template.json"))

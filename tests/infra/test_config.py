@@ -1,0 +1,175 @@
+"""Configuration: defaults per environment, `-c` overrides, and one clear error per problem."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from config import ConfigError, EnvironmentConfig, load_environments
+
+
+def _load(cdk_context: dict[str, Any], **overrides: Any) -> dict[str, EnvironmentConfig]:
+    return {config.name: config for config in load_environments({**cdk_context, **overrides})}
+
+
+def _errors(context: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load_environments(context)
+    return raised.value.problems
+
+
+def test_seed_thresholds_and_defaults(environments: dict[str, EnvironmentConfig]) -> None:
+    assert set(environments) == {"dev", "prod"}
+    assert environments["dev"].metric_threshold == 0.8
+    assert environments["prod"].metric_threshold == 0.9
+    assert environments["dev"].schedule.cron == "cron(0 21 ? * TUE *)"
+    assert environments["dev"].approval_status == "PendingManualApproval"
+    assert environments["dev"].resource_prefix == "mlops-demo-dev"
+    assert environments["prod"].termination_protection is True
+
+
+def test_cli_overrides_are_typed_and_scoped_to_one_environment(cdk_context: dict[str, Any]) -> None:
+    configs = _load(
+        cdk_context,
+        **{
+            "prod.metric_threshold": "0.95",
+            "prod.training_instance_count": "2",
+            "dev.use_spot_training": "true",
+            "dev.staging_endpoint.mode": "instance",
+            "dev.model_approval": "automatic",
+            "dev.account": "123456789012",
+        },
+    )
+    assert configs["prod"].metric_threshold == 0.95
+    assert configs["prod"].training_instance_count == 2
+    assert configs["dev"].use_spot_training is True
+    assert configs["dev"].staging_endpoint.mode == "instance"
+    assert configs["dev"].approval_status == "Approved"
+    assert configs["dev"].account == "123456789012"
+    assert configs["dev"].metric_threshold == 0.8
+    assert configs["prod"].account is None
+
+
+def test_empty_cli_value_clears_an_optional_field(cdk_context: dict[str, Any]) -> None:
+    configs = _load(cdk_context, **{"dev.notification_email": ""})
+    assert configs["dev"].notification_email is None
+
+
+def test_feature_flags_in_context_are_not_overrides(cdk_context: dict[str, Any]) -> None:
+    configs = _load(cdk_context, **{"@aws-cdk/core:newStyleStackSynthesis": True})
+    assert len(configs) == 2
+
+
+def test_a_third_environment_is_one_entry(cdk_context: dict[str, Any]) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"]["staging"] = {"metric_threshold": 0.85}
+    configs = _load(context)
+    assert configs["staging"].metric_threshold == 0.85
+    assert configs["staging"].stack_prefix == "Staging"
+
+
+BAD_VALUES = [
+    ("metric_threshold", "1.5", "metric_threshold", "less than or equal to 1"),
+    ("metric_threshold", "-0.1", "metric_threshold", "greater than or equal to 0"),
+    ("metric_threshold", "high", "metric_threshold", "valid number"),
+    ("metric_threshold", "nan", "metric_threshold", "finite number"),
+    ("metric_name", "rmse", "metric_name", "'f1', 'accuracy', 'precision', 'recall' or 'auc'"),
+    ("model_approval", "auto", "model_approval", "'manual' or 'automatic'"),
+    ("processing_instance_type", "m5.large", "processing_instance_type", "ml.<family>.<size>"),
+    ("training_instance_type", "ml.m5", "training_instance_type", "ml.<family>.<size>"),
+    ("training_instance_type", "ml.m5.hugeish", "training_instance_type", "ml.<family>.<size>"),
+    ("training_instance_count", "0", "training_instance_count", "greater than or equal to 1"),
+    ("schedule.cron", "0 21 * * 2", "schedule.cron", "cron(minutes hours"),
+    ("schedule.cron", "cron(0 21 * * TUE *)", "schedule.cron", "exactly one of day-of-month"),
+    ("schedule.cron", "cron(0 21 ? * TUE)", "schedule.cron", "has 5 fields"),
+    ("schedule.cron", "cron(0 2x ? * TUE *)", "schedule.cron", "hours field"),
+    ("schedule.time_zone", "Mars/Olympus", "schedule.time_zone", "IANA time zone"),
+    ("project_name", "", "project_name", "not a valid name"),
+    ("project_name", "Churn_Model", "project_name", "lower-case letters"),
+    ("project_name", "x" * 40, "project_name", "at most 34 characters"),
+    ("region", "europe", "region", "AWS region code"),
+    ("account", "12345", "account", "12-digit"),
+    ("notification_email", "not-an-email", "notification_email", "e-mail address"),
+    ("input_data_prefix", "/data", "input_data_prefix", "ending in '/'"),
+    ("label_column", "a,b", "label_column", "without quotes or commas"),
+    ("staging_endpoint.mode", "gpu", "staging_endpoint.mode", "'serverless' or 'instance'"),
+    (
+        "staging_endpoint.serverless_memory_mb",
+        "1000",
+        "staging_endpoint.serverless_memory_mb",
+        "1024",
+    ),
+    ("source.provider", "github", "source.provider", "'codecommit' or 'codeconnections'"),
+    (
+        "source.connection_arn",
+        "arn:aws:codeconnections:eu-west-1:123456789012:connection/0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70",
+        "source",
+        "only apply to provider 'codeconnections'",
+    ),
+    (
+        "source.provider",
+        "codeconnections",
+        "source",
+        "needs build_repository, connection_arn, deploy_repository",
+    ),
+    ("staging_endpoint.colour", "blue", "staging_endpoint.colour", "unknown setting"),
+    ("prod_endpoint.autoscaling_max_instances", "1", "prod_endpoint", "must be >= instance_count"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "reported_field", "accepted"), BAD_VALUES)
+def test_bad_value_names_environment_field_value_and_accepted(
+    cdk_context: dict[str, Any], field: str, value: str, reported_field: str, accepted: str
+) -> None:
+    problems = _errors({**cdk_context, f"prod.{field}": value})
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert problem.startswith(f"[prod] {reported_field}:"), problem
+    assert accepted in problem
+    if value and "provider" not in field and "connection_arn" not in field:
+        assert value[:20] in problem
+
+
+def test_unknown_environment_in_override(cdk_context: dict[str, Any]) -> None:
+    (problem,) = _errors({**cdk_context, "staging.metric_threshold": "0.9"})
+    assert "unknown environment 'staging'" in problem
+    assert "accepted: dev, prod" in problem
+
+
+def test_every_problem_is_reported_at_once(cdk_context: dict[str, Any]) -> None:
+    problems = _errors(
+        {
+            **cdk_context,
+            "dev.metric_threshold": "2",
+            "prod.model_approval": "maybe",
+            "prod.region": "x",
+        }
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "[dev] metric_threshold",
+        "[prod] region",
+        "[prod] model_approval",
+    ]
+
+
+def test_missing_or_malformed_root(cdk_context: dict[str, Any]) -> None:
+    assert "'mlops' is missing" in _errors({})[0]
+    assert "at least one environment" in _errors({"mlops": {"defaults": {}, "environments": {}}})[0]
+    assert "unknown key(s) envs" in _errors({"mlops": {"envs": {}, "environments": {"dev": {}}}})[0]
+
+
+def test_required_field_missing(cdk_context: dict[str, Any]) -> None:
+    context = copy.deepcopy(cdk_context)
+    del context["mlops"]["defaults"]["region"]
+    problems = _errors(context)
+    assert "[dev] region: Field required" in problems
+    assert "[prod] region: Field required" in problems
+
+
+def test_long_names_respect_sagemaker_63_character_limit() -> None:
+    config = EnvironmentConfig(name="dev", project_name="p" * 35, region="eu-west-1")
+    assert len(f"{config.resource_prefix}-staging-endpoint-config") == 63
+    with pytest.raises(ValueError, match="too long"):
+        EnvironmentConfig(name="dev", project_name="p" * 36, region="eu-west-1")

@@ -1,0 +1,361 @@
+"""Start the SageMaker pipeline when new training data lands, once per burst of uploads.
+
+Wiring: S3 (EventBridge notifications) -> EventBridge rule (Object Created, input bucket, key
+prefix) -> SQS -> this function (SQS event source with a batching window and
+``ReportBatchItemFailures``) -> ``StartPipelineExecution``.
+
+Contract
+--------
+Event: an SQS batch; each record's body is an EventBridge ``Object Created`` event from S3.
+
+Environment:
+
+* ``PIPELINE_NAME`` (required) - the SageMaker pipeline to start.
+* ``INPUT_BUCKET`` (required) - only objects in this bucket count.
+* ``INPUT_PREFIX`` (required, may be empty) - only keys under this prefix count, e.g.
+  ``input-data/``.
+* ``INPUT_PARAMETER_NAME`` (optional, default ``InputDataUri``) - the pipeline parameter that
+  receives ``s3://<bucket>/<directory of the newest object>/``.
+* ``LOG_LEVEL`` (optional, default ``INFO``).
+
+Returns ``{"batchItemFailures": [...]}``. Records that can never succeed (malformed, unrelated,
+folder markers, empty objects) are logged and dropped, never retried. The valid records of a
+batch are reported as failures only when starting the pipeline failed, so SQS redelivers them
+and its dead-letter queue catches what keeps failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+logger = logging.getLogger("start_pipeline_on_new_data")
+
+DEFAULT_INPUT_PARAMETER_NAME = "InputDataUri"
+# Error codes after which a later attempt can succeed. Anything else is reported as a
+# failure too (SQS retries, then the DLQ keeps it), but logged as an error that needs a human.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        # SageMaker's answer when too many executions already run; they finish eventually.
+        "ResourceLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+    }
+)
+MAX_DESCRIPTION_CHARS = 3072
+# Bounds the extra calls spent confirming that a running execution reads the same data.
+MAX_RUNNING_EXECUTIONS_TO_CHECK = 10
+
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
+_clients: dict[str, Any] = {}
+
+
+def _client(service: str) -> Any:
+    """Create clients on first use so importing the module never needs AWS."""
+    if service not in _clients:
+        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
+    return _clients[service]
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is incomplete; every record would fail the same way."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    pipeline_name: str
+    input_bucket: str
+    input_prefix: str
+    input_parameter_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def required(name: str, allow_empty: bool = False) -> str:
+            value = env.get(name)
+            if value is None or (not allow_empty and not value.strip()):
+                raise ConfigError(f"Missing required environment variable {name}")
+            return value.strip()
+
+        return cls(
+            pipeline_name=required("PIPELINE_NAME"),
+            input_bucket=required("INPUT_BUCKET"),
+            input_prefix=required("INPUT_PREFIX", allow_empty=True),
+            input_parameter_name=(
+                env.get("INPUT_PARAMETER_NAME", "").strip() or DEFAULT_INPUT_PARAMETER_NAME
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class NewObject:
+    message_id: str
+    event_id: str
+    event_time: datetime
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    message_id: str | None
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure functions
+
+
+def _parse_event_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _path(document: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(document, Mapping):
+            return None
+        document = document.get(key)
+    return document
+
+
+def _ignore_reason(
+    event: Mapping[str, Any], event_time: datetime | None, settings: Settings
+) -> str | None:
+    """Why an S3 EventBridge event does not count as new data, or None if it does."""
+    if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+        return (
+            f"not an S3 Object Created event (source={event.get('source')!r}, "
+            f"detail-type={event.get('detail-type')!r})"
+        )
+    bucket = _path(event, "detail", "bucket", "name")
+    key = _path(event, "detail", "object", "key")
+    reason: str | None = None
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        reason = "event has no id"
+    elif event_time is None:
+        reason = f"event time {event.get('time')!r} is not an ISO 8601 timestamp"
+    elif not isinstance(bucket, str) or not isinstance(key, str) or not key:
+        reason = "event has no detail.bucket.name or detail.object.key"
+    elif bucket != settings.input_bucket:
+        reason = f"object is in bucket {bucket!r}, not {settings.input_bucket!r}"
+    elif not key.startswith(settings.input_prefix):
+        reason = f"key {key!r} is outside prefix {settings.input_prefix!r}"
+    elif key.endswith("/"):
+        reason = f"key {key!r} is a folder marker"
+    elif _path(event, "detail", "object", "size") == 0:
+        reason = f"object {key!r} is empty"
+    return reason
+
+
+def classify_record(record: Mapping[str, Any], settings: Settings) -> NewObject | Ignored:
+    message_id = record.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        return Ignored(None, "SQS record has no messageId")
+    try:
+        event = json.loads(record.get("body") or "")
+    except (TypeError, ValueError):
+        return Ignored(message_id, "body is not JSON")
+    if not isinstance(event, Mapping):
+        return Ignored(message_id, "body is not a JSON object")
+    event_time = _parse_event_time(event.get("time"))
+    reason = _ignore_reason(event, event_time, settings)
+    if reason is not None or event_time is None:
+        return Ignored(message_id, reason or "event has no time")
+    return NewObject(
+        message_id=message_id,
+        event_id=event["id"],
+        event_time=event_time,
+        bucket=event["detail"]["bucket"]["name"],
+        key=event["detail"]["object"]["key"],
+    )
+
+
+def newest(objects: list[NewObject]) -> NewObject:
+    """The latest event; equal timestamps (EventBridge has 1 s resolution) fall back to key."""
+    return max(objects, key=lambda o: (o.event_time, o.key))
+
+
+def input_data_uri(obj: NewObject) -> str:
+    directory = obj.key.rpartition("/")[0]
+    return f"s3://{obj.bucket}/{directory}/" if directory else f"s3://{obj.bucket}/"
+
+
+def client_request_token(pipeline_name: str, event_id: str) -> str:
+    """Same event, same token: SageMaker then treats a redelivered start as the same request.
+
+    A SHA-256 hex digest is 64 characters, inside the API's 32-128 range, and stays the same
+    across invocations, unlike a random idempotency token.
+    """
+    return hashlib.sha256(f"{pipeline_name}\n{event_id}".encode()).hexdigest()
+
+
+def execution_description(trigger: NewObject, file_count: int) -> str:
+    description = (
+        f"New data: s3://{trigger.bucket}/{trigger.key} (newest of {file_count} new "
+        f"object{'s' if file_count != 1 else ''} in this batch; event {trigger.event_id})"
+    )
+    return description[:MAX_DESCRIPTION_CHARS]
+
+
+def is_transient(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error.get("Code") in TRANSIENT_ERROR_CODES or int(status) >= 500
+    # Connection resets, timeouts and the like.
+    return isinstance(exc, BotoCoreError)
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+
+
+def find_covering_execution(
+    sagemaker: Any, settings: Settings, since: datetime, uri: str
+) -> str | None:
+    """ARN of an Executing run, started at or after ``since``, that reads ``uri``.
+
+    Such a run already sees the new objects, so starting another would only repeat it. The
+    input URI is compared so that a run reading another directory does not hide this data.
+    """
+    paginator = sagemaker.get_paginator("list_pipeline_executions")
+    pages = paginator.paginate(
+        PipelineName=settings.pipeline_name,
+        CreatedAfter=since,
+        SortBy="CreationTime",
+        SortOrder="Descending",
+    )
+    checked = 0
+    for page in pages:
+        for summary in page.get("PipelineExecutionSummaries", []):
+            start = summary.get("StartTime")
+            if summary.get("PipelineExecutionStatus") != "Executing" or not isinstance(
+                start, datetime
+            ):
+                continue
+            if (start if start.tzinfo else start.replace(tzinfo=UTC)) < since:
+                continue
+            if checked >= MAX_RUNNING_EXECUTIONS_TO_CHECK:
+                return None
+            checked += 1
+            arn = summary["PipelineExecutionArn"]
+            parameters = sagemaker.list_pipeline_parameters_for_execution(
+                PipelineExecutionArn=arn
+            ).get("PipelineParameters", [])
+            if any(
+                p.get("Name") == settings.input_parameter_name and p.get("Value") == uri
+                for p in parameters
+            ):
+                return str(arn)
+    return None
+
+
+def start_execution(
+    sagemaker: Any, settings: Settings, trigger: NewObject, file_count: int
+) -> str | None:
+    """Start one execution for the burst; None when a running one already covers it."""
+    uri = input_data_uri(trigger)
+    covering = find_covering_execution(sagemaker, settings, trigger.event_time, uri)
+    log_fields = {
+        "pipeline_name": settings.pipeline_name,
+        "input_data_uri": uri,
+        "trigger_key": trigger.key,
+        "trigger_event_id": trigger.event_id,
+        "file_count": file_count,
+    }
+    if covering is not None:
+        logger.info(
+            "Pipeline already started for this data; skipping",
+            extra={**log_fields, "pipeline_execution_arn": covering},
+        )
+        return None
+    token = client_request_token(settings.pipeline_name, trigger.event_id)
+    response = sagemaker.start_pipeline_execution(
+        PipelineName=settings.pipeline_name,
+        PipelineParameters=[{"Name": settings.input_parameter_name, "Value": uri}],
+        PipelineExecutionDescription=execution_description(trigger, file_count),
+        ClientRequestToken=token,
+    )
+    arn = str(response["PipelineExecutionArn"])
+    logger.info(
+        "Started pipeline execution",
+        extra={**log_fields, "pipeline_execution_arn": arn, "client_request_token": token},
+    )
+    return arn
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    try:
+        logger.setLevel(level)
+    except ValueError:
+        logger.setLevel(logging.INFO)
+        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+    _configure_logging()
+    settings = Settings.from_env(os.environ)
+
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    new_objects: list[NewObject] = []
+    for record in records if isinstance(records, list) else []:
+        outcome = classify_record(record if isinstance(record, Mapping) else {}, settings)
+        if isinstance(outcome, Ignored):
+            logger.info(
+                "Ignoring record",
+                extra={"message_id": outcome.message_id, "reason": outcome.reason},
+            )
+        else:
+            new_objects.append(outcome)
+
+    if not new_objects:
+        logger.info("No new data objects in this batch; nothing to start")
+        return {"batchItemFailures": []}
+
+    trigger = newest(new_objects)
+    try:
+        start_execution(_client("sagemaker"), settings, trigger, len(new_objects))
+    except Exception as exc:
+        transient = is_transient(exc)
+        log = logger.warning if transient else logger.error
+        log(
+            "Could not start the pipeline; returning the batch's new-data records for retry",
+            exc_info=True,
+            extra={
+                "pipeline_name": settings.pipeline_name,
+                "transient": transient,
+                "error": f"{type(exc).__name__}: {exc}",
+                "failed_records": len(new_objects),
+            },
+        )
+        return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in new_objects]}
+    return {"batchItemFailures": []}

@@ -1,0 +1,433 @@
+"""CodePipeline "Lambda invoke" action: smoke-test a freshly deployed endpoint.
+
+Contract
+--------
+Event: the CodePipeline job event. ``UserParameters`` is a JSON object string::
+
+    {"endpoint_name": "<endpoint>", "model_package_arn": "<model package ARN>"}
+
+Steps: the endpoint must be ``InService``; the model package's ``SamplePayloadUrl`` (an
+``s3://`` .tar.gz holding ``payload.csv``: feature rows, no header, no label) is read; up to
+``MAX_ROWS`` rows are sent in one ``text/csv`` request; the response must hold exactly one
+finite probability in [0, 1] per row.
+
+Result, reported to CodePipeline: success with output variables ``RowsTested``, ``MinScore``,
+``MaxScore`` (strings), or failure with a message saying what was wrong. Row numbers in
+messages count from 1.
+
+Environment: ``LOG_LEVEL`` (optional, default ``INFO``).
+
+CodePipeline invokes the function asynchronously, so an exception escaping the handler makes
+Lambda retry a job that may already have a result. Every failure attributable to a job is
+reported and the handler returns normally; it raises only when the event has no job id.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import tarfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+logger = logging.getLogger("test_endpoint")
+
+MAX_ROWS = 10
+PAYLOAD_MEMBER = "payload.csv"
+# A sample payload is a handful of rows; anything far larger is a mistake, and reading it
+# whole would only risk the function's memory.
+MAX_ARCHIVE_BYTES = 20 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
+RESPONSE_PREVIEW_BYTES = 80
+MAX_FAILURE_MESSAGE_CHARS = 5000
+
+# Endpoint invocations time out server-side after 60 s; waiting longer gains nothing.
+_BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=70
+)
+_clients: dict[str, Any] = {}
+
+
+def _client(service: str) -> Any:
+    """Create clients on first use so importing the module never needs AWS."""
+    if service not in _clients:
+        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
+    return _clients[service]
+
+
+class JobError(Exception):
+    """A failure to report to CodePipeline with the given failure type."""
+
+    def __init__(self, message: str, failure_type: str = "JobFailed") -> None:
+        super().__init__(message)
+        self.failure_type = failure_type
+
+
+@dataclass(frozen=True)
+class EndpointTestResult:
+    rows_tested: int
+    min_score: float
+    max_score: float
+
+    def output_variables(self) -> dict[str, str]:
+        return {
+            "RowsTested": str(self.rows_tested),
+            "MinScore": f"{self.min_score:.6f}",
+            "MaxScore": f"{self.max_score:.6f}",
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Job event parsing
+
+
+def job_id_of(event: Any) -> str | None:
+    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
+    job_id = job.get("id") if isinstance(job, Mapping) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
+    """Return the required string parameters from the job's UserParameters JSON."""
+    try:
+        raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
+            "UserParameters"
+        ]
+    except (KeyError, TypeError) as exc:
+        raise JobError(
+            "Job event has no data.actionConfiguration.configuration.UserParameters; "
+            "configure the action's UserParameters as a JSON object.",
+            "ConfigurationError",
+        ) from exc
+    try:
+        params = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise JobError(
+            f"UserParameters is not valid JSON: {str(raw)[:200]!r}", "ConfigurationError"
+        ) from exc
+    if not isinstance(params, dict):
+        raise JobError(
+            f"UserParameters must be a JSON object, got {type(params).__name__}",
+            "ConfigurationError",
+        )
+    values: dict[str, str] = {}
+    for key in required:
+        value = params.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise JobError(
+                f"UserParameters needs a non-empty string {key!r}; got keys {sorted(params)}",
+                "ConfigurationError",
+            )
+        values[key] = value.strip()
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parsing and validation
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    key = parsed.path.lstrip("/")
+    if parsed.scheme != "s3" or not parsed.netloc or not key:
+        raise JobError(f"SamplePayloadUrl {uri!r} is not an s3://bucket/key URI.")
+    return parsed.netloc, key
+
+
+def read_payload_rows(archive: bytes, source: str) -> list[str]:
+    """The non-blank lines of payload.csv inside a (gzipped) tarball, at most MAX_ROWS."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+            members = [m for m in tar.getmembers() if m.isfile()]
+            payload = next(
+                (m for m in members if m.name.rsplit("/", 1)[-1] == PAYLOAD_MEMBER), None
+            )
+            if payload is None:
+                names = ", ".join(m.name for m in members[:20]) or "no files"
+                raise JobError(
+                    f"Sample payload archive {source} has no {PAYLOAD_MEMBER} (it holds: {names})."
+                )
+            if payload.size > MAX_PAYLOAD_BYTES:
+                raise JobError(
+                    f"{PAYLOAD_MEMBER} in {source} is {payload.size} bytes; a sample payload "
+                    f"should be a few rows (limit {MAX_PAYLOAD_BYTES} bytes)."
+                )
+            handle = tar.extractfile(payload)
+            if handle is None:
+                raise JobError(f"{PAYLOAD_MEMBER} in {source} could not be read.")
+            data = handle.read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        # gzip signals corruption through OSError subclasses (BadGzipFile) and EOFError.
+        raise JobError(f"Sample payload {source} is not a readable .tar.gz archive: {exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise JobError(f"{PAYLOAD_MEMBER} in {source} is not UTF-8 text: {exc}") from exc
+    rows = [line.strip() for line in text.splitlines() if line.strip()]
+    if not rows:
+        raise JobError(f"{PAYLOAD_MEMBER} in {source} has no rows.")
+    return rows[:MAX_ROWS]
+
+
+def _not_parseable(body: bytes) -> JobError:
+    preview = body[:RESPONSE_PREVIEW_BYTES]
+    return JobError(
+        f"response is not parseable: {preview!r} (first {RESPONSE_PREVIEW_BYTES} bytes)"
+    )
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _parse_json_predictions(document: Any) -> list[float] | None:
+    """Scores from {"predictions": [{"score": x}, ...]}, [{"score": x}, ...] or [x, ...]."""
+    items = document.get("predictions") if isinstance(document, dict) else document
+    if not isinstance(items, list):
+        return None
+    scores: list[float] = []
+    for item in items:
+        score = _as_number(item.get("score") if isinstance(item, dict) else item)
+        if score is None:
+            return None
+        scores.append(score)
+    return scores
+
+
+def parse_predictions(body: bytes, content_type: str | None = None) -> list[float]:
+    """Predictions from a built-in XGBoost response: CSV (newline- or comma-separated) or JSON."""
+    try:
+        text = body.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise _not_parseable(body) from exc
+    if not text:
+        raise _not_parseable(body)
+    looks_like_json = "json" in (content_type or "").lower() or text[0] in "[{"
+    if looks_like_json:
+        try:
+            scores = _parse_json_predictions(json.loads(text))
+        except ValueError as exc:
+            raise _not_parseable(body) from exc
+        if scores is None:
+            raise _not_parseable(body)
+        return scores
+    # XGBoost separates rows by newlines or, in older containers, by commas; an empty field
+    # between separators is malformed rather than something to skip.
+    tokens = [
+        token.strip() for line in text.splitlines() if line.strip() for token in line.split(",")
+    ]
+    try:
+        return [float(token) for token in tokens]
+    except ValueError as exc:
+        raise _not_parseable(body) from exc
+
+
+def validate_predictions(predictions: list[float], rows_sent: int) -> EndpointTestResult:
+    if len(predictions) != rows_sent:
+        raise JobError(f"endpoint returned {len(predictions)} predictions for {rows_sent} rows")
+    for row, value in enumerate(predictions, start=1):
+        if not math.isfinite(value):
+            raise JobError(f"prediction {value} at row {row} is not a finite number")
+        if not 0.0 <= value <= 1.0:
+            raise JobError(f"prediction {value} at row {row} is not a probability")
+    return EndpointTestResult(
+        rows_tested=rows_sent, min_score=min(predictions), max_score=max(predictions)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS calls
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", str(exc)))
+
+
+def require_in_service(sagemaker: Any, endpoint_name: str) -> None:
+    try:
+        status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
+    except ClientError as exc:
+        raise JobError(
+            f"Cannot describe endpoint {endpoint_name!r}: {_error_code(exc)}: {_error_message(exc)}"
+        ) from exc
+    if status != "InService":
+        raise JobError(f"Endpoint {endpoint_name!r} is {status}, not InService.")
+
+
+def sample_payload_url(sagemaker: Any, model_package_arn: str) -> str:
+    try:
+        description = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
+    except ClientError as exc:
+        raise JobError(
+            f"Cannot describe model package {model_package_arn}: "
+            f"{_error_code(exc)}: {_error_message(exc)}",
+            "ConfigurationError",
+        ) from exc
+    url = description.get("SamplePayloadUrl")
+    if not isinstance(url, str) or not url:
+        raise JobError(
+            f"Model package {model_package_arn} has no SamplePayloadUrl; register it with "
+            "sample_payload_url pointing at a .tar.gz that holds payload.csv.",
+            "ConfigurationError",
+        )
+    return url
+
+
+def download_archive(s3: Any, url: str) -> bytes:
+    bucket, key = parse_s3_uri(url)
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        raise JobError(
+            f"Sample payload {url} could not be read: {_error_code(exc)}: {_error_message(exc)}"
+        ) from exc
+    size = int(response.get("ContentLength") or 0)
+    if size > MAX_ARCHIVE_BYTES:
+        raise JobError(
+            f"Sample payload {url} is {size} bytes; expected a small archive "
+            f"(limit {MAX_ARCHIVE_BYTES} bytes)."
+        )
+    body: bytes = response["Body"].read()
+    return body
+
+
+def invoke(runtime: Any, endpoint_name: str, rows: list[str]) -> tuple[bytes, str | None]:
+    try:
+        response = runtime.invoke_endpoint(
+            EndpointName=endpoint_name,
+            Body="\n".join(rows).encode("utf-8"),
+            ContentType="text/csv",
+            Accept="text/csv",
+        )
+    except ClientError as exc:
+        raise JobError(f"endpoint error {_error_code(exc)}: {_error_message(exc)}") from exc
+    body: bytes = response["Body"].read()
+    content_type = response.get("ContentType")
+    return body, content_type if isinstance(content_type, str) else None
+
+
+def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
+    sagemaker = _client("sagemaker")
+    require_in_service(sagemaker, endpoint_name)
+    url = sample_payload_url(sagemaker, model_package_arn)
+    rows = read_payload_rows(download_archive(_client("s3"), url), url)
+    logger.info(
+        "Invoking endpoint with sample payload",
+        extra={"endpoint_name": endpoint_name, "sample_payload_url": url, "rows": len(rows)},
+    )
+    body, content_type = invoke(_client("sagemaker-runtime"), endpoint_name, rows)
+    return validate_predictions(parse_predictions(body, content_type), len(rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# CodePipeline reporting
+
+
+def _execution_id(context: Any) -> str | None:
+    request_id = getattr(context, "aws_request_id", None)
+    return request_id[:1500] if isinstance(request_id, str) and request_id else None
+
+
+def report_success(
+    codepipeline: Any, job_id: str, variables: dict[str, str], summary: str, context: Any
+) -> None:
+    details: dict[str, Any] = {"summary": summary[:2048]}
+    execution_id = _execution_id(context)
+    if execution_id:
+        details["externalExecutionId"] = execution_id
+    codepipeline.put_job_success_result(
+        jobId=job_id, outputVariables=variables, executionDetails=details
+    )
+
+
+def report_failure(
+    codepipeline: Any, job_id: str, failure_type: str, message: str, context: Any
+) -> None:
+    details: dict[str, Any] = {
+        "type": failure_type,
+        "message": message[:MAX_FAILURE_MESSAGE_CHARS] or "failed",
+    }
+    execution_id = _execution_id(context)
+    if execution_id:
+        details["externalExecutionId"] = execution_id
+    codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    try:
+        logger.setLevel(level)
+    except ValueError:
+        logger.setLevel(logging.INFO)
+        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    _configure_logging()
+    # The job event carries temporary artifact credentials: log identifiers, never the event.
+    job_id = job_id_of(event)
+    if job_id is None:
+        logger.error("Event is not a CodePipeline job event; nothing to report to")
+        raise ValueError("Event has no 'CodePipeline.job'.id; is this a CodePipeline job event?")
+
+    codepipeline = _client("codepipeline")
+    try:
+        params = parse_user_parameters(event, ["endpoint_name", "model_package_arn"])
+        endpoint_name = params["endpoint_name"]
+        logger.info(
+            "Testing endpoint",
+            extra={
+                "job_id": job_id,
+                "endpoint_name": endpoint_name,
+                "model_package_arn": params["model_package_arn"],
+            },
+        )
+        result = run_test(endpoint_name, params["model_package_arn"])
+    except JobError as exc:
+        logger.error(
+            "Endpoint test failed",
+            extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
+        )
+        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
+        return
+    except Exception as exc:
+        logger.exception("Unexpected error while testing the endpoint", extra={"job_id": job_id})
+        report_failure(
+            codepipeline,
+            job_id,
+            "JobFailed",
+            f"Unexpected error testing the endpoint: {type(exc).__name__}: {exc}",
+            context,
+        )
+        return
+
+    logger.info(
+        "Endpoint test passed",
+        extra={"job_id": job_id, "endpoint_name": endpoint_name, **result.output_variables()},
+    )
+    report_success(
+        codepipeline,
+        job_id,
+        result.output_variables(),
+        f"{result.rows_tested} rows scored in [{result.min_score:.4f}, {result.max_score:.4f}]",
+        context,
+    )

@@ -9,14 +9,15 @@ PIP := $(PY) -m pip
 CDK := node_modules/.bin/cdk
 
 # Synth and tests are offline: no credentials (the CLI would look up the account), no
-# telemetry, no notices or version check, and the EOL banner of node 20 silenced.
+# telemetry, no notices or version check, the EOL banner of node 20 silenced, and XGBoost's
+# OpenMP threads told not to spin (spinning threads slow everything else on a busy machine).
 OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
 	CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
-	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck pytest pipeline pipeline-check local-run bench snapshots lock clean
+.PHONY: help synth test lint typecheck pytest pipeline pipeline-check local-run bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -49,6 +50,21 @@ local-run: $(VENV)/.dev-deps ## Run preprocess, train and evaluate on this machi
 
 bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite
 	$(OFFLINE) $(PY) tools/bench.py
+
+# The base is synthesized in a temporary git worktree with this checkout's .venv (so a base
+# with other pinned dependencies is synthesized with ours); the head is the working tree,
+# uncommitted changes included. Both go to temporary directories: cdk.out is left alone.
+BASE ?= main
+diff: $(VENV)/.synth-deps node_modules/.installed ## Diff every stack against branch BASE, offline (make diff BASE=main)
+	@tmp=$$(mktemp -d); \
+	trap 'git worktree remove --force "$$tmp/base" >/dev/null 2>&1; rm -rf "$$tmp"' EXIT; \
+	git worktree add --detach --quiet "$$tmp/base" "$(BASE)" && \
+	echo "Synthesizing $(BASE) and the working tree..." >&2 && \
+	(cd "$$tmp/base" && $(OFFLINE) $(abspath $(CDK)) synth $(CDK_FLAGS) --quiet \
+		--app "$(abspath $(PY)) app.py" --output "$$tmp/base.out" >/dev/null) && \
+	$(OFFLINE) $(CDK) synth $(CDK_FLAGS) --quiet --output "$$tmp/head.out" >/dev/null && \
+	$(PY) tools/cdk_diff.py --base-dir "$$tmp/base.out" --head-dir "$$tmp/head.out" \
+		--cdk $(CDK) --title "cdk diff: $(BASE) → working tree"
 
 snapshots: $(VENV)/.dev-deps ## Rewrite the template snapshots (on purpose only; review the diff)
 	$(OFFLINE) $(PY) -m pytest tests/infra/test_snapshots.py --snapshot-update

@@ -1,0 +1,437 @@
+"""Preprocess step: validate the raw CSV data and split it for the built-in XGBoost algorithm.
+
+Runs as ``python3 preprocess.py`` in the SageMaker scikit-learn processing container, where it
+is the only file shipped, so it imports nothing from this repository. Every input problem is
+reported here, in the first step of the pipeline, with the offending column or file named,
+instead of surfacing later as an opaque training-container failure.
+
+Outputs (no header, label first as 0/1, then the features: the ``text/csv`` layout the built-in
+XGBoost algorithm expects):
+
+* ``<train-dir>/train.csv``, ``<validation-dir>/validation.csv``, ``<test-dir>/test.csv``
+* ``<test-dir>/features.json``: label and feature column names in output order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pandas.api import types as ptypes
+from sklearn.model_selection import train_test_split
+
+DEFAULT_INPUT_DIR = Path("/opt/ml/processing/input/data")
+DEFAULT_TRAIN_DIR = Path("/opt/ml/processing/train")
+DEFAULT_VALIDATION_DIR = Path("/opt/ml/processing/validation")
+DEFAULT_TEST_DIR = Path("/opt/ml/processing/test")
+
+SPLITS = ("train", "validation", "test")
+FEATURES_FILE = "features.json"
+
+_TRUE_WORDS = {"true": 1, "false": 0}
+_MAX_SHOWN_VALUES = 5
+
+Labels = npt.NDArray[np.int8]
+
+
+class DataValidationError(ValueError):
+    """The input data cannot be used; ``problems`` holds one sentence per problem found."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"Input data is not usable: {self.problems[0]}"
+        else:
+            listed = "\n".join(f"  {n}. {p}" for n, p in enumerate(self.problems, start=1))
+            message = f"Input data is not usable ({len(self.problems)} problems):\n{listed}"
+        super().__init__(message)
+
+
+def _show(values: Sequence[object], limit: int = _MAX_SHOWN_VALUES) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", ... ({len(values)} distinct)" if len(values) > limit else "")
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def validate_fractions(validation_fraction: float, test_fraction: float) -> None:
+    """Each split needs a positive share, and train needs what is left."""
+    problems = [
+        f"{name} must be greater than 0 and less than 1, got {value!r}"
+        for name, value in (
+            ("--validation-fraction", validation_fraction),
+            ("--test-fraction", test_fraction),
+        )
+        if not 0 < value < 1
+    ]
+    if not problems and not validation_fraction + test_fraction < 1:
+        problems.append(
+            "--validation-fraction + --test-fraction must be less than 1 so that the train split "
+            f"gets rows, got {validation_fraction!r} + {test_fraction!r} = "
+            f"{validation_fraction + test_fraction!r}"
+        )
+    if problems:
+        raise DataValidationError(problems)
+
+
+def find_csv_files(input_path: Path) -> list[Path]:
+    """Every ``*.csv`` under ``input_path`` (or ``input_path`` itself), sorted by path.
+
+    Hidden files and folders are skipped: editors and notebooks leave copies of data files there
+    (``.ipynb_checkpoints/``), which would silently duplicate rows.
+    """
+    if input_path.is_file():
+        return [input_path]
+    if not input_path.is_dir():
+        raise DataValidationError([f"no CSV files found: {input_path} does not exist"])
+    files = sorted(
+        path
+        for path in input_path.rglob("*.csv")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(input_path).parts)
+    )
+    if not files:
+        raise DataValidationError(
+            [f"no CSV files found: looked for *.csv files in {input_path} and its subfolders"]
+        )
+    return files
+
+
+def _read_header(path: Path) -> list[str]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataValidationError([f"{path} is not a UTF-8 CSV file: {error}"]) from None
+    if header is None:
+        raise DataValidationError([f"{path} is empty: a header row and data rows are required"])
+    if not any(name.strip() for name in header):
+        raise DataValidationError([f"{path}: the first line is blank; a header row is required"])
+    return header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_header(path: Path, header: list[str]) -> list[str]:
+    problems = []
+    unnamed = [str(n) for n, name in enumerate(header, start=1) if not name.strip()]
+    if unnamed:
+        problems.append(
+            f"{path}: column(s) {', '.join(unnamed)} of the header row have no name "
+            "(a row index written by pandas? write the file with index=False)"
+        )
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        problems.append(f"{path}: duplicate column names {_quoted(duplicates)}")
+    if all(_is_number(name) for name in header):
+        problems.append(
+            f"{path}: the first row {_show(header, 3)} looks like data, not column names; "
+            "a header row is required"
+        )
+    return problems
+
+
+def read_input(files: Sequence[Path]) -> pd.DataFrame:
+    """Concatenate the CSV files, which must all have a header row with the same columns."""
+    headers = {path: _read_header(path) for path in files}
+    problems = [p for path, header in headers.items() for p in _check_header(path, header)]
+    first, expected = files[0], headers[files[0]]
+    for path in files[1:]:
+        missing = [c for c in expected if c not in headers[path]]
+        extra = [c for c in headers[path] if c not in expected]
+        if missing or extra:
+            details = "; ".join(
+                f"{what} {_quoted(columns)}"
+                for what, columns in (("missing", missing), ("unexpected", extra))
+                if columns
+            )
+            problems.append(f"{path} has different columns than {first}: {details}")
+    if problems:
+        raise DataValidationError(problems)
+
+    frames = []
+    for path in files:
+        try:
+            frames.append(pd.read_csv(path, encoding="utf-8-sig"))
+        except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
+            problems.append(f"{path} is not a readable CSV file: {error}".strip())
+    if problems:
+        raise DataValidationError(problems)
+    # Columns are aligned by name, so files may order them differently; the first file's
+    # order is the output order.
+    data = pd.concat(frames, ignore_index=True)[expected] if len(frames) > 1 else frames[0]
+    if data.empty:
+        where = f"{first}" if len(files) == 1 else f"any of the {len(files)} files"
+        raise DataValidationError([f"no data rows: {where} has a header row only"])
+    return data
+
+
+def parse_labels(values: pd.Series) -> tuple[pd.Series, list[object]]:
+    """Map a label column to 0/1 and return it with the distinct values that are not binary.
+
+    Accepted: 0 and 1 (also as 0.0/1.0 or text), booleans, and "true"/"false" in any case.
+    Missing cells map to <NA> and are not reported here (the missing-value check names them).
+    """
+    present = values.dropna()
+    if ptypes.is_bool_dtype(present.dtype):
+        return values.astype("Int8"), []
+    if ptypes.is_numeric_dtype(present.dtype):
+        numeric = present.astype("float64")
+    else:
+        text = present.astype(str).str.strip().str.lower()
+        numeric = pd.to_numeric(text, errors="coerce")
+        words = text.map(_TRUE_WORDS)
+        numeric = numeric.where(words.isna(), words.astype("float64"))
+    binary = numeric.isin([0.0, 1.0])
+    offending = list(dict.fromkeys(present[~binary].tolist()))
+    return numeric.where(binary).reindex(values.index).astype("Int8"), offending
+
+
+def _describe_non_numeric(name: str, column: pd.Series) -> str:
+    present = column.dropna()
+    as_numbers = pd.to_numeric(present, errors="coerce")
+    examples = list(dict.fromkeys(present[as_numbers.isna()].tolist()))
+    # Numbers pandas could not hold in one numeric type (e.g. integers beyond 64 bits) give
+    # no example; the type still tells what was read.
+    return f"{name!r} (e.g. {_show(examples, 3)})" if examples else f"{name!r} ({column.dtype})"
+
+
+def split_sizes(rows: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """``(validation rows, test rows)``, both rounded against the total row count.
+
+    Whole numbers are handed to ``train_test_split``: a relative float fraction for the second
+    split (``v / (1 - t)``) carries a rounding error that ``ceil`` can turn into one extra row.
+    """
+    return round(validation_fraction * rows), round(test_fraction * rows)
+
+
+def min_rows_per_class(validation_fraction: float, test_fraction: float) -> int:
+    """Rows of each class that guarantee every split at least one row of that class.
+
+    A stratified split gives a class about ``count * share`` rows of a split, so the smallest
+    share times the class count must reach one row. (Checked exhaustively against
+    ``split_dataset`` for fractions on a 0.05 grid and randomly elsewhere.)
+    """
+    smallest_share = min(
+        validation_fraction, test_fraction, 1 - validation_fraction - test_fraction
+    )
+    # The tolerance keeps 1 / 0.2 = 5.000000000000001 from demanding a sixth row.
+    return math.ceil(1 / smallest_share - 1e-9)
+
+
+def validate_frame(
+    data: pd.DataFrame, label_column: str, validation_fraction: float, test_fraction: float
+) -> tuple[pd.DataFrame, Labels]:
+    """Check the data frame and return ``(features, labels)``; raise with every problem found."""
+    validate_fractions(validation_fraction, test_fraction)
+    if label_column not in data.columns:
+        found = [str(c) for c in data.columns]
+        close = difflib.get_close_matches(label_column, found, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DataValidationError(
+            [f"label column {label_column!r} is missing; columns found: {_quoted(found)}." + hint]
+        )
+    problems: list[str] = []
+    features = data.drop(columns=[label_column])
+    if features.shape[1] == 0:
+        problems.append(f"there are no feature columns besides the label column {label_column!r}")
+
+    missing = data.isna().sum()
+    missing = missing[missing > 0]
+    if not missing.empty:
+        counts = ", ".join(f"{name!r} ({count} of {len(data)})" for name, count in missing.items())
+        problems.append(
+            f"missing values (empty, NA, NaN or null cells) in column(s) {counts}; "
+            "fill or drop them before training"
+        )
+
+    non_numeric = [c for c in features.columns if not ptypes.is_numeric_dtype(features[c].dtype)]
+    if non_numeric:
+        details = ", ".join(_describe_non_numeric(name, features[name]) for name in non_numeric)
+        problems.append(
+            f"non-numeric feature column(s) {details}: XGBoost needs numbers, "
+            "so encode or drop them"
+        )
+
+    numeric = [
+        c
+        for c in features.columns
+        if ptypes.is_float_dtype(features[c].dtype) and c not in non_numeric
+    ]
+    infinite = {c: int(np.isinf(features[c].to_numpy()).sum()) for c in numeric}
+    infinite = {c: n for c, n in infinite.items() if n}
+    if infinite:
+        counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
+        problems.append(f"infinite values in column(s) {counts}")
+
+    labels, offending = parse_labels(data[label_column])
+    if offending:
+        problems.append(
+            f"label column {label_column!r} is not binary: accepted values are 0/1, "
+            "true/false or booleans; found "
+            f"{_show(offending)}"
+        )
+    elif label_column not in missing:
+        problems.extend(
+            _class_count_problems(labels, label_column, validation_fraction, test_fraction)
+        )
+
+    if problems:
+        raise DataValidationError(problems)
+    return features, labels.to_numpy(dtype=np.int8)
+
+
+def _class_count_problems(
+    labels: pd.Series, label_column: str, validation_fraction: float, test_fraction: float
+) -> list[str]:
+    counts = {cls: int((labels == cls).sum()) for cls in (0, 1)}
+    present = ", ".join(f"{n} row(s) with {label_column}={cls}" for cls, n in counts.items())
+    if min(counts.values()) == 0:
+        only = next(cls for cls, n in counts.items() if n)
+        return [
+            f"label column {label_column!r} has a single class: all {counts[only]} rows are "
+            f"{only}; a binary classifier needs rows of both classes 0 and 1"
+        ]
+    needed = min_rows_per_class(validation_fraction, test_fraction)
+    if min(counts.values()) < needed:
+        return [
+            "too few rows to split: train, validation and test must each get at least one row "
+            f"of each class, which with validation fraction {validation_fraction} and test "
+            f"fraction {test_fraction} needs at least {needed} rows of each class "
+            f"({2 * needed} in total); found {present}"
+        ]
+    return []
+
+
+def split_dataset(
+    features: pd.DataFrame,
+    labels: Labels,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """Stratified, seeded train/validation/test split; each frame is label first, then features."""
+    # Booleans become 0/1 so that every output cell is a number.
+    numbers = features.astype(
+        {c: "int8" for c in features.columns if ptypes.is_bool_dtype(features[c].dtype)}
+    )
+    rows = np.arange(len(labels))
+    validation_rows, test_rows = split_sizes(len(rows), validation_fraction, test_fraction)
+    rest, test = train_test_split(rows, test_size=test_rows, stratify=labels, random_state=seed)
+    train, validation = train_test_split(
+        rest, test_size=validation_rows, stratify=labels[rest], random_state=seed
+    )
+    splits: dict[str, pd.DataFrame] = {}
+    for name, index in zip(SPLITS, (train, validation, test), strict=True):
+        part = numbers.iloc[index].reset_index(drop=True)
+        part.insert(0, "__label__", labels[index])
+        splits[name] = part
+    short = [
+        f"{name} has {int((part['__label__'] == cls).sum())} row(s) of class {cls}"
+        for name, part in splits.items()
+        for cls in (0, 1)
+        if not (part["__label__"] == cls).any()
+    ]
+    if short:
+        raise DataValidationError(
+            [f"too few rows to split with each class in every split: {'; '.join(short)}"]
+        )
+    return splits
+
+
+def write_outputs(
+    splits: dict[str, pd.DataFrame],
+    out_dirs: dict[str, Path],
+    label_column: str,
+    feature_columns: Sequence[str],
+) -> None:
+    for name, frame in splits.items():
+        out_dirs[name].mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out_dirs[name] / f"{name}.csv", header=False, index=False, lineterminator="\n")
+    description = {"label_column": label_column, "feature_columns": list(feature_columns)}
+    (out_dirs["test"] / FEATURES_FILE).write_text(
+        json.dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+
+
+def _summary(name: str, frame: pd.DataFrame) -> str:
+    positives = int(frame["__label__"].sum())
+    return f"{name} {len(frame)} ({positives} positive)"
+
+
+def run(
+    *,
+    input_dir: Path,
+    out_dirs: dict[str, Path],
+    label_column: str,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """Validate everything before writing anything, so a failed run leaves no partial output."""
+    validate_fractions(validation_fraction, test_fraction)
+    files = find_csv_files(input_dir)
+    data = read_input(files)
+    print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
+    features, labels = validate_frame(data, label_column, validation_fraction, test_fraction)
+    splits = split_dataset(features, labels, validation_fraction, test_fraction, seed)
+    write_outputs(splits, out_dirs, label_column, [str(c) for c in features.columns])
+    print("Split: " + ", ".join(_summary(name, frame) for name, frame in splits.items()))
+    return splits
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--input-dir",
+        type=Path,
+        default=DEFAULT_INPUT_DIR,
+        help="folder read recursively for *.csv files (hidden ones skipped), or one CSV file",
+    )
+    parser.add_argument("--train-dir", type=Path, default=DEFAULT_TRAIN_DIR)
+    parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)
+    parser.add_argument("--test-dir", type=Path, default=DEFAULT_TEST_DIR)
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--validation-fraction", type=float, default=0.15)
+    parser.add_argument("--test-fraction", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out_dirs = {"train": args.train_dir, "validation": args.validation_dir, "test": args.test_dir}
+    try:
+        run(
+            input_dir=args.input_dir,
+            out_dirs=out_dirs,
+            label_column=args.label_column,
+            validation_fraction=args.validation_fraction,
+            test_fraction=args.test_fraction,
+            seed=args.seed,
+        )
+    except DataValidationError as error:
+        print(f"preprocess: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

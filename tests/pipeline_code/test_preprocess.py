@@ -1,0 +1,358 @@
+"""Preprocess: validation of the raw CSV data and the label-first, headerless split."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline_code import preprocess
+from pipeline_code.preprocess import DataValidationError
+
+ROWS = 400
+
+
+def make_frame(rows: int = ROWS, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "mean radius": rng.normal(10, 2, rows).round(4),
+            "count": rng.integers(0, 50, rows),
+            "flag": rng.random(rows) < 0.5,
+            "label": (rng.random(rows) < 0.3).astype(int),
+        }
+    )
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def out_dirs(base: Path) -> dict[str, Path]:
+    return {name: base / name for name in preprocess.SPLITS}
+
+
+def run_main(source: Path, out: Path, *extra: str) -> int:
+    dirs = out_dirs(out)
+    return preprocess.main(
+        [
+            f"--input-dir={source}",
+            f"--train-dir={dirs['train']}",
+            f"--validation-dir={dirs['validation']}",
+            f"--test-dir={dirs['test']}",
+            *extra,
+        ]
+    )
+
+
+def read_split(out: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / name / f"{name}.csv", header=None)
+
+
+def output_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+
+
+def test_happy_path_writes_stratified_label_first_headerless_splits(tmp_path: Path) -> None:
+    frame = make_frame()
+    assert run_main(write(frame, tmp_path / "in" / "data.csv"), tmp_path / "out") == 0
+
+    splits = {name: read_split(tmp_path / "out", name) for name in preprocess.SPLITS}
+    assert [len(s) for s in splits.values()] == [280, 60, 60]
+    overall_rate = frame["label"].mean()
+    for name, split in splits.items():
+        assert split.shape[1] == 4, name
+        assert split[0].dtype == np.int64, name
+        assert set(split[0]) == {0, 1}, name
+        assert abs(split[0].mean() - overall_rate) < 0.02, name
+
+    # No header: every line is numbers only, and the label is the first field, written 0 or 1.
+    first_line = (tmp_path / "out" / "train" / "train.csv").read_text().splitlines()[0]
+    assert first_line.split(",")[0] in {"0", "1"}
+    assert all(preprocess._is_number(field) for field in first_line.split(","))
+
+    # Together the splits hold exactly the input rows (booleans as 0/1), label first.
+    expected = frame[["label", "mean radius", "count", "flag"]].astype({"flag": int})
+    combined = pd.concat(splits.values(), ignore_index=True)
+    combined.columns = expected.columns
+    key = list(expected.columns)
+    pd.testing.assert_frame_equal(
+        combined.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+
+
+def test_features_json_lists_the_feature_columns_in_output_order(tmp_path: Path) -> None:
+    run_main(write(make_frame(), tmp_path / "data.csv"), tmp_path / "out")
+
+    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
+    assert description == {
+        "label_column": "label",
+        "feature_columns": ["mean radius", "count", "flag"],
+    }
+    # Only test.csv beside it: the train and validation channels must hold CSV data only.
+    assert sorted(p.name for p in (tmp_path / "out" / "train").iterdir()) == ["train.csv"]
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path) -> None:
+    source = write(make_frame(), tmp_path / "data.csv")
+    run_main(source, tmp_path / "a", "--seed=7")
+    run_main(source, tmp_path / "b", "--seed=7")
+    run_main(source, tmp_path / "c", "--seed=8")
+
+    for name in preprocess.SPLITS:
+        a, b, c = ((tmp_path / run / name / f"{name}.csv").read_bytes() for run in "abc")
+        assert a == b, name
+        assert a != c, name
+
+
+def test_label_column_option_and_fractions_are_honoured(tmp_path: Path) -> None:
+    frame = make_frame().rename(columns={"label": "is fraud"})
+    source = write(frame, tmp_path / "data.csv")
+    code = run_main(
+        source,
+        tmp_path / "out",
+        "--label-column=is fraud",
+        "--validation-fraction=0.1",
+        "--test-fraction=0.25",
+    )
+    assert code == 0
+    assert [len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS] == [260, 40, 100]
+
+
+def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(tmp_path: Path) -> None:
+    frame = make_frame(300)
+    source = tmp_path / "in"
+    write(frame.iloc[:100], source / "b.csv")
+    write(frame.iloc[100:250], source / "2024" / "01" / "a.csv")
+    # Columns in another order are aligned by name.
+    write(frame.iloc[250:][["label", "flag", "count", "mean radius"]], source / "c.csv")
+    write(frame.iloc[:50], source / ".ipynb_checkpoints" / "b-checkpoint.csv")
+    (source / "notes.txt").write_text("not data")
+
+    assert [p.relative_to(source).as_posix() for p in preprocess.find_csv_files(source)] == [
+        "2024/01/a.csv",
+        "b.csv",
+        "c.csv",
+    ]
+    assert run_main(source, tmp_path / "out") == 0
+    assert sum(len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS) == 300
+
+
+def test_read_input_keeps_column_names_with_spaces(tmp_path: Path) -> None:
+    data = preprocess.read_input([write(make_frame(), tmp_path / "data.csv")])
+    assert list(data.columns) == ["mean radius", "count", "flag", "label"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0, 1, 1, 0], [0, 1, 1, 0]),
+        ([0.0, 1.0, 0.0, 1.0], [0, 1, 0, 1]),
+        ([True, False, True, True], [1, 0, 1, 1]),
+        (["true", "FALSE", " True ", "false"], [1, 0, 1, 0]),
+        (["1", "0", "true", "0.0"], [1, 0, 1, 0]),
+    ],
+)
+def test_accepted_label_encodings_map_to_0_and_1(values: list[object], expected: list[int]) -> None:
+    parsed, offending = preprocess.parse_labels(pd.Series(values))
+    assert offending == []
+    assert parsed.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("fractions", "per_class"),
+    [((0.15, 0.15), 7), ((0.2, 0.2), 5), ((0.1, 0.3), 10), ((0.3, 0.3), 4), ((0.45, 0.45), 10)],
+)
+def test_min_rows_per_class_is_enough_and_one_less_is_refused(
+    fractions: tuple[float, float], per_class: int
+) -> None:
+    validation, test = fractions
+    assert preprocess.min_rows_per_class(validation, test) == per_class
+
+    for majority in (per_class, per_class + 1, 3 * per_class + 2, 500):
+        labels = np.array([0] * majority + [1] * per_class, dtype=np.int8)
+        features = pd.DataFrame({"x": np.arange(len(labels), dtype=float)})
+        for seed in range(5):
+            splits = preprocess.split_dataset(features, labels, validation, test, seed)
+            for name, split in splits.items():
+                assert set(split["__label__"]) == {0, 1}, (fractions, majority, seed, name)
+
+    too_few = [1] * (per_class - 1) + [0] * 30
+    frame = pd.DataFrame({"x": np.arange(len(too_few), dtype=float), "label": too_few})
+    with pytest.raises(DataValidationError, match=f"at least {per_class} rows of each class"):
+        preprocess.validate_frame(frame, "label", validation, test)
+
+
+def _csv(text: str) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / "data.csv"
+        path.write_text(text)
+        return path
+
+    return make
+
+
+def _frame(**changes: object) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        frame = make_frame(60)
+        for column, value in changes.items():
+            if value is None:
+                frame = frame.drop(columns=[column])
+            else:
+                frame[column] = value
+        return write(frame, folder / "data.csv")
+
+    return make
+
+
+def _nan_cells(folder: Path) -> Path:
+    frame = make_frame(60).astype({"count": float})
+    frame.loc[[3, 7], "count"] = np.nan
+    frame.loc[5, "mean radius"] = np.nan
+    return write(frame, folder / "data.csv")
+
+
+def _too_few_rows(folder: Path) -> Path:
+    frame = make_frame(40)
+    frame["label"] = [1] * 5 + [0] * 35
+    return write(frame, folder / "data.csv")
+
+
+def _mismatched_files(folder: Path) -> Path:
+    frame = make_frame(60)
+    write(frame, folder / "a.csv")
+    write(frame.rename(columns={"count": "total"}), folder / "b.csv")
+    return folder
+
+
+def _empty_folder(folder: Path) -> Path:
+    (folder / "notes.txt").write_text("no csv here")
+    return folder
+
+
+BAD_INPUTS = {
+    "no csv files": (_empty_folder, ["no CSV files found", "looked for *.csv files in"]),
+    "missing folder": (lambda f: f / "nowhere", ["no CSV files found", "does not exist"]),
+    "empty file": (_csv(""), ["is empty", "header row"]),
+    "header only": (_csv("a,b,label\n"), ["no data rows", "header row only"]),
+    "headerless file": (_csv("1,2,0\n3,4,1\n"), ["looks like data", "header row is required"]),
+    "unnamed index column": (_csv(",a,label\n0,1.5,0\n1,2.5,1\n"), ["column(s) 1", "no name"]),
+    "duplicate columns": (_csv("a,a,label\n1,2,0\n"), ["duplicate column names 'a'"]),
+    "mismatched files": (
+        _mismatched_files,
+        ["b.csv has different columns than", "a.csv", "missing 'count'", "unexpected 'total'"],
+    ),
+    "label missing": (
+        _frame(label=None),
+        ["label column 'label' is missing", "'mean radius', 'count', 'flag'"],
+    ),
+    "label not binary": (
+        _frame(label=["yes", "no", "1", 2, 0] * 12),
+        ["label column 'label' is not binary", "'yes', 'no', '2'"],
+    ),
+    "label with many bad values": (
+        _frame(label=list(range(60))),
+        ["'label' is not binary", "2, 3, 4, 5, 6, ... (58 distinct)"],
+    ),
+    "single class": (_frame(label=1), ["'label' has a single class", "all 60 rows are 1"]),
+    "non-numeric features": (
+        _frame(colour=["red", "blue"] * 30, size=["1.5", "big"] * 30),
+        ["non-numeric feature column(s)", "'colour' (e.g. 'red', 'blue')", "'size' (e.g. 'big')"],
+    ),
+    "missing values": (
+        _nan_cells,
+        ["missing values", "'mean radius' (1 of 60)", "'count' (2 of 60)"],
+    ),
+    "infinite values": (_frame(**{"mean radius": [np.inf] + [1.0] * 59}), ["infinite", "radius"]),
+    "too few rows": (
+        _too_few_rows,
+        ["too few rows", "at least 7 rows of each class (14 in total)", "5 row(s) with label=1"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_fails_with_a_message_naming_the_problem_and_writes_nothing(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make, fragments = BAD_INPUTS[case]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source = make(folder)
+    out = tmp_path / "out"
+
+    assert run_main(source, out) == 1
+
+    error = capsys.readouterr().err
+    assert error.startswith("preprocess: Input data is not usable")
+    for fragment in fragments:
+        assert fragment in error, (fragment, error)
+    assert output_files(out) == []
+
+
+@pytest.mark.parametrize(
+    ("fractions", "fragment"),
+    [
+        (("0", "0.15"), "--validation-fraction must be greater than 0 and less than 1, got 0.0"),
+        (("0.15", "1.2"), "--test-fraction must be greater than 0 and less than 1, got 1.2"),
+        (("0.5", "0.5"), "must be less than 1 so that the train split gets rows"),
+        (("nan", "0.1"), "--validation-fraction must be greater than 0"),
+    ],
+)
+def test_fractions_out_of_range_are_refused(
+    fractions: tuple[str, str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(make_frame(), tmp_path / "data.csv")
+    validation, test = fractions
+    code = run_main(
+        source, tmp_path / "out", f"--validation-fraction={validation}", f"--test-fraction={test}"
+    )
+    assert code == 1
+    assert fragment in capsys.readouterr().err
+    assert output_files(tmp_path / "out") == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    frame = make_frame(60).astype({"count": float})
+    frame.loc[0, "count"] = np.nan
+    frame["colour"] = "red"
+    frame["label"] = ["yes", "no"] * 30
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    problems = raised.value.problems
+    assert len(problems) == 3
+    assert "missing values" in problems[0]
+    assert "'count'" in problems[0]
+    assert "'colour'" in problems[1]
+    assert "'label' is not binary" in problems[2]
+    assert str(raised.value).startswith("Input data is not usable (3 problems):\n  1. ")
+
+
+def test_missing_label_column_suggests_a_close_name() -> None:
+    frame = make_frame(60).rename(columns={"label": "Label"})
+    with pytest.raises(DataValidationError, match="Did you mean 'Label'"):
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+
+@pytest.mark.parametrize("dtype", ["str", "object", pd.StringDtype()])
+def test_text_columns_are_non_numeric_whatever_the_pandas_string_dtype(dtype: object) -> None:
+    frame = make_frame(60)
+    frame["code"] = pd.Series(["a1", "b2"] * 30, dtype=dtype)
+    with pytest.raises(DataValidationError, match=r"non-numeric feature column\(s\) 'code'"):
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+
+def test_boolean_features_are_written_as_0_and_1(tmp_path: Path) -> None:
+    run_main(write(make_frame(), tmp_path / "data.csv"), tmp_path / "out")
+    train = read_split(tmp_path / "out", "train")
+    assert set(train[3]) == {0, 1}

@@ -1,0 +1,587 @@
+"""The committed pipeline definition templates and their rendering (no SageMaker SDK needed).
+
+These run in the fast suite: they read pipeline_code/definitions/*.json as committed. That the
+files are what the SDK builds today is test_definition.py's job (marked ``sdk``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline_code.placeholders import PLACEHOLDERS
+from pipeline_code.template import (
+    IMAGE_PLACEHOLDERS,
+    TemplateError,
+    image_uris_for,
+    load_template,
+    render,
+    supported_regions,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HYPERPARAMETERS_FILE = REPO_ROOT / "pipeline_code" / "hyperparameters.json"
+# The AWS schema is not vendored (its repository carries no licence); point this at a copy.
+# The project's shared reference folder beside the checkout is used when present (CI has it).
+SCHEMA_ENV = "PIPELINE_DEFINITION_SCHEMA"
+SHARED_SCHEMA = REPO_ROOT.parent / "shared" / "reference" / "pipeline-definition.schema.json"
+
+REGION = "eu-west-1"
+IMAGES = image_uris_for(REGION)
+BUCKET = "${Token[TOKEN.102]}"
+KMS_KEY = "${Token[TOKEN.103]}"
+ROLE = "${Token[TOKEN.101]}"
+PREPROCESS_KEY = "3f1c0ffee6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b.py"
+EVALUATE_KEY = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d.py"
+METRIC = "f1"
+LABEL = "diagnosis"
+VALUES: dict[str, str] = {
+    "ROLE_ARN": ROLE,
+    "ARTIFACT_BUCKET": BUCKET,
+    "KMS_KEY_ARN": KMS_KEY,
+    "MODEL_PACKAGE_GROUP": "mlops-dev-models",
+    "PREPROCESS_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{PREPROCESS_KEY}",
+    "EVALUATE_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{EVALUATE_KEY}",
+    "PREPROCESS_SCRIPT_NAME": PREPROCESS_KEY,
+    "EVALUATE_SCRIPT_NAME": EVALUATE_KEY,
+    "PROCESSING_IMAGE_URI": IMAGES["processing"],
+    "XGBOOST_IMAGE_URI": IMAGES["xgboost"],
+    "LABEL_COLUMN": LABEL,
+    "METRIC_NAME": METRIC,
+}
+DEFAULTS: dict[str, str | int | float] = {
+    "InputDataUri": "s3://raw-data/input/",
+    "ProcessingInstanceType": "ml.m5.large",
+    "ProcessingInstanceCount": 2,
+    "TrainingInstanceType": "ml.m5.2xlarge",
+    "TrainingInstanceCount": 1,
+    "MetricThreshold": 0.75,
+    "ModelApprovalStatus": "PendingManualApproval",
+}
+EXPECTED_PARAMETERS = [
+    ("InputDataUri", "String"),
+    ("ProcessingInstanceType", "String"),
+    ("ProcessingInstanceCount", "Integer"),
+    ("TrainingInstanceType", "String"),
+    ("TrainingInstanceCount", "Integer"),
+    ("MetricThreshold", "Float"),
+    ("ModelApprovalStatus", "String"),
+]
+EXPECTED_STEPS = {
+    "Preprocess": "Processing",
+    "Train": "Training",
+    "Evaluate": "Processing",
+    "CheckMetric": "Condition",
+    "RegisterModel": "RegisterModel",
+    "MetricBelowThreshold": "Fail",
+}
+METRIC_PATH = f"binary_classification_metrics.{METRIC}.value"
+EVALUATION_REPORT = {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+THRESHOLD = {"Get": "Parameters.MetricThreshold"}
+
+
+def _output_uri(step: str, output: str) -> dict[str, str]:
+    return {"Get": f"Steps.{step}.ProcessingOutputConfig.Outputs['{output}'].S3Output.S3Uri"}
+
+
+def _steps(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every step by name, the condition's branches included."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def visit(steps: list[dict[str, Any]]) -> None:
+        for step in steps:
+            assert step["Name"] not in found, f"duplicate step name {step['Name']}"
+            found[step["Name"]] = step
+            if step["Type"] == "Condition":
+                visit(step["Arguments"].get("IfSteps", []))
+                visit(step["Arguments"].get("ElseSteps", []))
+
+    visit(definition["Steps"])
+    return found
+
+
+def _is_run_uri(uri: object, *parts: str) -> bool:
+    """s3://<artifact bucket>/pipelines/<pipeline name>/<execution id>/<parts>."""
+    return uri == {
+        "Std:Join": {
+            "On": "/",
+            "Values": [
+                f"s3://{BUCKET}/pipelines",
+                {"Get": "Execution.PipelineName"},
+                {"Get": "Execution.PipelineExecutionId"},
+                *parts,
+            ],
+        }
+    }
+
+
+@pytest.fixture(scope="module")
+def standard() -> dict[str, Any]:
+    return render(load_template(spot=False), values=VALUES, parameter_defaults=DEFAULTS)
+
+
+@pytest.fixture(scope="module")
+def spot() -> dict[str, Any]:
+    return render(load_template(spot=True), values=VALUES, parameter_defaults=DEFAULTS)
+
+
+@pytest.fixture(scope="module")
+def steps(standard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _steps(standard)
+
+
+# --- placeholders and rendering ---------------------------------------------------------------
+
+
+def test_placeholder_literals_are_unique_and_never_nested() -> None:
+    literals = list(PLACEHOLDERS.values())
+    assert len(set(literals)) == len(literals)
+    for name, literal in PLACEHOLDERS.items():
+        assert "placeholder" in literal, name
+        others = [n for n, other in PLACEHOLDERS.items() if n != name and literal in other]
+        assert not others, f"{name}'s literal is a substring of {others}"
+
+
+def test_placeholder_literals_have_the_shape_the_sdk_accepts() -> None:
+    assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@-]+", PLACEHOLDERS["ROLE_ARN"])
+    assert PLACEHOLDERS["KMS_KEY_ARN"].startswith("arn:aws:kms:")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", PLACEHOLDERS["ARTIFACT_BUCKET"])
+    for name in ("PREPROCESS_SCRIPT_URI", "EVALUATE_SCRIPT_URI"):
+        assert PLACEHOLDERS[name].startswith("s3://"), name
+    for name in IMAGE_PLACEHOLDERS.values():
+        assert ".dkr.ecr." in PLACEHOLDERS[name], name
+
+
+@pytest.mark.parametrize("spot_variant", [False, True], ids=["standard", "spot"])
+def test_every_placeholder_is_used_and_rendering_leaves_none(spot_variant: bool) -> None:
+    template = load_template(spot=spot_variant)
+    text = json.dumps(template)
+    unused = [name for name, literal in PLACEHOLDERS.items() if literal not in text]
+    assert not unused, f"placeholders absent from the template: {unused}"
+
+    rendered = render(template, values=VALUES, parameter_defaults=DEFAULTS)
+    rendered_text = json.dumps(rendered)
+    for literal in PLACEHOLDERS.values():
+        assert literal not in rendered_text
+    assert "placeholder" not in rendered_text
+    # Nothing of the offline build's own environment (region, fake account) leaks through.
+    assert "us-east-1" not in rendered_text
+    assert "000000000000" not in rendered_text
+    for token in (ROLE, BUCKET, KMS_KEY):
+        assert token in rendered_text
+
+
+def test_render_sets_every_parameter_default(standard: dict[str, Any]) -> None:
+    defaults = {p["Name"]: p["DefaultValue"] for p in standard["Parameters"]}
+    assert defaults == DEFAULTS
+    threshold = next(p for p in standard["Parameters"] if p["Name"] == "MetricThreshold")
+    assert isinstance(threshold["DefaultValue"], float)
+
+
+def test_render_coerces_an_integer_float_default() -> None:
+    rendered = render(
+        load_template(spot=False),
+        values=VALUES,
+        parameter_defaults={**DEFAULTS, "MetricThreshold": 1},
+    )
+    threshold = next(p for p in rendered["Parameters"] if p["Name"] == "MetricThreshold")
+    assert threshold["DefaultValue"] == 1.0
+    assert isinstance(threshold["DefaultValue"], float)
+
+
+def test_render_leaves_the_template_untouched() -> None:
+    template = load_template(spot=False)
+    before = copy.deepcopy(template)
+    render(template, values=VALUES, parameter_defaults=DEFAULTS)
+    assert template == before
+    # Each load is a fresh copy, so a caller's edits never leak into the next one.
+    template["Steps"].clear()
+    assert load_template(spot=False) == before
+
+
+def test_render_rejects_a_missing_value() -> None:
+    values = {k: v for k, v in VALUES.items() if k != "KMS_KEY_ARN"}
+    with pytest.raises(TemplateError, match=r"missing placeholder value\(s\): KMS_KEY_ARN"):
+        render(load_template(spot=False), values=values, parameter_defaults=DEFAULTS)
+
+
+def test_render_rejects_an_unknown_value_name() -> None:
+    with pytest.raises(TemplateError, match=r"unknown placeholder value\(s\): KMS_KEY\b"):
+        render(
+            load_template(spot=False),
+            values={**VALUES, "KMS_KEY": "x"},
+            parameter_defaults=DEFAULTS,
+        )
+
+
+@pytest.mark.parametrize("bad", ["", 42], ids=["empty", "not-a-string"])
+def test_render_rejects_a_value_that_is_not_a_non_empty_string(bad: Any) -> None:
+    with pytest.raises(TemplateError, match="LABEL_COLUMN must be a non-empty string"):
+        render(
+            load_template(spot=False),
+            values={**VALUES, "LABEL_COLUMN": bad},
+            parameter_defaults=DEFAULTS,
+        )
+
+
+def test_render_rejects_an_unknown_parameter_name() -> None:
+    with pytest.raises(TemplateError, match=r"unknown pipeline parameter\(s\): InputDataURI"):
+        render(
+            load_template(spot=False),
+            values=VALUES,
+            parameter_defaults={**DEFAULTS, "InputDataURI": "s3://x/"},
+        )
+
+
+def test_render_rejects_a_missing_parameter_default() -> None:
+    defaults = {k: v for k, v in DEFAULTS.items() if k != "TrainingInstanceCount"}
+    with pytest.raises(
+        TemplateError, match=r"missing pipeline parameter\(s\): TrainingInstanceCount"
+    ):
+        render(load_template(spot=False), values=VALUES, parameter_defaults=defaults)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [("ProcessingInstanceCount", "2"), ("TrainingInstanceCount", True), ("MetricThreshold", "0.8")],
+)
+def test_render_rejects_a_default_of_the_wrong_type(name: str, bad: Any) -> None:
+    with pytest.raises(TemplateError, match=f"default of pipeline parameter {name} must be"):
+        render(load_template(spot=False), values=VALUES, parameter_defaults={**DEFAULTS, name: bad})
+
+
+def test_render_rejects_a_placeholder_left_after_rendering() -> None:
+    # A value that itself carries a placeholder literal cannot yield a finished definition.
+    values = {**VALUES, "LABEL_COLUMN": PLACEHOLDERS["METRIC_NAME"]}
+    with pytest.raises(TemplateError, match=r"still present after rendering: METRIC_NAME at \$"):
+        render(load_template(spot=False), values=values, parameter_defaults=DEFAULTS)
+
+
+def test_image_uris_for_a_known_region() -> None:
+    images = image_uris_for("us-west-2")
+    assert set(images) == set(IMAGE_PLACEHOLDERS)
+    assert re.fullmatch(
+        r"\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com/sagemaker-xgboost:\d+\.\d+-\d+",
+        images["xgboost"],
+    )
+    assert re.fullmatch(
+        r"\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com/sagemaker-scikit-learn:[\w.-]+",
+        images["processing"],
+    )
+    assert {"us-east-1", "eu-west-1", "cn-north-1"} <= set(supported_regions())
+    assert image_uris_for("cn-north-1")["xgboost"].split("/")[0].endswith(".amazonaws.com.cn")
+
+
+def test_image_uris_for_an_unknown_region_names_it_and_the_supported_ones() -> None:
+    with pytest.raises(ValueError, match="mars-north-1") as raised:
+        image_uris_for("mars-north-1")
+    assert "us-east-1" in str(raised.value)
+    assert "eu-west-1" in str(raised.value)
+
+
+def test_image_uris_for_a_token_region_asks_for_an_explicit_one() -> None:
+    with pytest.raises(ValueError, match="explicit region"):
+        image_uris_for("${Token[AWS.Region.12]}")
+
+
+def test_template_modules_never_import_the_sdk() -> None:
+    code = (
+        "import sys, pipeline_code.template, pipeline_code.placeholders;"
+        "sdk = sorted(m for m in sys.modules if m.split('.')[0] == 'sagemaker');"
+        "assert not sdk, sdk"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
+
+
+# --- the rendered standard definition ---------------------------------------------------------
+
+
+def test_parameters(standard: dict[str, Any]) -> None:
+    assert [(p["Name"], p["Type"]) for p in standard["Parameters"]] == EXPECTED_PARAMETERS
+
+
+def test_step_names_and_types(standard: dict[str, Any], steps: dict[str, Any]) -> None:
+    assert {name: step["Type"] for name, step in steps.items()} == EXPECTED_STEPS
+    assert [s["Name"] for s in standard["Steps"]] == [
+        "Preprocess",
+        "Train",
+        "Evaluate",
+        "CheckMetric",
+    ]
+
+
+def test_preprocess(steps: dict[str, Any]) -> None:
+    args = steps["Preprocess"]["Arguments"]
+    app = args["AppSpecification"]
+    assert app["ImageUri"] == IMAGES["processing"]
+    assert app["ContainerEntrypoint"] == [
+        "python3",
+        f"/opt/ml/processing/input/code/{PREPROCESS_KEY}",
+    ]
+    assert app["ContainerArguments"] == [
+        "--label-column", LABEL,
+        "--input-dir", "/opt/ml/processing/input/data",
+        "--train-dir", "/opt/ml/processing/train",
+        "--validation-dir", "/opt/ml/processing/validation",
+        "--test-dir", "/opt/ml/processing/test",
+    ]  # fmt: skip
+    inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
+    assert inputs["input-data"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
+    assert inputs["input-data"]["LocalPath"] == "/opt/ml/processing/input/data"
+    assert inputs["code"]["S3Uri"] == VALUES["PREPROCESS_SCRIPT_URI"]
+    assert inputs["code"]["LocalPath"] == "/opt/ml/processing/input/code"
+    outputs = {o["OutputName"]: o["S3Output"] for o in args["ProcessingOutputConfig"]["Outputs"]}
+    assert set(outputs) == {"train", "validation", "test"}
+    for name, output in outputs.items():
+        assert output["LocalPath"] == f"/opt/ml/processing/{name}"
+        assert _is_run_uri(output["S3Uri"], "Preprocess", name), output["S3Uri"]
+    cluster = args["ProcessingResources"]["ClusterConfig"]
+    assert cluster["InstanceType"] == {"Get": "Parameters.ProcessingInstanceType"}
+    assert cluster["InstanceCount"] == {"Get": "Parameters.ProcessingInstanceCount"}
+    assert args["RoleArn"] == ROLE
+
+
+def test_train_consumes_the_preprocess_splits(steps: dict[str, Any]) -> None:
+    args = steps["Train"]["Arguments"]
+    assert args["AlgorithmSpecification"] == {
+        "TrainingImage": IMAGES["xgboost"],
+        "TrainingInputMode": "File",
+    }
+    channels = {c["ChannelName"]: c for c in args["InputDataConfig"]}
+    assert set(channels) == {"train", "validation"}
+    for name, channel in channels.items():
+        assert channel["ContentType"] == "text/csv"
+        assert channel["DataSource"]["S3DataSource"]["S3Uri"] == _output_uri("Preprocess", name)
+    resources = args["ResourceConfig"]
+    assert resources["InstanceType"] == {"Get": "Parameters.TrainingInstanceType"}
+    assert resources["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    assert _is_run_uri(args["OutputDataConfig"]["S3OutputPath"], "Train")
+    assert args["RoleArn"] == ROLE
+    assert "EnableManagedSpotTraining" not in args
+    assert "CheckpointConfig" not in args
+
+
+def test_train_hyperparameters_are_those_of_hyperparameters_json(steps: dict[str, Any]) -> None:
+    # The built-in algorithm takes strings; a changed file needs `make pipeline`.
+    expected = json.loads(HYPERPARAMETERS_FILE.read_text(encoding="utf-8"))
+    as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in expected.items()}
+    assert steps["Train"]["Arguments"]["HyperParameters"] == as_strings
+
+
+def test_evaluate_consumes_the_model_and_the_test_split(steps: dict[str, Any]) -> None:
+    step = steps["Evaluate"]
+    args = step["Arguments"]
+    app = args["AppSpecification"]
+    assert app["ImageUri"] == IMAGES["xgboost"]
+    assert app["ContainerEntrypoint"] == [
+        "python3",
+        f"/opt/ml/processing/input/code/{EVALUATE_KEY}",
+    ]
+    assert app["ContainerArguments"] == [
+        "--model-dir", "/opt/ml/processing/model",
+        "--test-dir", "/opt/ml/processing/test",
+        "--output-dir", "/opt/ml/processing/evaluation",
+    ]  # fmt: skip
+    inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
+    assert inputs["model"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert inputs["model"]["LocalPath"] == "/opt/ml/processing/model"
+    assert inputs["test"]["S3Uri"] == _output_uri("Preprocess", "test")
+    assert inputs["test"]["LocalPath"] == "/opt/ml/processing/test"
+    assert inputs["code"]["S3Uri"] == VALUES["EVALUATE_SCRIPT_URI"]
+    [output] = args["ProcessingOutputConfig"]["Outputs"]
+    assert output["OutputName"] == "evaluation"
+    assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/evaluation"
+    assert _is_run_uri(output["S3Output"]["S3Uri"], "Evaluate", "evaluation")
+    assert step["PropertyFiles"] == [
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+
+
+def test_check_metric_condition_and_branches(steps: dict[str, Any]) -> None:
+    args = steps["CheckMetric"]["Arguments"]
+    assert args["Conditions"] == [
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": {"Std:JsonGet": {"Path": METRIC_PATH, "PropertyFile": EVALUATION_REPORT}},
+            "RightValue": THRESHOLD,
+        }
+    ]
+    assert [s["Name"] for s in args["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in args["ElseSteps"]] == ["MetricBelowThreshold"]
+
+
+def test_fail_message_states_metric_value_and_threshold(steps: dict[str, Any]) -> None:
+    join = steps["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]
+    values = join["Values"]
+    assert METRIC in values
+    assert {"Std:JsonGet": {"Path": METRIC_PATH, "PropertyFile": EVALUATION_REPORT}} in values
+    assert THRESHOLD in values
+    # Reads as one sentence: "Model not registered: f1 = 0.71 is below the threshold 0.75".
+    words = [v if isinstance(v, str) else "<value>" for v in values]
+    assert join["On"].join(words) == (
+        f"Model not registered: {METRIC} = <value> is below the threshold <value>"
+    )
+
+
+def test_register_model(steps: dict[str, Any]) -> None:
+    args = steps["RegisterModel"]["Arguments"]
+    assert args["ModelPackageGroupName"] == VALUES["MODEL_PACKAGE_GROUP"]
+    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    spec = args["InferenceSpecification"]
+    [container] = spec["Containers"]
+    assert container["Image"] == IMAGES["xgboost"]
+    assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+    assert spec["SupportedContentTypes"] == ["text/csv"]
+    assert spec["SupportedResponseMIMETypes"] == ["text/csv"]
+    assert spec["SupportedRealtimeInferenceInstanceTypes"]
+    evaluation = _output_uri("Evaluate", "evaluation")
+    assert args["ModelMetrics"]["ModelQuality"]["Statistics"] == {
+        "ContentType": "application/json",
+        "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation, "evaluation.json"]}},
+    }
+    assert args["SamplePayloadUrl"] == {
+        "Std:Join": {"On": "/", "Values": [evaluation, "sample-payload.tar.gz"]}
+    }
+
+
+def test_caching_is_on_for_the_jobs(steps: dict[str, Any]) -> None:
+    for name in ("Preprocess", "Train", "Evaluate"):
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}, name
+
+
+def test_kms_key_encrypts_every_volume_and_output(steps: dict[str, Any]) -> None:
+    for name in ("Preprocess", "Evaluate"):
+        args = steps[name]["Arguments"]
+        assert args["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KMS_KEY, name
+        assert args["ProcessingOutputConfig"]["KmsKeyId"] == KMS_KEY, name
+    train = steps["Train"]["Arguments"]
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == KMS_KEY
+    assert train["OutputDataConfig"]["KmsKeyId"] == KMS_KEY
+
+
+def test_jobs_run_network_isolated_with_encrypted_traffic(steps: dict[str, Any]) -> None:
+    for name in ("Preprocess", "Evaluate"):
+        assert steps[name]["Arguments"]["NetworkConfig"] == {
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableNetworkIsolation": True,
+        }, name
+    train = steps["Train"]["Arguments"]
+    assert train["EnableNetworkIsolation"] is True
+    assert train["EnableInterContainerTrafficEncryption"] is True
+
+
+def test_spot_variant_differs_only_in_spot_training(
+    standard: dict[str, Any], spot: dict[str, Any]
+) -> None:
+    spot = copy.deepcopy(spot)
+    train = _steps(spot)["Train"]["Arguments"]
+    assert train.pop("EnableManagedSpotTraining") is True
+    stopping = train["StoppingCondition"]
+    assert stopping.pop("MaxWaitTimeInSeconds") >= stopping["MaxRuntimeInSeconds"]
+    checkpoint = train.pop("CheckpointConfig")
+    assert _is_run_uri(checkpoint["S3Uri"], "Train", "checkpoints")
+    assert checkpoint["LocalPath"] == "/opt/ml/checkpoints"
+    assert spot == standard
+
+
+# --- AWS pipeline definition schema -------------------------------------------------------------
+
+# What CreatePipeline needs of each step type we use (keys of the AWS definition schema and the
+# required members of the job APIs behind them). The schema itself lags the SDK (no
+# PropertyFiles, Std:JsonGet, ModelApprovalStatus...), so only these facts are checked always.
+STEP_NAME = re.compile(r"^[A-Za-z0-9\-_]{1,64}$")
+COMMON_STEP_KEYS = {"Name", "Type", "Arguments", "DependsOn", "DisplayName", "Description"}
+ALLOWED_STEP_KEYS = {
+    "Processing": COMMON_STEP_KEYS | {"RetryPolicies", "CacheConfig", "PropertyFiles"},
+    "Training": COMMON_STEP_KEYS | {"RetryPolicies", "CacheConfig"},
+    "RegisterModel": COMMON_STEP_KEYS | {"RetryPolicies"},
+    "Condition": COMMON_STEP_KEYS,
+    "Fail": COMMON_STEP_KEYS,
+}
+REQUIRED_ARGUMENTS = {
+    "Processing": {"AppSpecification", "ProcessingResources", "RoleArn"},
+    "Training": {
+        "AlgorithmSpecification",
+        "OutputDataConfig",
+        "ResourceConfig",
+        "RoleArn",
+        "StoppingCondition",
+    },
+    "RegisterModel": {"InferenceSpecification", "ModelPackageGroupName"},
+    "Condition": {"Conditions"},
+    "Fail": {"ErrorMessage"},
+}
+
+
+@pytest.mark.parametrize("spot_variant", [False, True], ids=["standard", "spot"])
+def test_steps_have_the_shape_create_pipeline_needs(spot_variant: bool) -> None:
+    template = load_template(spot=spot_variant)
+    assert template["Version"] == "2020-12-01"
+    for name, step in _steps(template).items():
+        kind = step["Type"]
+        assert STEP_NAME.match(name), name
+        assert {"Name", "Type", "Arguments"} <= set(step), name
+        assert set(step) <= ALLOWED_STEP_KEYS[kind], (name, set(step) - ALLOWED_STEP_KEYS[kind])
+        missing = REQUIRED_ARGUMENTS[kind] - set(step["Arguments"])
+        assert not missing, (name, missing)
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    path = os.environ.get(SCHEMA_ENV) or (str(SHARED_SCHEMA) if SHARED_SCHEMA.is_file() else "")
+    if not path:
+        pytest.skip(f"set {SCHEMA_ENV} to the AWS pipeline-definition.schema.json to run this")
+    loaded: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return loaded
+
+
+def _validator(schema: dict[str, Any], definition: str) -> Any:
+    jsonschema = pytest.importorskip("jsonschema")
+    ref = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+    return jsonschema.Draft7Validator(ref)
+
+
+def _type_name_and_required_errors(validator: Any, instance: dict[str, Any]) -> list[str]:
+    """Schema errors about Type, Name or a missing required key, at the step or its Arguments."""
+    errors = []
+    for error in validator.iter_errors(instance):
+        path = list(error.absolute_path)
+        if error.validator == "required" and path in ([], ["Arguments"]):
+            errors.append(error.message)
+        elif path in (["Type"], ["Name"]):
+            errors.append(f"{path[0]}: {error.message}")
+    return errors
+
+
+@pytest.mark.parametrize("spot_variant", [False, True], ids=["standard", "spot"])
+def test_steps_match_the_aws_schema(schema: dict[str, Any], spot_variant: bool) -> None:
+    definitions = {
+        "Processing": "ProcessingStep",
+        "Training": "TrainingStep",
+        "RegisterModel": "RegisterModelStep",
+        "Condition": "ConditionStep",
+        "Fail": "FailStep",
+    }
+    template = load_template(spot=spot_variant)
+    for name, step in _steps(template).items():
+        validator = _validator(schema, definitions[step["Type"]])
+        assert _type_name_and_required_errors(validator, step) == [], name
+        # Sub-structures the schema already knows in full are checked strictly.
+        if "CacheConfig" in step:
+            cache = _validator(schema, "CacheConfig")
+            assert list(cache.iter_errors(step["CacheConfig"])) == [], name
+    for parameter in template["Parameters"]:
+        validator = _validator(schema, f"{parameter['Type']}Parameter")
+        assert list(validator.iter_errors(parameter)) == [], parameter["Name"]

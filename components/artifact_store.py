@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -17,6 +18,10 @@ class ArtifactStore(Construct):
 
     def __init__(self, scope: Construct, id_: str, *, resource_prefix: str) -> None:
         super().__init__(scope, id_)
+        stack = Stack.of(self)
+        # A stable, documented name: users upload training data to it. Account and region
+        # make it globally unique; other stacks refer to it by this name (see bucket_for).
+        self.bucket_name = f"{resource_prefix}-{stack.account}-{stack.region}"
 
         self.key = kms.Key(
             self,
@@ -24,6 +29,32 @@ class ArtifactStore(Construct):
             description=f"Encrypts the data, models and messages of {resource_prefix}",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch Logs encrypts the project's log groups (Lambdas, CodeBuild) with this key;
+        # the condition limits it to log groups of this account and region.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisAccountsLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
         )
 
         # S3 server access logs can only be delivered to an SSE-S3 bucket, not SSE-KMS.
@@ -55,6 +86,7 @@ class ArtifactStore(Construct):
         self.bucket = s3.Bucket(
             self,
             "ArtifactBucket",
+            bucket_name=self.bucket_name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,
@@ -82,4 +114,14 @@ class ArtifactStore(Construct):
         assert isinstance(cfn_bucket, s3.CfnBucket)
         cfn_bucket.add_property_override(
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
+
+    def bucket_for(self, scope: Construct) -> s3.IBucket:
+        """The artifact bucket as seen from another stack, referenced by its stable name.
+
+        Referencing by name keeps other stacks' IAM resources free of cross-stack imports,
+        so their policies (and cdk-nag findings) read as plain ARNs.
+        """
+        return s3.Bucket.from_bucket_attributes(
+            scope, "ArtifactBucket", bucket_name=self.bucket_name, encryption_key=self.key
         )

@@ -25,6 +25,10 @@ from pydantic import (
 SAGEMAKER_NAME_LIMIT = 63
 # The longest suffix this app appends to "<project>-<environment>" when naming SageMaker resources.
 LONGEST_NAME_SUFFIX = "-staging-endpoint-config"
+# S3 bucket names: at most 63 characters; the artifact bucket is
+# "<project>-<env>-<account>-<region>".
+S3_BUCKET_NAME_LIMIT = 63
+ACCOUNT_ID_LENGTH = 12
 
 METRIC_NAMES = ("f1", "accuracy", "precision", "recall", "auc")
 
@@ -147,16 +151,24 @@ class EndpointSettings(_Frozen):
     # Serverless memory must be one of SageMaker's fixed sizes.
     serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
     serverless_max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
-    autoscaling_max_instances: InstanceCount = 1
+    # Upper bound of prod's target-tracking autoscaling; unset means "instance_count".
+    # Staging endpoints do not autoscale.
+    autoscaling_max_instances: InstanceCount | None = None
 
     @model_validator(mode="after")
     def _max_covers_count(self) -> Self:
-        if self.mode == "instance" and self.autoscaling_max_instances < self.instance_count:
+        maximum = self.autoscaling_max_instances
+        if self.mode == "instance" and maximum is not None and maximum < self.instance_count:
             raise ValueError(
-                f"autoscaling_max_instances ({self.autoscaling_max_instances}) must be >= "
+                f"autoscaling_max_instances ({maximum}) must be >= "
                 f"instance_count ({self.instance_count})"
             )
         return self
+
+    @property
+    def max_instances(self) -> int:
+        """The autoscaling ceiling: never below the instance count."""
+        return max(self.instance_count, self.autoscaling_max_instances or 1)
 
 
 class SourceSettings(_Frozen):
@@ -218,11 +230,11 @@ class EnvironmentConfig(_Frozen):
             "1-10 lower-case letters/digits, starting with a letter",
         ),
     ]
+    region: Annotated[str, _pattern(_REGION, "an AWS region code such as eu-west-1")]
     project_name: Annotated[str, AfterValidator(_name), Field(min_length=1)]
     account: Annotated[
         Annotated[str, _pattern(_ACCOUNT, "a 12-digit AWS account id")] | None, BlankIsNone
     ] = None
-    region: Annotated[str, _pattern(_REGION, "an AWS region code such as eu-west-1")]
     termination_protection: bool = False
 
     metric_name: Literal["f1", "accuracy", "precision", "recall", "auc"] = "f1"
@@ -254,16 +266,30 @@ class EnvironmentConfig(_Frozen):
 
     @field_validator("project_name")
     @classmethod
-    def _names_fit_sagemaker_limits(cls, project_name: str, info: ValidationInfo) -> str:
+    def _names_fit_aws_limits(cls, project_name: str, info: ValidationInfo) -> str:
         env_name = info.data.get("name", "")
-        longest = f"{project_name}-{env_name}{LONGEST_NAME_SUFFIX}"
-        if len(longest) > SAGEMAKER_NAME_LIMIT:
-            budget = SAGEMAKER_NAME_LIMIT - len(LONGEST_NAME_SUFFIX) - len(env_name) - 1
-            raise ValueError(
-                f"{project_name!r} is too long: SageMaker names are limited to "
-                f"{SAGEMAKER_NAME_LIMIT} characters and {longest!r} has {len(longest)}; "
-                f"use at most {budget} characters"
-            )
+        region = info.data.get("region", "")
+        prefix = f"{project_name}-{env_name}"
+        # (name pattern, its length, the limit): the longest SageMaker name and the bucket name.
+        names = [
+            (
+                f"{prefix}{LONGEST_NAME_SUFFIX}",
+                len(prefix) + len(LONGEST_NAME_SUFFIX),
+                SAGEMAKER_NAME_LIMIT,
+            ),
+            (
+                f"{prefix}-<account>-{region}",
+                len(prefix) + 2 + ACCOUNT_ID_LENGTH + len(region),
+                S3_BUCKET_NAME_LIMIT,
+            ),
+        ]
+        for pattern, length, limit in names:
+            if length > limit:
+                budget = len(project_name) - (length - limit)
+                raise ValueError(
+                    f"{project_name!r} is too long: {pattern!r} would have {length} characters "
+                    f"and AWS allows {limit}; use at most {budget} characters"
+                )
         return project_name
 
     @property

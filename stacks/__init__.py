@@ -1,6 +1,7 @@
 """The four stacks of one environment and how they are wired together."""
 
+from stacks.deploy_stack import DeployStack
 from stacks.environment import EnvironmentStacks, add_environment
 from stacks.registry_stack import RegistryStack
 
-__all__ = ["EnvironmentStacks", "RegistryStack", "add_environment"]
+__all__ = ["DeployStack", "EnvironmentStacks", "RegistryStack", "add_environment"]

@@ -8,16 +8,22 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from config import EnvironmentConfig
+from stacks.deploy_stack import DeployStack
+from stacks.pipeline_stack import PipelineStack
 from stacks.registry_stack import RegistryStack
+from stacks.trigger_stack import TriggerStack
 
 
 @dataclass(frozen=True)
 class EnvironmentStacks:
     registry: RegistryStack
+    pipeline: PipelineStack
+    deploy: DeployStack
+    trigger: TriggerStack
 
 
 def add_environment(scope: Construct, *, config: EnvironmentConfig) -> EnvironmentStacks:
-    """Adds `<Env>-RegistryStack` (and the stacks that depend on it) for one environment."""
+    """Adds `<Env>-RegistryStack` and the stacks built on it for one environment."""
     env = cdk.Environment(account=config.account, region=config.region)
     common = {
         "env": env,
@@ -30,7 +36,37 @@ def add_environment(scope: Construct, *, config: EnvironmentConfig) -> Environme
         description=f"{config.project_name} {config.name}: key, artifact bucket, model registry",
         **common,
     )
-    for stack in (registry,):
+    pipeline = PipelineStack(
+        scope,
+        f"{config.stack_prefix}-PipelineStack",
+        config=config,
+        registry=registry,
+        description=f"{config.project_name} {config.name}: SageMaker training pipeline and "
+        "model-build CI/CD",
+        **common,
+    )
+    deploy = DeployStack(
+        scope,
+        f"{config.stack_prefix}-DeployStack",
+        config=config,
+        registry=registry,
+        description=f"{config.project_name} {config.name}: model-deploy repository and the "
+        "staging → test → approval → prod deploy pipeline",
+        **common,
+    )
+    trigger = TriggerStack(
+        scope,
+        f"{config.stack_prefix}-TriggerStack",
+        config=config,
+        registry=registry,
+        pipeline=pipeline,
+        deploy_pipeline=deploy.pipeline,
+        description=f"{config.project_name} {config.name}: retraining schedule, new-data "
+        "trigger, approval → deployment rule",
+        **common,
+    )
+    stacks = EnvironmentStacks(registry=registry, pipeline=pipeline, deploy=deploy, trigger=trigger)
+    for stack in (registry, pipeline, deploy, trigger):
         cdk.Tags.of(stack).add("Project", config.project_name)
         cdk.Tags.of(stack).add("Environment", config.name)
-    return EnvironmentStacks(registry=registry)
+    return stacks

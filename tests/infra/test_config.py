@@ -173,3 +173,10 @@ def test_long_names_respect_sagemaker_63_character_limit() -> None:
     assert len(f"{config.resource_prefix}-staging-endpoint-config") == 63
     with pytest.raises(ValueError, match="too long"):
         EnvironmentConfig(name="dev", project_name="p" * 36, region="eu-west-1")
+
+
+def test_artifact_bucket_name_respects_s3_63_character_limit() -> None:
+    config = EnvironmentConfig(name="prod", project_name="p" * 30, region="ap-southeast-4")
+    assert len(f"{config.resource_prefix}-123456789012-{config.region}") == 63
+    with pytest.raises(ValueError, match=r"<account>-ap-southeast-4' would have 64 characters"):
+        EnvironmentConfig(name="prod", project_name="p" * 31, region="ap-southeast-4")

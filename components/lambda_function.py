@@ -1,0 +1,92 @@
+"""One of the project's Python Lambda functions: code from ``lambdas/<name>/``, its own role,
+an encrypted log group with a retention period, and JSON logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+HANDLER = "handler.lambda_handler"
+# The newest Python runtime (cdk-nag L1); the handlers need Python >= 3.11 and boto3 only.
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+DEFAULT_TIMEOUT = Duration.seconds(30)
+# Local caches and tests never belong in the deployment package (they would also change
+# the asset hash, and so the template, from one machine to the next).
+CODE_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache", ".mypy_cache"]
+
+
+class PythonLambda(Construct):
+    """A function whose role can write to its own log group and nothing else until granted.
+
+    The role is created here rather than by ``lambda.Function`` so it carries no managed
+    policy (AWSLambdaBasicExecutionRole allows writing to every log group in the account).
+    The handlers only need boto3, which the runtime provides, so the code is packaged as is:
+    no bundling, no Docker.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        code_dir_name: str,
+        description: str,
+        key: kms.IKey,
+        timeout: Duration = DEFAULT_TIMEOUT,
+        memory_size: int = 256,
+        log_level: str = "INFO",
+        log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, id_)
+        code_dir = LAMBDAS_DIR / code_dir_name
+        if not (code_dir / "handler.py").is_file():
+            raise ValueError(f"{code_dir} has no handler.py; expected lambdas/<name>/handler.py")
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=log_retention,
+            # The logs are the audit trail of what was deployed and tested.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=description,
+        )
+        # Lambda creates the streams of the log group given to it; nothing else to allow.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=CODE_EXCLUDES),
+            handler=HANDLER,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            description=description,
+            role=self.role,
+            timeout=timeout,
+            memory_size=memory_size,
+            environment={"LOG_LEVEL": log_level, **(environment or {})},
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=self.log_group,
+        )
+        # Logs are written with the role's credentials only once the policy exists.
+        self.function.node.add_dependency(self.role)

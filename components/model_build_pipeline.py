@@ -1,0 +1,155 @@
+"""CI/CD of the model-build code: test, update the pipeline through CloudFormation, run it."""
+
+from __future__ import annotations
+
+from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from components.code_source import CodeSource
+from components.nag import acknowledge_iam_wildcards
+from components.pipeline_reference import PipelineReference
+
+# The CDK bootstrap roles `cdk deploy` assumes; names follow the default synthesizer.
+_BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
+
+
+class ModelBuildPipeline(Construct):
+    """Source → Build. The build runs the project's tests (including the drift check of the
+    SageMaker definition), deploys ``stack_name`` with `cdk deploy` so CloudFormation stays
+    the pipeline's only owner, then starts a pipeline execution.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        source: CodeSource,
+        artifact_bucket: s3.IBucket,
+        key: kms.IKey,
+        stack_name: str,
+        training_pipeline: PipelineReference,
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "BuildLogs",
+            encryption_key=key,
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.project = codebuild.PipelineProject(
+            self,
+            "Build",
+            description=f"Tests the model-build code, deploys {stack_name}, starts the pipeline",
+            environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                compute_type=codebuild.ComputeType.MEDIUM,
+            ),
+            encryption_key=key,
+            timeout=Duration.minutes(60),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=self.log_group)
+            ),
+            environment_variables={
+                "STACK_NAME": codebuild.BuildEnvironmentVariable(value=stack_name),
+                "PIPELINE_NAME": codebuild.BuildEnvironmentVariable(
+                    value=training_pipeline.pipeline_name
+                ),
+            },
+            build_spec=codebuild.BuildSpec.from_object(_BUILD_SPEC),
+        )
+        training_pipeline.grant_start_pipeline_execution(self.project)
+        qualifier = DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        self.project.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="AssumeCdkBootstrapRoles",
+                actions=["sts:AssumeRole"],
+                resources=[
+                    stack.format_arn(
+                        service="iam",
+                        region="",
+                        resource="role",
+                        resource_name=f"cdk-{qualifier}-{kind}-role-{stack.account}-{stack.region}",
+                    )
+                    for kind in _BOOTSTRAP_ROLES
+                ],
+            )
+        )
+
+        source_output = codepipeline.Artifact("Source")
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=artifact_bucket,
+            restart_execution_on_update=False,
+            stages=[
+                codepipeline.StageProps(
+                    stage_name="Source", actions=[source.source_action(source_output)]
+                ),
+                codepipeline.StageProps(
+                    stage_name="TestDeployRun",
+                    actions=[
+                        actions.CodeBuildAction(
+                            action_name="TestDeployAndStartPipeline",
+                            project=self.project,
+                            input=source_output,
+                        )
+                    ],
+                ),
+            ],
+        )
+        acknowledge_iam_wildcards(
+            self,
+            {
+                "Action::s3:GetObject*": "CodePipeline artifacts: CDK's grant on the artifact "
+                "bucket only",
+                "Action::s3:GetBucket*": "CodePipeline artifacts: the artifact bucket only",
+                "Action::s3:List*": "CodePipeline artifacts: the artifact bucket only",
+                "Action::s3:DeleteObject*": "CodePipeline rewrites artifacts in its bucket",
+                "Action::s3:Abort*": "Multipart uploads of pipeline artifacts",
+                "Action::kms:GenerateDataKey*": "Artifacts encrypted with the project key only",
+                "Action::kms:ReEncrypt*": "Artifacts encrypted with the project key only",
+                "Resource::arn:<AWS::Partition>:s3:::*/*": "Objects of the artifact bucket "
+                "(CodePipeline names artifacts per execution)",
+                "Resource::arn:<AWS::Partition>:logs:*:log-group:/aws/codebuild/<*>:*": (
+                    "CodeBuild's default log group of this project, streams named per build"
+                ),
+                "Resource::arn:<AWS::Partition>:codebuild:*:report-group/<*>-*": "Test report "
+                "groups CodeBuild creates for this project",
+            },
+        )
+
+
+# `make test` runs the same gates as CI (lint, types, unit tests, the SageMaker definition
+# drift check); the deploy goes through CloudFormation so nothing updates the pipeline
+# behind its back.
+_BUILD_SPEC = {
+    "version": "0.2",
+    "env": {"shell": "bash"},
+    "phases": {
+        "install": {
+            "runtime-versions": {"python": "3.11", "nodejs": "20"},
+        },
+        "build": {
+            "commands": [
+                "make test",
+                'npx cdk deploy "$STACK_NAME" --exclusively --require-approval never '
+                "--no-notices --progress events",
+                'aws sagemaker start-pipeline-execution --pipeline-name "$PIPELINE_NAME" '
+                "--pipeline-execution-description "
+                '"model-build commit ${CODEBUILD_RESOLVED_SOURCE_VERSION:-unknown}"',
+            ]
+        },
+    },
+}

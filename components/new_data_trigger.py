@@ -1,0 +1,142 @@
+"""Retraining when new data lands: S3 → EventBridge → SQS (debounce) → Lambda → pipeline."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from components.lambda_function import PythonLambda
+from components.nag import acknowledge_iam_wildcards
+from components.pipeline_reference import PipelineReference
+
+# A burst of uploads within this window becomes one pipeline execution.
+DEBOUNCE_WINDOW = Duration.minutes(5)
+FUNCTION_TIMEOUT = Duration.seconds(60)
+# Lambda's guidance for SQS sources: visibility >= 6 x function timeout + batching window.
+QUEUE_VISIBILITY = Duration.seconds(6 * 60 + 300)
+MAX_RECEIVES = 5
+
+
+class NewDataTrigger(Construct):
+    """Objects created under the input prefix of the artifact bucket start the pipeline.
+
+    Debounce: the rule delivers to an SQS queue and the function reads it with a 5-minute
+    batching window, so a burst of uploads is one invocation that starts one execution
+    (with the newest object's folder as InputDataUri). Redelivered events reuse a
+    deterministic ClientRequestToken, and an execution already running for the same input
+    is not started twice. Records that keep failing go to a dead-letter queue.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        bucket_name: str,
+        input_prefix: str,
+        pipeline: PipelineReference,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is the dead-letter queue of the new-data queue.",
+            )
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            visibility_timeout=QUEUE_VISIBILITY,
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES
+            ),
+        )
+        self.rule = events.Rule(
+            self,
+            "ObjectCreated",
+            description=f"New objects under s3://{bucket_name}/{input_prefix}",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [bucket_name]},
+                    "object": {"key": [{"prefix": input_prefix}]},
+                },
+            ),
+        )
+        self.rule.add_target(targets.SqsQueue(self.queue))
+
+        self.handler = PythonLambda(
+            self,
+            "StartPipeline",
+            code_dir_name="start_pipeline_on_new_data",
+            description=f"Starts {pipeline.pipeline_name} when new training data lands",
+            key=key,
+            timeout=FUNCTION_TIMEOUT,
+            environment={
+                "PIPELINE_NAME": pipeline.pipeline_name,
+                "INPUT_BUCKET": bucket_name,
+                "INPUT_PREFIX": input_prefix,
+                "INPUT_PARAMETER_NAME": "InputDataUri",
+            },
+        )
+        self.handler.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=1000,
+                max_batching_window=DEBOUNCE_WINDOW,
+                report_batch_item_failures=True,
+            )
+        )
+        role = self.handler.role
+        pipeline.grant_start_pipeline_execution(role)
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SeeRunningExecutions",
+                actions=["sagemaker:ListPipelineExecutions"],
+                resources=[pipeline.pipeline_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CompareExecutionInputs",
+                actions=["sagemaker:ListPipelineParametersForExecution"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker",
+                        resource="pipeline",
+                        resource_name=f"{pipeline.pipeline_name}/execution/*",
+                    )
+                ],
+            )
+        )
+        acknowledge_iam_wildcards(
+            self,
+            {
+                "Action::kms:GenerateDataKey*": "Queue messages encrypted with the project key; "
+                "that key only",
+                "Action::kms:ReEncrypt*": "Queue messages encrypted with the project key only",
+                "Resource::arn:<AWS::Partition>:sagemaker:*:pipeline/*/execution/*": "Executions "
+                "of this one pipeline; their ids are generated at start",
+            },
+        )

@@ -1,0 +1,179 @@
+"""The role SageMaker assumes to run the training pipeline's jobs, with only what they need."""
+
+from __future__ import annotations
+
+import re
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from components.model_registry import ModelRegistry
+from components.nag import acknowledge_iam_wildcards
+
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+)(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$"
+)
+# Job names a pipeline execution generates start with this prefix.
+PIPELINE_JOB_PREFIX = "pipelines-"
+
+
+def ecr_repository_arn(scope: Construct, image_uri: str) -> str:
+    """The repository ARN of an ECR image URI (AWS-owned SageMaker images included)."""
+    match = _ECR_IMAGE.match(image_uri)
+    if not match:
+        raise ValueError(f"{image_uri!r} is not an ECR image URI")
+    return Stack.of(scope).format_arn(
+        service="ecr",
+        account=match.group("account"),
+        region=match.group("region"),
+        resource="repository",
+        resource_name=match.group("repository"),
+    )
+
+
+class SageMakerExecutionRole(Construct):
+    """Least-privilege execution role for the pipeline and the jobs it starts.
+
+    No managed policies: S3 is limited to the pipeline's prefixes, KMS to the project key,
+    the registry to one model package group, ECR to the images the steps run, logs and
+    metrics to SageMaker's own namespaces, and PassRole to this role for SageMaker only.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        registry: ModelRegistry,
+        input_data_prefix: str,
+        output_prefix: str,
+        image_uris: list[str],
+        code_assets: list[s3_assets.Asset],
+    ) -> None:
+        super().__init__(scope, id_)
+        stack = Stack.of(self)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the training pipeline's processing and training jobs",
+        )
+        role = self.role
+
+        for asset in code_assets:
+            asset.grant_read(role)
+        bucket.grant_read(role, f"{input_data_prefix}*")
+        bucket.grant_read_write(role, f"{output_prefix}*")
+        # Volume and output encryption make SageMaker create grants on the key for the jobs.
+        key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+        registry.grant_register(role)
+        registry.grant_read(role)
+
+        job_arns = [
+            stack.format_arn(
+                service="sagemaker", resource=kind, resource_name=f"{PIPELINE_JOB_PREFIX}*"
+            )
+            for kind in ("processing-job", "training-job")
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RunPipelineJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=job_arns,
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PassThisRoleToSageMakerJobs",
+                actions=["iam:PassRole"],
+                resources=[role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PullStepImages",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                resources=sorted({ecr_repository_arn(self, uri) for uri in image_uris}),
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="AuthenticateToEcr",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],
+            )
+        )
+        log_groups = [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/sagemaker/{kind}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for kind in ("ProcessingJobs", "TrainingJobs")
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteJobLogs",
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                resources=log_groups,
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PublishJobMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
+            )
+        )
+        acknowledge_iam_wildcards(
+            self,
+            {
+                "Action::s3:GetObject*": "CDK grant_read/grant_read_write object actions, on "
+                "the pipeline's prefixes only",
+                "Action::s3:GetBucket*": "CDK grant_read: metadata of the artifact and CDK "
+                "asset buckets only",
+                "Action::s3:List*": "Processing inputs list their S3 prefix; buckets above only",
+                "Action::s3:DeleteObject*": "Jobs overwrite their own outputs under "
+                f"{output_prefix} only",
+                "Action::s3:Abort*": f"Multipart uploads of job outputs under {output_prefix}",
+                "Action::kms:GenerateDataKey*": "Encrypting outputs with the project key only",
+                "Action::kms:ReEncrypt*": "S3 with SSE-KMS on the project key only",
+                f"Resource::*/{input_data_prefix}*": "Training data: every object under the "
+                "input prefix is readable by design",
+                f"Resource::*/{output_prefix}*": "Job outputs of every execution live under "
+                "this prefix",
+                "Resource::arn:<AWS::Partition>:s3:::cdk-*-assets-*/*": "Step scripts are CDK "
+                "file assets; object names are content hashes known only after synth",
+                "Resource::arn:<AWS::Partition>:sagemaker:*:model-package/*/*": "Model versions "
+                "of this project's model package group (versions are numbered at registration)",
+                f"Resource::arn:<AWS::Partition>:sagemaker:*:*-job/{PIPELINE_JOB_PREFIX}*": "Job "
+                "names are generated per execution by SageMaker Pipelines with this prefix",
+                "Resource::arn:<AWS::Partition>:logs:*:log-group:/aws/sagemaker/*:*": "Log "
+                "streams of SageMaker processing/training jobs, named per job",
+                "Resource::*": "ecr:GetAuthorizationToken has no resource-level permissions; "
+                "PutMetricData is limited to SageMaker namespaces by condition",
+            },
+        )

@@ -1,0 +1,111 @@
+"""The SageMaker training pipeline as a CloudFormation resource, built from the SDK template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Stack
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from components.model_registry import ModelRegistry
+from components.pipeline_reference import PipelineReference
+from components.sagemaker_execution_role import SageMakerExecutionRole
+from config import EnvironmentConfig
+from pipeline_code.template import image_uris_for, load_template, render
+
+PIPELINE_CODE_DIR = Path(__file__).resolve().parents[1] / "pipeline_code"
+# Every job of every execution writes under this prefix of the artifact bucket.
+OUTPUT_PREFIX = "pipelines/"
+
+
+class TrainingPipeline(Construct):
+    """preprocess → train → evaluate → gate → register (or fail), owned by CloudFormation.
+
+    The definition comes from the committed SDK-built template (pipeline_code/definitions)
+    with this environment's values filled in, so the SDK never runs at synth and the
+    definition cannot drift from the code unnoticed (a test rebuilds it with the SDK).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        registry: ModelRegistry,
+    ) -> None:
+        super().__init__(scope, id_)
+        images = image_uris_for(config.region)
+
+        self.preprocess_script = s3_assets.Asset(
+            self, "PreprocessScript", path=str(PIPELINE_CODE_DIR / "preprocess.py")
+        )
+        self.evaluate_script = s3_assets.Asset(
+            self, "EvaluateScript", path=str(PIPELINE_CODE_DIR / "evaluate.py")
+        )
+
+        self.execution_role = SageMakerExecutionRole(
+            self,
+            "ExecutionRole",
+            bucket=bucket,
+            key=key,
+            registry=registry,
+            input_data_prefix=config.input_data_prefix,
+            output_prefix=OUTPUT_PREFIX,
+            image_uris=sorted(images.values()),
+            code_assets=[self.preprocess_script, self.evaluate_script],
+        )
+        role = self.execution_role.role
+
+        self.input_data_uri = f"s3://{bucket.bucket_name}/{config.input_data_prefix}"
+        definition = render(
+            load_template(spot=config.use_spot_training),
+            values={
+                "ROLE_ARN": role.role_arn,
+                "ARTIFACT_BUCKET": bucket.bucket_name,
+                "KMS_KEY_ARN": key.key_arn,
+                "MODEL_PACKAGE_GROUP": registry.group_name,
+                "PREPROCESS_SCRIPT_URI": self.preprocess_script.s3_object_url,
+                "EVALUATE_SCRIPT_URI": self.evaluate_script.s3_object_url,
+                "PREPROCESS_SCRIPT_NAME": self.preprocess_script.s3_object_key,
+                "EVALUATE_SCRIPT_NAME": self.evaluate_script.s3_object_key,
+                "PROCESSING_IMAGE_URI": images["processing"],
+                "XGBOOST_IMAGE_URI": images["xgboost"],
+                "LABEL_COLUMN": config.label_column,
+                "METRIC_NAME": config.metric_name,
+            },
+            parameter_defaults={
+                "InputDataUri": self.input_data_uri,
+                "ProcessingInstanceType": config.processing_instance_type,
+                "ProcessingInstanceCount": config.processing_instance_count,
+                "TrainingInstanceType": config.training_instance_type,
+                "TrainingInstanceCount": config.training_instance_count,
+                "MetricThreshold": config.metric_threshold,
+                "ModelApprovalStatus": config.approval_status,
+            },
+        )
+
+        self.pipeline_name = f"{config.resource_prefix}-training"
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=self.pipeline_name,
+            pipeline_description=(
+                f"Trains, evaluates and registers the {config.project_name} model ({config.name})"
+            ),
+            role_arn=role.role_arn,
+            pipeline_definition={
+                "PipelineDefinitionBody": Stack.of(self).to_json_string(definition)
+            },
+        )
+        # The pipeline's role must be able to act before the first execution starts.
+        self.pipeline.node.add_dependency(role)
+        self.reference = PipelineReference(
+            self, "Reference", pipeline_name=self.pipeline_name, cfn_pipeline=self.pipeline
+        )

@@ -1,0 +1,79 @@
+"""PipelineStack: the SageMaker training pipeline, its role, and the model-build CI/CD."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from components.code_source import CodeSource
+from components.model_build_pipeline import ModelBuildPipeline
+from components.pipeline_failure_alerts import PipelineFailureAlerts
+from components.training_pipeline import TrainingPipeline
+from config import EnvironmentConfig
+from stacks.registry_stack import RegistryStack
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# What never belongs in the model-build repository's initial content: whatever .gitignore
+# covers (local environments, build output, caches, secrets such as .env), git itself, and
+# the template snapshots (they embed this very asset's hash). Patterns use .gitignore syntax.
+ALWAYS_EXCLUDED = [".git", "**/__snapshots__"]
+
+
+def model_build_excludes(repo_root: Path) -> list[str]:
+    gitignore = repo_root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return [*ALWAYS_EXCLUDED, *patterns]
+
+
+class PipelineStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        registry: RegistryStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        store = registry.store
+        bucket = store.bucket_for(self)
+        self.training = TrainingPipeline(
+            self,
+            "TrainingPipeline",
+            config=config,
+            bucket=bucket,
+            key=store.key,
+            registry=registry.registry,
+        )
+        self.source = CodeSource(
+            self,
+            "ModelBuildSource",
+            settings=config.source,
+            codecommit_name=f"{config.resource_prefix}-model-build",
+            description=f"Model-build code of {config.project_name} ({config.name}): "
+            "pipeline steps, SageMaker definition and the CDK app",
+            initial_content_dir=REPO_ROOT,
+            initial_content_exclude=model_build_excludes(REPO_ROOT),
+            connection_repository=config.source.build_repository,
+        )
+        self.build = ModelBuildPipeline(
+            self,
+            "ModelBuild",
+            source=self.source,
+            artifact_bucket=bucket,
+            key=store.key,
+            stack_name=self.stack_name,
+            training_pipeline=self.training.reference,
+        )
+        self.failure_alerts = PipelineFailureAlerts(
+            self,
+            "FailureAlerts",
+            pipeline=self.training.reference,
+            topic=registry.notifications.topic,
+            environment_name=config.name,
+        )

@@ -1,0 +1,392 @@
+"""PipelineStack: the SageMaker pipeline resource, its role, model-build CI/CD and alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import Stack
+
+from config import EnvironmentConfig
+from pipeline_code.template import image_uris_for
+from tests.infra.conftest import Synthesized
+
+DEV, PROD = "Dev-PipelineStack", "Prod-PipelineStack"
+
+
+def _resources(synthesized: Synthesized, stack: str, type_: str) -> dict[str, dict[str, Any]]:
+    resources = synthesized.templates[stack]["Resources"]
+    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
+
+
+def _only(synthesized: Synthesized, stack: str, type_: str) -> dict[str, Any]:
+    (resource,) = _resources(synthesized, stack, type_).values()
+    return resource
+
+
+def _flatten(node: Any) -> str:
+    """A CloudFormation value as text, references shown as <Ref> / <LogicalId.Attr>."""
+    if isinstance(node, str):
+        return node
+    if "Fn::Join" in node:
+        delimiter, parts = node["Fn::Join"]
+        return str(delimiter).join(_flatten(part) for part in parts)
+    if "Ref" in node:
+        return f"<{node['Ref']}>"
+    if "Fn::GetAtt" in node:
+        return "<{}.{}>".format(*node["Fn::GetAtt"])
+    if "Fn::ImportValue" in node:
+        return f"<import:{_flatten(node['Fn::ImportValue'])}>"
+    if "Fn::Sub" in node:
+        return str(node["Fn::Sub"]).replace("${", "<").replace("}", ">")
+    raise AssertionError(f"unexpected intrinsic {node}")
+
+
+def _definition(synthesized: Synthesized, stack: str) -> dict[str, Any]:
+    pipeline = _only(synthesized, stack, "AWS::SageMaker::Pipeline")
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    definition: dict[str, Any] = json.loads(_flatten(body))
+    return definition
+
+
+def _step(definition: dict[str, Any], name: str) -> dict[str, Any]:
+    (step,) = [s for s in definition["Steps"] if s["Name"] == name]
+    found: dict[str, Any] = step
+    return found
+
+
+def _statements(synthesized: Synthesized, stack: str, policy_prefix: str) -> list[dict[str, Any]]:
+    policies = [
+        p
+        for lid, p in _resources(synthesized, stack, "AWS::IAM::Policy").items()
+        if lid.startswith(policy_prefix)
+    ]
+    assert len(policies) == 1, [lid for lid in _resources(synthesized, stack, "AWS::IAM::Policy")]
+    statements: list[dict[str, Any]] = policies[0]["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# The SageMaker pipeline ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "env"), [(DEV, "dev"), (PROD, "prod")])
+def test_pipeline_is_named_and_runs_as_its_role(
+    synthesized: Synthesized, environments: dict[str, EnvironmentConfig], stack: str, env: str
+) -> None:
+    pipeline = _only(synthesized, stack, "AWS::SageMaker::Pipeline")
+    assert pipeline["Properties"]["PipelineName"] == f"mlops-demo-{env}-training"
+    role_ref = pipeline["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    assert role_ref.startswith("TrainingPipelineExecutionRole")
+    assert any(dep.startswith("TrainingPipelineExecutionRole") for dep in pipeline["DependsOn"])
+
+
+@pytest.mark.parametrize(("stack", "env"), [(DEV, "dev"), (PROD, "prod")])
+def test_parameter_defaults_come_from_the_environment_config(
+    synthesized: Synthesized, environments: dict[str, EnvironmentConfig], stack: str, env: str
+) -> None:
+    config = environments[env]
+    defaults = {p["Name"]: p["DefaultValue"] for p in _definition(synthesized, stack)["Parameters"]}
+    assert defaults == {
+        "InputDataUri": f"s3://mlops-demo-{env}-<AWS::AccountId>-eu-west-1/input-data/",
+        "ProcessingInstanceType": config.processing_instance_type,
+        "ProcessingInstanceCount": config.processing_instance_count,
+        "TrainingInstanceType": config.training_instance_type,
+        "TrainingInstanceCount": config.training_instance_count,
+        "MetricThreshold": config.metric_threshold,
+        "ModelApprovalStatus": "PendingManualApproval",
+    }
+    assert defaults["MetricThreshold"] == {"dev": 0.8, "prod": 0.9}[env]
+
+
+def test_steps_and_their_order(synthesized: Synthesized) -> None:
+    definition = _definition(synthesized, DEV)
+    assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
+        ("Preprocess", "Processing"),
+        ("Train", "Training"),
+        ("Evaluate", "Processing"),
+        ("CheckMetric", "Condition"),
+    ]
+    condition = _step(definition, "CheckMetric")["Arguments"]
+    assert [(s["Name"], s["Type"]) for s in condition["IfSteps"]] == [
+        ("RegisterModel", "RegisterModel")
+    ]
+    assert [(s["Name"], s["Type"]) for s in condition["ElseSteps"]] == [
+        ("MetricBelowThreshold", "Fail")
+    ]
+
+
+def test_fail_step_message_names_metric_value_and_threshold(synthesized: Synthesized) -> None:
+    condition = _step(_definition(synthesized, PROD), "CheckMetric")["Arguments"]
+    (fail,) = condition["ElseSteps"]
+    values = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    assert values[:3] == ["Model not registered:", "f1", "="]
+    assert values[3]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
+    assert values[4:] == ["is below the threshold", {"Get": "Parameters.MetricThreshold"}]
+
+
+def test_registration_uses_the_group_and_the_approval_parameter(synthesized: Synthesized) -> None:
+    condition = _step(_definition(synthesized, PROD), "CheckMetric")["Arguments"]
+    (register,) = condition["IfSteps"]
+    arguments = register["Arguments"]
+    assert arguments["ModelPackageGroupName"] == "mlops-demo-prod"
+    assert arguments["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    metrics = arguments["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert metrics["ContentType"] == "application/json"
+
+
+def test_gate_reads_the_configured_metric_against_the_threshold_parameter(
+    synthesized: Synthesized,
+) -> None:
+    (condition,) = _step(_definition(synthesized, DEV), "CheckMetric")["Arguments"]["Conditions"]
+    assert condition["Type"] == "GreaterThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
+    assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+
+
+def test_metric_and_label_overrides_reach_the_definition(synthesize_variant: Any) -> None:
+    variant = synthesize_variant({"dev.metric_name": "auc", "dev.label_column": "is_fraud"})
+    definition = _definition(variant, DEV)
+    (condition,) = _step(definition, "CheckMetric")["Arguments"]["Conditions"]
+    assert (
+        condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
+    )
+    arguments = _step(definition, "Preprocess")["Arguments"]["AppSpecification"][
+        "ContainerArguments"
+    ]
+    assert arguments[:2] == ["--label-column", "is_fraud"]
+
+
+def test_steps_run_the_regional_images_and_the_asset_scripts(synthesized: Synthesized) -> None:
+    definition = _definition(synthesized, DEV)
+    images = image_uris_for("eu-west-1")
+    preprocess = _step(definition, "Preprocess")["Arguments"]
+    evaluate = _step(definition, "Evaluate")["Arguments"]
+    assert preprocess["AppSpecification"]["ImageUri"] == images["processing"]
+    assert evaluate["AppSpecification"]["ImageUri"] == images["xgboost"]
+    train = _step(definition, "Train")["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"] == images["xgboost"]
+    for arguments in (preprocess, evaluate):
+        (code,) = [i for i in arguments["ProcessingInputs"] if i["InputName"] == "code"]
+        uri = code["S3Input"]["S3Uri"]
+        assert uri.startswith("s3://cdk-hnb659fds-assets-<AWS::AccountId>-eu-west-1/")
+        script = uri.rsplit("/", 1)[1]
+        entrypoint = arguments["AppSpecification"]["ContainerEntrypoint"]
+        assert entrypoint == ["python3", f"/opt/ml/processing/input/code/{script}"]
+
+
+def test_outputs_and_volumes_use_the_project_key(synthesized: Synthesized) -> None:
+    definition = _definition(synthesized, DEV)
+    key = "<import:Dev-RegistryStack:ExportsOutputFnGetAttArtifactStoreKey"
+    for name in ("Preprocess", "Evaluate"):
+        arguments = _step(definition, name)["Arguments"]
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"].startswith(key)
+        assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"].startswith(key)
+    train = _step(definition, "Train")["Arguments"]
+    assert train["OutputDataConfig"]["KmsKeyId"].startswith(key)
+    assert train["ResourceConfig"]["VolumeKmsKeyId"].startswith(key)
+
+
+def test_spot_training_follows_the_config(synthesized: Synthesized) -> None:
+    dev_train = _step(_definition(synthesized, DEV), "Train")["Arguments"]
+    prod_train = _step(_definition(synthesized, PROD), "Train")["Arguments"]
+    assert (
+        "EnableManagedSpotTraining" not in dev_train or not dev_train["EnableManagedSpotTraining"]
+    )
+    assert prod_train["EnableManagedSpotTraining"] is True
+    assert prod_train["CheckpointConfig"]["S3Uri"]["Std:Join"]["Values"][0].startswith(
+        "s3://mlops-demo-prod-<AWS::AccountId>-eu-west-1/pipelines"
+    )
+
+
+def test_scheduler_facing_reference_names_this_pipeline(synthesized: Synthesized) -> None:
+    reference = synthesized.stacks["dev"].pipeline.training.reference
+    stack = Stack.of(reference)
+    assert reference.pipeline_name == "mlops-demo-dev-training"
+    assert _flatten(stack.resolve(reference.pipeline_arn)) == (
+        "arn:<AWS::Partition>:sagemaker:eu-west-1:<AWS::AccountId>:pipeline/mlops-demo-dev-training"
+    )
+
+
+# The execution role ---------------------------------------------------------------------------
+
+
+def test_execution_role_is_assumed_by_sagemaker_only_and_has_no_managed_policies(
+    synthesized: Synthesized,
+) -> None:
+    (role,) = [
+        r
+        for lid, r in _resources(synthesized, DEV, "AWS::IAM::Role").items()
+        if lid.startswith("TrainingPipelineExecutionRole")
+    ]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+        }
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_execution_role_policy_is_least_privilege(synthesized: Synthesized) -> None:
+    statements = _statements(synthesized, DEV, "TrainingPipelineExecutionRoleDefaultPolicy")
+    actions = {action for s in statements for action in _as_list(s["Action"])}
+    assert not {a for a in actions if a.endswith(":*") or a == "*"}
+    resources_by_action: dict[str, set[str]] = {}
+    for statement in statements:
+        for action in _as_list(statement["Action"]):
+            resources_by_action.setdefault(action, set()).update(
+                _flatten(r) for r in _as_list(statement["Resource"])
+            )
+    bucket = "arn:<AWS::Partition>:s3:::mlops-demo-dev-<AWS::AccountId>-eu-west-1"
+    # Policy minimization merges object and bucket statements; only the prefix holds objects.
+    assert resources_by_action["s3:PutObject"] - {bucket} == {f"{bucket}/pipelines/*"}
+    assert f"{bucket}/input-data/*" in resources_by_action["s3:GetObject*"]
+    assert f"{bucket}/*" not in resources_by_action["s3:GetObject*"]
+    jobs = "arn:<AWS::Partition>:sagemaker:eu-west-1:<AWS::AccountId>"
+    assert resources_by_action["sagemaker:CreateTrainingJob"] == {
+        f"{jobs}:processing-job/pipelines-*",
+        f"{jobs}:training-job/pipelines-*",
+    }
+    assert resources_by_action["sagemaker:CreateModelPackage"] == {
+        f"{jobs}:model-package-group/mlops-demo-dev",
+        f"{jobs}:model-package/mlops-demo-dev/*",
+    }
+    assert resources_by_action["ecr:BatchGetImage"] == {
+        "arn:<AWS::Partition>:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn",
+        "arn:<AWS::Partition>:ecr:eu-west-1:141502667606:repository/sagemaker-xgboost",
+    }
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    assert _flatten(pass_role["Resource"]).startswith("<TrainingPipelineExecutionRole")
+    (metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    star = {a for s in statements if s["Resource"] == "*" for a in _as_list(s["Action"])}
+    assert star == {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+
+
+# Model-build CI/CD ----------------------------------------------------------------------------
+
+
+def test_model_build_repository_is_seeded_and_retained(synthesized: Synthesized) -> None:
+    repository = _only(synthesized, DEV, "AWS::CodeCommit::Repository")
+    assert repository["Properties"]["RepositoryName"] == "mlops-demo-dev-model-build"
+    assert repository["Properties"]["Code"]["BranchName"] == "main"
+    assert "S3" in repository["Properties"]["Code"]
+    assert repository["DeletionPolicy"] == "Retain"
+
+
+def test_repository_content_is_the_project_without_local_state(synthesized: Synthesized) -> None:
+    staged = [
+        directory
+        for directory in Path(synthesized.assembly.directory).glob("asset.*")
+        if (directory / "app.py").is_file()
+    ]
+    assert len(staged) == 1
+    (content,) = staged
+    files = {p.relative_to(content).as_posix() for p in content.rglob("*") if p.is_file()}
+    assert {"app.py", "cdk.json", "Makefile", "pipeline_code/preprocess.py"} <= files
+    assert "pipeline_code/definitions/standard.json" in files
+    assert not {f for f in files if f.startswith((".venv/", "node_modules/", "cdk.out", ".git/"))}
+    assert not {f for f in files if "__snapshots__" in f or "__pycache__" in f}
+    # Whatever .gitignore covers (local secrets, data) is never seeded into the repository.
+    assert ".env" not in files
+
+
+def test_build_pipeline_is_v2_encrypted_and_runs_source_then_build(
+    synthesized: Synthesized,
+) -> None:
+    pipeline = _only(synthesized, DEV, "AWS::CodePipeline::Pipeline")["Properties"]
+    assert pipeline["PipelineType"] == "V2"
+    assert [stage["Name"] for stage in pipeline["Stages"]] == ["Source", "TestDeployRun"]
+    source, build = (stage["Actions"][0] for stage in pipeline["Stages"])
+    assert source["ActionTypeId"]["Provider"] == "CodeCommit"
+    assert source["Configuration"]["BranchName"] == "main"
+    assert build["ActionTypeId"]["Provider"] == "CodeBuild"
+    store = pipeline["ArtifactStore"]
+    assert _flatten(store["Location"]) == "mlops-demo-dev-<AWS::AccountId>-eu-west-1"
+    assert store["EncryptionKey"]["Type"] == "KMS"
+
+
+def test_codebuild_tests_then_deploys_this_stack_then_starts_the_pipeline(
+    synthesized: Synthesized,
+) -> None:
+    project = _only(synthesized, DEV, "AWS::CodeBuild::Project")["Properties"]
+    assert project["Environment"]["Image"] == "aws/codebuild/standard:7.0"
+    assert "EncryptionKey" in project
+    spec = json.loads(project["Source"]["BuildSpec"])
+    commands = spec["phases"]["build"]["commands"]
+    assert commands[0] == "make test"
+    assert "cdk deploy" in commands[1] and "--exclusively" in commands[1]
+    assert "start-pipeline-execution" in commands[2]
+    variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert variables == {"STACK_NAME": DEV, "PIPELINE_NAME": "mlops-demo-dev-training"}
+
+
+def test_codebuild_may_start_only_this_pipeline_and_assume_only_bootstrap_roles(
+    synthesized: Synthesized,
+) -> None:
+    statements = _statements(synthesized, DEV, "ModelBuildRoleDefaultPolicy")
+    (start,) = [s for s in statements if s["Action"] == "sagemaker:StartPipelineExecution"]
+    assert _flatten(start["Resource"]).endswith(":pipeline/mlops-demo-dev-training")
+    (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
+    roles = sorted(_flatten(r) for r in assume["Resource"])
+    assert roles == sorted(
+        f"arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-hnb659fds-{kind}-role-"
+        "<AWS::AccountId>-eu-west-1"
+        for kind in ("deploy", "file-publishing", "image-publishing", "lookup")
+    )
+
+
+def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> None:
+    connection = (
+        "arn:aws:codeconnections:eu-west-1:123456789012:connection/"
+        "0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
+    )
+    variant = synthesize_variant(
+        {
+            "dev.source.provider": "codeconnections",
+            "dev.source.connection_arn": connection,
+            "dev.source.build_repository": "acme/churn-model-build",
+            "dev.source.deploy_repository": "acme/churn-model-deploy",
+        }
+    )
+    assert _resources(variant, DEV, "AWS::CodeCommit::Repository") == {}
+    pipeline = _only(variant, DEV, "AWS::CodePipeline::Pipeline")["Properties"]
+    source = pipeline["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
+    assert source["Configuration"]["ConnectionArn"] == connection
+    assert source["Configuration"]["FullRepositoryId"] == "acme/churn-model-build"
+    assert source["Configuration"]["BranchName"] == "main"
+    assert len(_resources(variant, PROD, "AWS::CodeCommit::Repository")) == 1
+
+
+# Failure alerts -------------------------------------------------------------------------------
+
+
+def test_failed_and_stopped_executions_notify_the_topic(synthesized: Synthesized) -> None:
+    rules = _resources(synthesized, DEV, "AWS::Events::Rule")
+    (rule,) = [r for lid, r in rules.items() if lid.startswith("FailureAlertsRule")]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
+    assert pattern["detail"]["currentPipelineExecutionStatus"] == ["Failed", "Stopped"]
+    (arn,) = pattern["detail"]["pipelineArn"]
+    assert _flatten(arn).endswith(":pipeline/mlops-demo-dev-training")
+    (target,) = rule["Properties"]["Targets"]
+    assert _flatten(target["Arn"]).startswith(
+        "<import:Dev-RegistryStack:ExportsOutputRefNotificationsTopic"
+    )
+    assert "RoleArn" in target
+    assert (
+        "[dev] SageMaker pipeline mlops-demo-dev-training"
+        in target["InputTransformer"]["InputTemplate"]
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -14,6 +14,7 @@ from constructs import Construct
 from components.lambda_function import PythonLambda
 from components.nag import acknowledge_iam_wildcards
 from components.pipeline_reference import PipelineReference
+from components.queues import dead_letter_queue
 
 # A burst of uploads within this window becomes one pipeline execution.
 DEBOUNCE_WINDOW = Duration.minutes(5)
@@ -44,20 +45,8 @@ class NewDataTrigger(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is the dead-letter queue of the new-data queue.",
-            )
+        self.dead_letter_queue = dead_letter_queue(
+            self, "DeadLetterQueue", key=key, holds="the new-data queue"
         )
         self.queue = sqs.Queue(
             self,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, TimeZone, Validations
+from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from components.nag import acknowledge_iam_wildcards
 from components.pipeline_reference import PipelineReference
+from components.queues import dead_letter_queue
 from config import RetrainingSchedule as ScheduleSettings
 
 
@@ -34,20 +34,8 @@ class RetrainingSchedule(Construct):
         key: kms.IKey,
     ) -> None:
         super().__init__(scope, id_)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        Validations.of(self.dead_letter_queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SQS3",
-                reason="This queue is the schedule's dead-letter queue; it needs none of its own.",
-            )
+        self.dead_letter_queue = dead_letter_queue(
+            self, "DeadLetterQueue", key=key, holds="the retraining schedule's failed invocations"
         )
         self.role = iam.Role(
             self,

@@ -132,8 +132,9 @@ class ModelBuildPipeline(Construct):
 
 
 # `make test` runs the same gates as CI (lint, types, unit tests, the SageMaker definition
-# drift check); the deploy goes through CloudFormation so nothing updates the pipeline
-# behind its back.
+# drift check); `make synth` installs the CDK CLI pinned in package.json (a bare `npx cdk`
+# without it would fetch whatever npm calls "cdk"). The deploy goes through CloudFormation
+# so nothing updates the SageMaker pipeline behind its back.
 _BUILD_SPEC = {
     "version": "0.2",
     "env": {"shell": "bash"},
@@ -144,8 +145,9 @@ _BUILD_SPEC = {
         "build": {
             "commands": [
                 "make test",
-                'npx cdk deploy "$STACK_NAME" --exclusively --require-approval never '
-                "--no-notices --progress events",
+                "make synth",
+                'node_modules/.bin/cdk deploy "$STACK_NAME" --exclusively '
+                "--require-approval never --no-notices --progress events",
                 'aws sagemaker start-pipeline-execution --pipeline-name "$PIPELINE_NAME" '
                 "--pipeline-execution-description "
                 '"model-build commit ${CODEBUILD_RESOLVED_SOURCE_VERSION:-unknown}"',

@@ -324,9 +324,12 @@ def test_codebuild_tests_then_deploys_this_stack_then_starts_the_pipeline(
     assert "EncryptionKey" in project
     spec = json.loads(project["Source"]["BuildSpec"])
     commands = spec["phases"]["build"]["commands"]
-    assert commands[0] == "make test"
-    assert "cdk deploy" in commands[1] and "--exclusively" in commands[1]
-    assert "start-pipeline-execution" in commands[2]
+    assert commands[:2] == ["make test", "make synth"]
+    # The CLI pinned in package.json (make synth installs it), never a bare `npx cdk`.
+    assert commands[2].startswith('node_modules/.bin/cdk deploy "$STACK_NAME" --exclusively')
+    assert commands[3].startswith(
+        'aws sagemaker start-pipeline-execution --pipeline-name "$PIPELINE_NAME"'
+    )
     variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
     assert variables == {"STACK_NAME": DEV, "PIPELINE_NAME": "mlops-demo-dev-training"}
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline_code.template import supported_regions
+
 # SageMaker names (model package group, pipeline, endpoint) allow at most 63 characters.
 SAGEMAKER_NAME_LIMIT = 63
 # The longest suffix this app appends to "<project>-<environment>" when naming SageMaker resources.
@@ -126,8 +128,30 @@ def _pattern(regex: re.Pattern[str], accepted: str) -> AfterValidator:
 # `-c dev.notification_email=` (an empty value) clears an optional setting.
 BlankIsNone = BeforeValidator(lambda value: None if value == "" else value)
 
+
+def _not_a_boolean(value: object) -> object:
+    # pydantic would read `true` as 1: a threshold or count of `true` is a mistake.
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a boolean; a number is expected")
+    return value
+
+
+NotBoolean = BeforeValidator(_not_a_boolean)
+
+
+def _supported_region(value: str) -> str:
+    # The pipeline's images are regional; the SDK-built table lists where they exist.
+    regions = supported_regions()
+    if value not in regions:
+        raise ValueError(
+            f"{value!r} has no SageMaker XGBoost/scikit-learn images in this project's image "
+            f"table (pipeline_code/definitions/image_uris.json); accepted: {', '.join(regions)}"
+        )
+    return value
+
+
 InstanceType = Annotated[str, AfterValidator(_instance_type)]
-InstanceCount = Annotated[int, Field(ge=1, le=100)]
+InstanceCount = Annotated[int, Field(ge=1, le=100), NotBoolean]
 
 
 class _Frozen(BaseModel):
@@ -150,7 +174,7 @@ class EndpointSettings(_Frozen):
     instance_count: InstanceCount = 1
     # Serverless memory must be one of SageMaker's fixed sizes.
     serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
-    serverless_max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
+    serverless_max_concurrency: Annotated[int, Field(ge=1, le=200), NotBoolean] = 5
     # Upper bound of prod's target-tracking autoscaling; unset means "instance_count".
     # Staging endpoints do not autoscale.
     autoscaling_max_instances: InstanceCount | None = None
@@ -230,7 +254,11 @@ class EnvironmentConfig(_Frozen):
             "1-10 lower-case letters/digits, starting with a letter",
         ),
     ]
-    region: Annotated[str, _pattern(_REGION, "an AWS region code such as eu-west-1")]
+    region: Annotated[
+        str,
+        _pattern(_REGION, "an AWS region code such as eu-west-1"),
+        AfterValidator(_supported_region),
+    ]
     project_name: Annotated[str, AfterValidator(_name), Field(min_length=1)]
     account: Annotated[
         Annotated[str, _pattern(_ACCOUNT, "a 12-digit AWS account id")] | None, BlankIsNone
@@ -238,7 +266,7 @@ class EnvironmentConfig(_Frozen):
     termination_protection: bool = False
 
     metric_name: Literal["f1", "accuracy", "precision", "recall", "auc"] = "f1"
-    metric_threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.8
+    metric_threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBoolean] = 0.8
     model_approval: Literal["manual", "automatic"] = "manual"
 
     schedule: RetrainingSchedule = RetrainingSchedule()

@@ -90,6 +90,7 @@ BAD_VALUES = [
     ("project_name", "Churn_Model", "project_name", "lower-case letters"),
     ("project_name", "x" * 40, "project_name", "at most 34 characters"),
     ("region", "europe", "region", "AWS region code"),
+    ("region", "mx-central-9", "region", "no SageMaker XGBoost/scikit-learn images"),
     ("account", "12345", "account", "12-digit"),
     ("notification_email", "not-an-email", "notification_email", "e-mail address"),
     ("input_data_prefix", "/data", "input_data_prefix", "ending in '/'"),
@@ -180,3 +181,11 @@ def test_artifact_bucket_name_respects_s3_63_character_limit() -> None:
     assert len(f"{config.resource_prefix}-123456789012-{config.region}") == 63
     with pytest.raises(ValueError, match=r"<account>-ap-southeast-4' would have 64 characters"):
         EnvironmentConfig(name="prod", project_name="p" * 31, region="ap-southeast-4")
+
+
+@pytest.mark.parametrize("field", ["metric_threshold", "training_instance_count"])
+def test_booleans_are_not_numbers(cdk_context: dict[str, Any], field: str) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"]["dev"][field] = True
+    (problem,) = _errors(context)
+    assert problem.startswith(f"[dev] {field}: True is a boolean; a number is expected")

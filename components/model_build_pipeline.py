@@ -131,10 +131,10 @@ class ModelBuildPipeline(Construct):
         )
 
 
-# `make test` runs the same gates as CI (lint, types, unit tests, the SageMaker definition
-# drift check); `make synth` installs the CDK CLI pinned in package.json (a bare `npx cdk`
-# without it would fetch whatever npm calls "cdk"). The deploy goes through CloudFormation
-# so nothing updates the SageMaker pipeline behind its back.
+# The same two commands as CI: `make synth` installs the CDK CLI pinned in package.json (a
+# bare `npx cdk` without it would fetch whatever npm calls "cdk"), `make test` runs every
+# gate (lint, types, unit tests, the SageMaker definition drift check). The deploy goes
+# through CloudFormation so nothing updates the SageMaker pipeline behind its back.
 _BUILD_SPEC = {
     "version": "0.2",
     "env": {"shell": "bash"},
@@ -144,8 +144,8 @@ _BUILD_SPEC = {
         },
         "build": {
             "commands": [
-                "make test",
                 "make synth",
+                "make test",
                 'node_modules/.bin/cdk deploy "$STACK_NAME" --exclusively '
                 "--require-approval never --no-notices --progress events",
                 'aws sagemaker start-pipeline-execution --pipeline-name "$PIPELINE_NAME" '

@@ -16,10 +16,11 @@ from config import EnvironmentConfig
 from stacks.registry_stack import RegistryStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# What never belongs in the model-build repository's initial content: whatever .gitignore
-# covers (local environments, build output, caches, secrets such as .env), git itself, and
-# the template snapshots (they embed this very asset's hash). Patterns use .gitignore syntax.
-ALWAYS_EXCLUDED = [".git", "**/__snapshots__"]
+# What never belongs in the model-build repository's initial content: git itself and
+# whatever .gitignore covers (local environments, build output, caches, secrets such as .env).
+# The template snapshots stay: its build runs `make test`, and they mask asset hashes, so
+# they do not depend on this very asset. Patterns use .gitignore syntax.
+ALWAYS_EXCLUDED = [".git"]
 
 
 def model_build_excludes(repo_root: Path) -> list[str]:

@@ -296,7 +296,10 @@ def test_repository_content_is_the_project_without_local_state(synthesized: Synt
     assert {"app.py", "cdk.json", "Makefile", "pipeline_code/preprocess.py"} <= files
     assert "pipeline_code/definitions/standard.json" in files
     assert not {f for f in files if f.startswith((".venv/", "node_modules/", "cdk.out", ".git/"))}
-    assert not {f for f in files if "__snapshots__" in f or "__pycache__" in f}
+    assert not {f for f in files if "__pycache__" in f}
+    # The build runs `make test`, which needs the snapshots and the test suites.
+    assert any(f.startswith("tests/infra/__snapshots__/") for f in files)
+    assert "tests/pipeline_code/test_definition.py" in files
     # Whatever .gitignore covers (local secrets, data) is never seeded into the repository.
     assert ".env" not in files
 
@@ -316,7 +319,7 @@ def test_build_pipeline_is_v2_encrypted_and_runs_source_then_build(
     assert store["EncryptionKey"]["Type"] == "KMS"
 
 
-def test_codebuild_tests_then_deploys_this_stack_then_starts_the_pipeline(
+def test_codebuild_runs_the_ci_commands_then_deploys_this_stack_then_starts_the_pipeline(
     synthesized: Synthesized,
 ) -> None:
     project = _only(synthesized, DEV, "AWS::CodeBuild::Project")["Properties"]
@@ -324,7 +327,7 @@ def test_codebuild_tests_then_deploys_this_stack_then_starts_the_pipeline(
     assert "EncryptionKey" in project
     spec = json.loads(project["Source"]["BuildSpec"])
     commands = spec["phases"]["build"]["commands"]
-    assert commands[:2] == ["make test", "make synth"]
+    assert commands[:2] == ["make synth", "make test"]
     # The CLI pinned in package.json (make synth installs it), never a bare `npx cdk`.
     assert commands[2].startswith('node_modules/.bin/cdk deploy "$STACK_NAME" --exclusively')
     assert commands[3].startswith(

@@ -67,7 +67,7 @@ diff: $(VENV)/.synth-deps node_modules/.installed ## Diff every stack against br
 		--cdk $(CDK) --title "cdk diff: $(BASE) → working tree"
 
 snapshots: $(VENV)/.dev-deps ## Rewrite the template snapshots (on purpose only; review the diff)
-	$(OFFLINE) $(PY) -m pytest tests/infra/test_snapshots.py --snapshot-update
+	$(OFFLINE) $(PY) -m pytest tests/infra --snapshot-update
 
 lock: $(VENV)/.dev-deps ## Re-pin constraints.txt from the current virtual environment
 	@{ echo "# Every package version, transitive ones included. Regenerate with \`make lock\` after"; \

@@ -42,6 +42,12 @@ def test_every_stack_matches_its_snapshot(
         assert template == snapshot_json(name=stack_name)
 
 
-def test_synth_is_deterministic(synthesize_variant: Any, synthesized: Synthesized) -> None:
+def test_synth_is_deterministic(
+    synthesize_variant: Any, synthesized: Synthesized, request: pytest.FixtureRequest
+) -> None:
+    if request.config.getoption("update_snapshots", default=False):
+        # The model-build repository asset packs the project, snapshots included, and this
+        # run is rewriting them: the tree itself changes between the two synths.
+        pytest.skip("snapshots are being rewritten in this run")
     again = synthesize_variant({})
     assert again.templates == synthesized.templates

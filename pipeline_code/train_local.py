@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import gzip
-import io
 import json
 import math
 import sys
-import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +31,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
+
+# Runs only on this machine (never shipped to a container), so it may share evaluate's
+# reproducible archive writer.
+from pipeline_code.evaluate import write_tar_gz
 
 DEFAULT_TRAIN_DIR = Path("/opt/ml/input/data/train")
 DEFAULT_VALIDATION_DIR = Path("/opt/ml/input/data/validation")
@@ -334,20 +335,6 @@ def train(
         callbacks=callbacks,
         verbose_eval=False,
     )
-
-
-def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
-    """A reproducible archive: fixed timestamps and owners, so equal inputs give equal bytes."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        archive.open("wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as compressed,
-        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
 
 
 def save_model(booster: xgb.Booster, model_dir: Path) -> Path:

@@ -31,6 +31,34 @@ class Synthesized:
     def template(self, stack_name: str) -> Template:
         return Template.from_json(self.templates[stack_name])
 
+    def resources(self, stack_name: str, type_: str) -> dict[str, dict[str, Any]]:
+        """Logical id -> resource, for every resource of one CloudFormation type."""
+        resources = self.templates[stack_name]["Resources"]
+        return {lid: r for lid, r in resources.items() if r["Type"] == type_}
+
+
+def flatten(node: Any) -> str:
+    """A CloudFormation value as text: <Ref>, <LogicalId.Attr>, <import:ExportName>."""
+    if isinstance(node, str):
+        return node
+    if "Fn::Join" in node:
+        delimiter, parts = node["Fn::Join"]
+        return str(delimiter).join(flatten(part) for part in parts)
+    if "Ref" in node:
+        return f"<{node['Ref']}>"
+    if "Fn::GetAtt" in node:
+        return "<{}.{}>".format(*node["Fn::GetAtt"])
+    if "Fn::ImportValue" in node:
+        return f"<import:{flatten(node['Fn::ImportValue'])}>"
+    if "Fn::Sub" in node:
+        return str(node["Fn::Sub"]).replace("${", "<").replace("}", ">")
+    raise AssertionError(f"unexpected intrinsic {node}")
+
+
+def as_list(value: Any) -> list[Any]:
+    """IAM's Action/Resource: a string or a list of them."""
+    return value if isinstance(value, list) else [value]
+
 
 def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     app = cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False)

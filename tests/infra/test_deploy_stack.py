@@ -45,8 +45,7 @@ def variant(synthesize_variant: Any) -> Synthesized:
 
 
 def _resources(synthesized: Synthesized, env: str, type_: str) -> dict[str, dict[str, Any]]:
-    resources = synthesized.templates[STACK[env]]["Resources"]
-    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
+    return synthesized.resources(STACK[env], type_)
 
 
 def _only(synthesized: Synthesized, env: str, type_: str) -> dict[str, Any]:

@@ -11,43 +11,20 @@ from aws_cdk import Stack
 
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-PipelineStack", "Prod-PipelineStack"
 
 
-def _resources(synthesized: Synthesized, stack: str, type_: str) -> dict[str, dict[str, Any]]:
-    resources = synthesized.templates[stack]["Resources"]
-    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
-
-
 def _only(synthesized: Synthesized, stack: str, type_: str) -> dict[str, Any]:
-    (resource,) = _resources(synthesized, stack, type_).values()
+    (resource,) = synthesized.resources(stack, type_).values()
     return resource
-
-
-def _flatten(node: Any) -> str:
-    """A CloudFormation value as text, references shown as <Ref> / <LogicalId.Attr>."""
-    if isinstance(node, str):
-        return node
-    if "Fn::Join" in node:
-        delimiter, parts = node["Fn::Join"]
-        return str(delimiter).join(_flatten(part) for part in parts)
-    if "Ref" in node:
-        return f"<{node['Ref']}>"
-    if "Fn::GetAtt" in node:
-        return "<{}.{}>".format(*node["Fn::GetAtt"])
-    if "Fn::ImportValue" in node:
-        return f"<import:{_flatten(node['Fn::ImportValue'])}>"
-    if "Fn::Sub" in node:
-        return str(node["Fn::Sub"]).replace("${", "<").replace("}", ">")
-    raise AssertionError(f"unexpected intrinsic {node}")
 
 
 def _definition(synthesized: Synthesized, stack: str) -> dict[str, Any]:
     pipeline = _only(synthesized, stack, "AWS::SageMaker::Pipeline")
     body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-    definition: dict[str, Any] = json.loads(_flatten(body))
+    definition: dict[str, Any] = json.loads(flatten(body))
     return definition
 
 
@@ -60,16 +37,12 @@ def _step(definition: dict[str, Any], name: str) -> dict[str, Any]:
 def _statements(synthesized: Synthesized, stack: str, policy_prefix: str) -> list[dict[str, Any]]:
     policies = [
         p
-        for lid, p in _resources(synthesized, stack, "AWS::IAM::Policy").items()
+        for lid, p in synthesized.resources(stack, "AWS::IAM::Policy").items()
         if lid.startswith(policy_prefix)
     ]
-    assert len(policies) == 1, [lid for lid in _resources(synthesized, stack, "AWS::IAM::Policy")]
+    assert len(policies) == 1, [lid for lid in synthesized.resources(stack, "AWS::IAM::Policy")]
     statements: list[dict[str, Any]] = policies[0]["Properties"]["PolicyDocument"]["Statement"]
     return statements
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 # The SageMaker pipeline ----------------------------------------------------------------------
@@ -208,7 +181,7 @@ def test_scheduler_facing_reference_names_this_pipeline(synthesized: Synthesized
     reference = synthesized.stacks["dev"].pipeline.training.reference
     stack = Stack.of(reference)
     assert reference.pipeline_name == "mlops-demo-dev-training"
-    assert _flatten(stack.resolve(reference.pipeline_arn)) == (
+    assert flatten(stack.resolve(reference.pipeline_arn)) == (
         "arn:<AWS::Partition>:sagemaker:eu-west-1:<AWS::AccountId>:pipeline/mlops-demo-dev-training"
     )
 
@@ -221,7 +194,7 @@ def test_execution_role_is_assumed_by_sagemaker_only_and_has_no_managed_policies
 ) -> None:
     (role,) = [
         r
-        for lid, r in _resources(synthesized, DEV, "AWS::IAM::Role").items()
+        for lid, r in synthesized.resources(DEV, "AWS::IAM::Role").items()
         if lid.startswith("TrainingPipelineExecutionRole")
     ]
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
@@ -236,13 +209,13 @@ def test_execution_role_is_assumed_by_sagemaker_only_and_has_no_managed_policies
 
 def test_execution_role_policy_is_least_privilege(synthesized: Synthesized) -> None:
     statements = _statements(synthesized, DEV, "TrainingPipelineExecutionRoleDefaultPolicy")
-    actions = {action for s in statements for action in _as_list(s["Action"])}
+    actions = {action for s in statements for action in as_list(s["Action"])}
     assert not {a for a in actions if a.endswith(":*") or a == "*"}
     resources_by_action: dict[str, set[str]] = {}
     for statement in statements:
-        for action in _as_list(statement["Action"]):
+        for action in as_list(statement["Action"]):
             resources_by_action.setdefault(action, set()).update(
-                _flatten(r) for r in _as_list(statement["Resource"])
+                flatten(r) for r in as_list(statement["Resource"])
             )
     bucket = "arn:<AWS::Partition>:s3:::mlops-demo-dev-<AWS::AccountId>-eu-west-1"
     # Policy minimization merges object and bucket statements; only the prefix holds objects.
@@ -266,10 +239,10 @@ def test_execution_role_policy_is_least_privilege(synthesized: Synthesized) -> N
     assert pass_role["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
-    assert _flatten(pass_role["Resource"]).startswith("<TrainingPipelineExecutionRole")
+    assert flatten(pass_role["Resource"]).startswith("<TrainingPipelineExecutionRole")
     (metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
     assert metrics["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
-    star = {a for s in statements if s["Resource"] == "*" for a in _as_list(s["Action"])}
+    star = {a for s in statements if s["Resource"] == "*" for a in as_list(s["Action"])}
     assert star == {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 
 
@@ -315,7 +288,7 @@ def test_build_pipeline_is_v2_encrypted_and_runs_source_then_build(
     assert source["Configuration"]["BranchName"] == "main"
     assert build["ActionTypeId"]["Provider"] == "CodeBuild"
     store = pipeline["ArtifactStore"]
-    assert _flatten(store["Location"]) == "mlops-demo-dev-<AWS::AccountId>-eu-west-1"
+    assert flatten(store["Location"]) == "mlops-demo-dev-<AWS::AccountId>-eu-west-1"
     assert store["EncryptionKey"]["Type"] == "KMS"
 
 
@@ -342,9 +315,9 @@ def test_codebuild_may_start_only_this_pipeline_and_assume_only_bootstrap_roles(
 ) -> None:
     statements = _statements(synthesized, DEV, "ModelBuildRoleDefaultPolicy")
     (start,) = [s for s in statements if s["Action"] == "sagemaker:StartPipelineExecution"]
-    assert _flatten(start["Resource"]).endswith(":pipeline/mlops-demo-dev-training")
+    assert flatten(start["Resource"]).endswith(":pipeline/mlops-demo-dev-training")
     (assume,) = [s for s in statements if s["Action"] == "sts:AssumeRole"]
-    roles = sorted(_flatten(r) for r in assume["Resource"])
+    roles = sorted(flatten(r) for r in assume["Resource"])
     assert roles == sorted(
         f"arn:<AWS::Partition>:iam::<AWS::AccountId>:role/cdk-hnb659fds-{kind}-role-"
         "<AWS::AccountId>-eu-west-1"
@@ -365,30 +338,30 @@ def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> 
             "dev.source.deploy_repository": "acme/churn-model-deploy",
         }
     )
-    assert _resources(variant, DEV, "AWS::CodeCommit::Repository") == {}
+    assert variant.resources(DEV, "AWS::CodeCommit::Repository") == {}
     pipeline = _only(variant, DEV, "AWS::CodePipeline::Pipeline")["Properties"]
     source = pipeline["Stages"][0]["Actions"][0]
     assert source["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
     assert source["Configuration"]["ConnectionArn"] == connection
     assert source["Configuration"]["FullRepositoryId"] == "acme/churn-model-build"
     assert source["Configuration"]["BranchName"] == "main"
-    assert len(_resources(variant, PROD, "AWS::CodeCommit::Repository")) == 1
+    assert len(variant.resources(PROD, "AWS::CodeCommit::Repository")) == 1
 
 
 # Failure alerts -------------------------------------------------------------------------------
 
 
 def test_failed_and_stopped_executions_notify_the_topic(synthesized: Synthesized) -> None:
-    rules = _resources(synthesized, DEV, "AWS::Events::Rule")
+    rules = synthesized.resources(DEV, "AWS::Events::Rule")
     (rule,) = [r for lid, r in rules.items() if lid.startswith("FailureAlertsRule")]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.sagemaker"]
     assert pattern["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
     assert pattern["detail"]["currentPipelineExecutionStatus"] == ["Failed", "Stopped"]
     (arn,) = pattern["detail"]["pipelineArn"]
-    assert _flatten(arn).endswith(":pipeline/mlops-demo-dev-training")
+    assert flatten(arn).endswith(":pipeline/mlops-demo-dev-training")
     (target,) = rule["Properties"]["Targets"]
-    assert _flatten(target["Arn"]).startswith(
+    assert flatten(target["Arn"]).startswith(
         "<import:Dev-RegistryStack:ExportsOutputRefNotificationsTopic"
     )
     assert "RoleArn" in target

@@ -12,20 +12,15 @@ from tests.infra.conftest import Synthesized
 STACKS = ["Dev-RegistryStack", "Prod-RegistryStack"]
 
 
-def _resources(synthesized: Synthesized, stack: str, type_: str) -> dict[str, dict[str, Any]]:
-    resources = synthesized.templates[stack]["Resources"]
-    return {lid: r for lid, r in resources.items() if r["Type"] == type_}
-
-
 def _artifact_bucket(synthesized: Synthesized, stack: str) -> dict[str, Any]:
-    buckets = _resources(synthesized, stack, "AWS::S3::Bucket")
+    buckets = synthesized.resources(stack, "AWS::S3::Bucket")
     (bucket,) = [b for lid, b in buckets.items() if lid.startswith("ArtifactStoreArtifactBucket")]
     return bucket
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_key_rotates_and_is_retained(synthesized: Synthesized, stack: str) -> None:
-    (key,) = _resources(synthesized, stack, "AWS::KMS::Key").values()
+    (key,) = synthesized.resources(stack, "AWS::KMS::Key").values()
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["DeletionPolicy"] == "Retain"
     assert key["UpdateReplacePolicy"] == "Retain"
@@ -59,8 +54,8 @@ def test_artifact_bucket_is_kms_encrypted_versioned_private_and_logged(
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_bucket_denies_plain_http(synthesized: Synthesized, stack: str) -> None:
-    buckets = _resources(synthesized, stack, "AWS::S3::Bucket")
-    policies = _resources(synthesized, stack, "AWS::S3::BucketPolicy").values()
+    buckets = synthesized.resources(stack, "AWS::S3::Bucket")
+    policies = synthesized.resources(stack, "AWS::S3::BucketPolicy").values()
     tls_only = {
         policy["Properties"]["Bucket"]["Ref"]
         for policy in policies
@@ -75,7 +70,7 @@ def test_every_bucket_denies_plain_http(synthesized: Synthesized, stack: str) ->
 def test_access_log_bucket_uses_s3_managed_keys(synthesized: Synthesized, stack: str) -> None:
     (log_bucket,) = [
         b
-        for lid, b in _resources(synthesized, stack, "AWS::S3::Bucket").items()
+        for lid, b in synthesized.resources(stack, "AWS::S3::Bucket").items()
         if lid.startswith("ArtifactStoreAccessLogBucket")
     ]
     (rule,) = log_bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -89,7 +84,7 @@ def test_access_log_bucket_uses_s3_managed_keys(synthesized: Synthesized, stack:
 def test_model_package_group_is_named_per_environment_and_retained(
     synthesized: Synthesized, stack: str, group_name: str
 ) -> None:
-    (group,) = _resources(synthesized, stack, "AWS::SageMaker::ModelPackageGroup").values()
+    (group,) = synthesized.resources(stack, "AWS::SageMaker::ModelPackageGroup").values()
     assert group["Properties"]["ModelPackageGroupName"] == group_name
     assert group["DeletionPolicy"] == "Retain"
 
@@ -105,7 +100,7 @@ def test_topic_is_encrypted_with_the_project_key(synthesized: Synthesized, stack
 
 
 def test_eventbridge_may_publish_to_the_encrypted_topic(synthesized: Synthesized) -> None:
-    (key,) = _resources(synthesized, STACKS[0], "AWS::KMS::Key").values()
+    (key,) = synthesized.resources(STACKS[0], "AWS::KMS::Key").values()
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     events = [s for s in statements if s["Principal"] == {"Service": "events.amazonaws.com"}]
     assert events and set(events[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}

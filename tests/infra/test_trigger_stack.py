@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from components.lambda_function import RUNTIME
-from tests.infra.conftest import Synthesized
-from tests.infra.test_pipeline_stack import _as_list, _flatten, _resources
+from tests.infra.conftest import Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-TriggerStack", "Prod-TriggerStack"
 PIPELINE_ARN = (
@@ -17,7 +16,7 @@ PIPELINE_ARN = (
 
 
 def _schedule(synthesized: Synthesized, stack: str) -> dict[str, Any]:
-    (schedule,) = _resources(synthesized, stack, "AWS::Scheduler::Schedule").values()
+    (schedule,) = synthesized.resources(stack, "AWS::Scheduler::Schedule").values()
     properties: dict[str, Any] = schedule["Properties"]
     return properties
 
@@ -25,7 +24,7 @@ def _schedule(synthesized: Synthesized, stack: str) -> dict[str, Any]:
 def _rule(synthesized: Synthesized, stack: str, prefix: str) -> dict[str, Any]:
     (rule,) = [
         r["Properties"]
-        for lid, r in _resources(synthesized, stack, "AWS::Events::Rule").items()
+        for lid, r in synthesized.resources(stack, "AWS::Events::Rule").items()
         if lid.startswith(prefix)
     ]
     properties: dict[str, Any] = rule
@@ -35,7 +34,7 @@ def _rule(synthesized: Synthesized, stack: str, prefix: str) -> dict[str, Any]:
 def _policy_of_role(synthesized: Synthesized, stack: str, role_prefix: str) -> list[dict[str, Any]]:
     policies = [
         p["Properties"]
-        for p in _resources(synthesized, stack, "AWS::IAM::Policy").values()
+        for p in synthesized.resources(stack, "AWS::IAM::Policy").values()
         if any(r["Ref"].startswith(role_prefix) for r in p["Properties"]["Roles"])
     ]
     assert len(policies) == 1
@@ -56,14 +55,14 @@ def test_schedule_starts_the_pipeline_weekly_on_tuesday_evening(
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     assert schedule["State"] == "ENABLED"
     target = schedule["Target"]
-    assert _flatten(target["Arn"]) == PIPELINE_ARN.format(env=env)
+    assert flatten(target["Arn"]) == PIPELINE_ARN.format(env=env)
     (parameter,) = target["SageMakerPipelineParameters"]["PipelineParameterList"]
     assert parameter["Name"] == "InputDataUri"
-    assert _flatten(parameter["Value"]) == (
+    assert flatten(parameter["Value"]) == (
         f"s3://mlops-demo-{env}-<AWS::AccountId>-eu-west-1/input-data/"
     )
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 21600, "MaximumRetryAttempts": 3}
-    assert _flatten(target["DeadLetterConfig"]["Arn"]).startswith(
+    assert flatten(target["DeadLetterConfig"]["Arn"]).startswith(
         "<RetrainingScheduleDeadLetterQueue"
     )
 
@@ -86,12 +85,12 @@ def test_schedule_config_overrides_and_disabling(synthesize_variant: Any) -> Non
 def test_schedule_role_may_start_this_pipeline_and_nothing_else(synthesized: Synthesized) -> None:
     statements = _policy_of_role(synthesized, DEV, "RetrainingScheduleRole")
     sagemaker = [
-        s for s in statements if any(a.startswith("sagemaker:") for a in _as_list(s["Action"]))
+        s for s in statements if any(a.startswith("sagemaker:") for a in as_list(s["Action"]))
     ]
     assert len(sagemaker) == 1
     assert sagemaker[0]["Action"] == "sagemaker:StartPipelineExecution"
-    assert _flatten(sagemaker[0]["Resource"]) == PIPELINE_ARN.format(env="dev")
-    others = {a for s in statements for a in _as_list(s["Action"])} - {
+    assert flatten(sagemaker[0]["Resource"]) == PIPELINE_ARN.format(env="dev")
+    others = {a for s in statements for a in as_list(s["Action"])} - {
         "sagemaker:StartPipelineExecution"
     }
     assert others <= {
@@ -104,10 +103,10 @@ def test_schedule_role_may_start_this_pipeline_and_nothing_else(synthesized: Syn
 
 
 def test_dead_letter_queues_are_kms_encrypted(synthesized: Synthesized) -> None:
-    queues = _resources(synthesized, DEV, "AWS::SQS::Queue")
+    queues = synthesized.resources(DEV, "AWS::SQS::Queue")
     assert len(queues) == 3
     for queue in queues.values():
-        key = _flatten(queue["Properties"]["KmsMasterKeyId"])
+        key = flatten(queue["Properties"]["KmsMasterKeyId"])
         assert key.startswith("<import:Dev-RegistryStack:ExportsOutputFnGetAttArtifactStoreKey")
 
 
@@ -120,20 +119,20 @@ def test_new_objects_under_the_input_prefix_reach_the_queue(synthesized: Synthes
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
     (bucket,) = pattern["detail"]["bucket"]["name"]
-    assert _flatten(bucket) == "mlops-demo-dev-<AWS::AccountId>-eu-west-1"
+    assert flatten(bucket) == "mlops-demo-dev-<AWS::AccountId>-eu-west-1"
     assert pattern["detail"]["object"]["key"] == [{"prefix": "input-data/"}]
     (target,) = rule["Targets"]
-    assert _flatten(target["Arn"]).startswith("<NewDataTriggerQueue")
+    assert flatten(target["Arn"]).startswith("<NewDataTriggerQueue")
 
 
 def test_the_queue_debounces_into_the_function(synthesized: Synthesized) -> None:
-    (mapping,) = _resources(synthesized, DEV, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = synthesized.resources(DEV, "AWS::Lambda::EventSourceMapping").values()
     properties = mapping["Properties"]
     assert properties["MaximumBatchingWindowInSeconds"] == 300
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     (queue,) = [
         q["Properties"]
-        for lid, q in _resources(synthesized, DEV, "AWS::SQS::Queue").items()
+        for lid, q in synthesized.resources(DEV, "AWS::SQS::Queue").items()
         if lid.startswith("NewDataTriggerQueue")
     ]
     assert queue["VisibilityTimeout"] >= 6 * 60 + 300
@@ -141,12 +140,12 @@ def test_the_queue_debounces_into_the_function(synthesized: Synthesized) -> None
 
 
 def test_function_is_configured_for_this_pipeline_and_prefix(synthesized: Synthesized) -> None:
-    functions = _resources(synthesized, DEV, "AWS::Lambda::Function")
+    functions = synthesized.resources(DEV, "AWS::Lambda::Function")
     (function,) = [f["Properties"] for f in functions.values()]
     assert function["Handler"] == "handler.lambda_handler"
     assert function["Runtime"] == RUNTIME.name
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
-    variables = {k: _flatten(v) for k, v in function["Environment"]["Variables"].items()}
+    variables = {k: flatten(v) for k, v in function["Environment"]["Variables"].items()}
     assert variables == {
         "LOG_LEVEL": "INFO",
         "PIPELINE_NAME": "mlops-demo-dev-training",
@@ -159,9 +158,9 @@ def test_function_is_configured_for_this_pipeline_and_prefix(synthesized: Synthe
 def test_function_may_start_and_inspect_only_this_pipeline(synthesized: Synthesized) -> None:
     statements = _policy_of_role(synthesized, DEV, "NewDataTriggerStartPipelineRole")
     by_action = {
-        action: {_flatten(r) for r in _as_list(s["Resource"])}
+        action: {flatten(r) for r in as_list(s["Resource"])}
         for s in statements
-        for action in _as_list(s["Action"])
+        for action in as_list(s["Action"])
         if action.startswith("sagemaker:")
     }
     arn = PIPELINE_ARN.format(env="dev")
@@ -188,16 +187,16 @@ def test_only_approved_versions_of_this_group_start_the_deploy_pipeline(
         },
     }
     (target,) = rule["Targets"]
-    assert ":codepipeline:" in _flatten(target["Arn"])
-    assert "DeployStack" in _flatten(target["Arn"])
+    assert ":codepipeline:" in flatten(target["Arn"])
+    assert "DeployStack" in flatten(target["Arn"])
 
 
 @pytest.mark.parametrize("status", ["Rejected", "PendingManualApproval"])
 def test_rejected_and_pending_events_do_not_deploy(synthesized: Synthesized, status: str) -> None:
     deploying_statuses = [
         rule["Properties"]["EventPattern"]["detail"]["ModelApprovalStatus"]
-        for rule in _resources(synthesized, DEV, "AWS::Events::Rule").values()
-        if any(":codepipeline:" in _flatten(t["Arn"]) for t in rule["Properties"]["Targets"])
+        for rule in synthesized.resources(DEV, "AWS::Events::Rule").values()
+        if any(":codepipeline:" in flatten(t["Arn"]) for t in rule["Properties"]["Targets"])
     ]
     assert deploying_statuses == [["Approved"]]
     assert all(status not in statuses for statuses in deploying_statuses)
@@ -210,7 +209,7 @@ def test_pending_versions_notify_reviewers(synthesized: Synthesized) -> None:
         "ModelApprovalStatus": ["PendingManualApproval"],
     }
     (target,) = rule["Targets"]
-    assert _flatten(target["Arn"]).startswith(
+    assert flatten(target["Arn"]).startswith(
         "<import:Dev-RegistryStack:ExportsOutputRefNotificationsTopic"
     )
     assert "is waiting for approval" in target["InputTransformer"]["InputTemplate"]
@@ -220,6 +219,6 @@ def test_deploy_rule_role_may_start_only_the_deploy_pipeline(synthesized: Synthe
     statements = _policy_of_role(synthesized, DEV, "ApprovalRulesStartDeployRole")
     assert len(statements) == 1
     assert statements[0]["Action"] == "codepipeline:StartPipelineExecution"
-    assert "DeployStack" in _flatten(statements[0]["Resource"])
+    assert "DeployStack" in flatten(statements[0]["Resource"])
     deploy_outputs = synthesized.templates["Dev-DeployStack"].get("Outputs", {})
     assert not [name for name in deploy_outputs if "EventsRole" in name]

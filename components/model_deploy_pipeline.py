@@ -41,7 +41,7 @@ from components.endpoint_stack import (
     wiring_parameter_names,
 )
 from components.model_registry import ModelRegistry
-from components.nag import acknowledge_iam_wildcards, flatten_reference
+from components.nag import acknowledge_iam_wildcards, finding_for
 from config import EnvironmentConfig
 
 # Where, under the app's output directory, the generated files are staged before CDK turns
@@ -76,11 +76,6 @@ def _write_json(path: Path, document: Any) -> None:
     # Sorted keys and a fixed layout: the asset hash (and so the template) only changes when
     # the content does.
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _finding(scope: Construct, arn: str) -> str:
-    """The cdk-nag finding id of a wildcard resource: ``Resource::arn:<AWS::Partition>:...``."""
-    return f"Resource::{flatten_reference(Stack.of(scope).resolve(arn))}"
 
 
 def staging_dir(scope: Construct, kind: str) -> Path:
@@ -340,7 +335,6 @@ class ModelDeployPipeline(Construct):
     def _acknowledge_cdk_grants(self) -> None:
         """The wildcards CDK's CodePipeline actions grant their roles, each explained."""
         stack = Stack.of(self)
-        artifacts = flatten_reference(stack.resolve(self._bucket.arn_for_objects("*")))
         reasons = {
             "Action::s3:GetObject*": "CDK's artifact grants: the pipeline's artifact bucket "
             "and the one endpoint-template asset object only",
@@ -356,7 +350,8 @@ class ModelDeployPipeline(Construct):
             "endpoint stack of its own stage only",
             "Action::cloudformation:GetTemplate*": "CDK's CloudFormation action grant, on the "
             "endpoint stack of its own stage only",
-            f"Resource::{artifacts}": "CodePipeline names artifact objects per execution",
+            finding_for(self, self._bucket.arn_for_objects("*")): "CodePipeline names artifact "
+            "objects per execution",
             "Resource::*": "lambda:ListFunctions (granted by CDK's Lambda invoke action) has "
             "no resource-level permissions",
             "Resource::<*Function*.Arn>:*": "Invoking the function, qualified by version or "
@@ -366,7 +361,7 @@ class ModelDeployPipeline(Construct):
             stack_arn = stack.format_arn(
                 service="cloudformation", resource="stack", resource_name=f"{name}/*"
             )
-            reasons[f"Resource::{flatten_reference(stack.resolve(stack_arn))}"] = (
+            reasons[finding_for(self, stack_arn)] = (
                 f"The {name} stack; CloudFormation appends a generated id to stack ARNs"
             )
         acknowledge_iam_wildcards(self.pipeline, reasons)
@@ -459,11 +454,11 @@ class ModelDeployPipeline(Construct):
             )
         )
         reasons = {
-            _finding(role, sagemaker_arn("model", "*")): "CloudFormation generates the names "
+            finding_for(role, sagemaker_arn("model", "*")): "CloudFormation generates the names "
             "of models, which are immutable and replaced on every change",
-            _finding(role, sagemaker_arn("endpoint-config", "*")): "CloudFormation generates "
+            finding_for(role, sagemaker_arn("endpoint-config", "*")): "CloudFormation generates "
             "the names of endpoint configs, which are immutable and replaced on every change",
-            _finding(role, self._registry.package_arn_pattern): "Versions of this project's "
+            finding_for(role, self._registry.package_arn_pattern): "Versions of this project's "
             "model package group; version numbers are assigned at registration",
         }
         if uses_blue_green(stage, settings):
@@ -537,9 +532,9 @@ class ModelDeployPipeline(Construct):
             )
         )
         return {
-            _finding(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
+            finding_for(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
             "them <stack>-<logical id>-<generated suffix>",
-            _finding(role, scaling_alarms): "The alarms target tracking creates for this "
+            finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
             "variant, named with a generated suffix",
             "Resource::*": "Application Auto Scaling: scalable targets and policies get "
             "generated ARNs, and its Describe calls have no resource-level permissions",

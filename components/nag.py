@@ -23,6 +23,11 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 WILDCARD_RULE = "AwsSolutions-IAM5"
+# CDK's CodePipeline Lambda invoke action grants the invoked function these on "*".
+CODEPIPELINE_JOB_RESULTS_REASON = (
+    "codepipeline:PutJobSuccessResult/PutJobFailureResult (granted by CDK's Lambda invoke "
+    "action) have no resource-level permissions"
+)
 
 
 def acknowledge_iam_wildcards(scope: Construct, reasons: Mapping[str, str]) -> list[str]:
@@ -54,6 +59,12 @@ def acknowledge_iam_wildcards(scope: Construct, reasons: Mapping[str, str]) -> l
             "narrow the grant):\n  " + "\n  ".join(unexplained)
         )
     return acknowledged
+
+
+def finding_for(scope: IConstruct, arn: str) -> str:
+    """The finding id of a wildcard resource as seen from ``scope``'s stack:
+    ``Resource::arn:<AWS::Partition>:s3:::bucket/prefix/*``."""
+    return f"Resource::{flatten_reference(Stack.of(scope).resolve(arn))}"
 
 
 def wildcard_findings(document: Mapping[str, Any]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
@@ -20,6 +21,32 @@ from pipeline_code.template import image_uris_for, load_template, render
 PIPELINE_CODE_DIR = Path(__file__).resolve().parents[1] / "pipeline_code"
 # Every job of every execution writes under this prefix of the artifact bucket.
 OUTPUT_PREFIX = "pipelines/"
+
+
+def grant_read_model_artifacts(
+    grantee: iam.IGrantable, *, bucket: s3.IBucket, key: kms.IKey, sid_prefix: str
+) -> None:
+    """Objects under the training output prefix, and the key to decrypt them through S3 only.
+
+    Narrower than ``bucket.grant_read``: no listing, and the key is usable via S3 alone.
+    """
+    region = Stack.of(bucket).region
+    principal = grantee.grant_principal
+    principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=f"{sid_prefix}Objects",
+            actions=["s3:GetObject"],
+            resources=[bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
+        )
+    )
+    principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=f"{sid_prefix}Decrypt",
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        )
+    )
 
 
 class TrainingPipeline(Construct):

@@ -83,7 +83,7 @@ def _join_literally(node: Any) -> str:
 
 
 def _overrides(action: dict[str, Any]) -> dict[str, str]:
-    """ParameterOverrides with references flattened, e.g. ``<ModelRoleEE661428.Arn>``."""
+    """ParameterOverrides with references flattened, e.g. ``<ModelRole997FC3A9.Arn>``."""
     return dict(json.loads(_join_literally(action["Configuration"]["ParameterOverrides"])))
 
 

@@ -1,0 +1,70 @@
+"""The deploy pipeline's staging test: invokes the staging endpoint with the sample payload."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from components.lambda_function import PythonLambda
+from components.model_registry import ModelRegistry
+from components.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards, finding_for
+from components.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
+
+
+class EndpointTester(PythonLambda):
+    """``lambdas/test_endpoint``: may invoke one endpoint and read the registered sample
+    payloads (model versions of this group, objects under the training output prefix)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        endpoint_name: str,
+        registry: ModelRegistry,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+    ) -> None:
+        super().__init__(
+            scope,
+            id_,
+            code_dir_name="test_endpoint",
+            description=f"Sends the sample payload to {endpoint_name} and checks the predictions",
+            key=key,
+            timeout=Duration.minutes(5),
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InvokeTheEndpoint",
+                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+                resources=[
+                    Stack.of(self).format_arn(
+                        service="sagemaker", resource="endpoint", resource_name=endpoint_name
+                    )
+                ],
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="FindTheSamplePayload",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[registry.package_arn_pattern],
+            )
+        )
+        grant_read_model_artifacts(
+            self.role, bucket=bucket, key=key, sid_prefix="ReadSamplePayload"
+        )
+        self._reasons = {
+            "Resource::*": CODEPIPELINE_JOB_RESULTS_REASON,
+            finding_for(self, registry.package_arn_pattern): "Versions of this project's model "
+            "package group only",
+            finding_for(self, bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")): "Sample payloads are "
+            f"written by training executions under {OUTPUT_PREFIX} with generated names",
+        }
+
+    def acknowledge_wildcards(self) -> None:
+        """Call once the pipeline action that invokes this function exists (it adds grants)."""
+        acknowledge_iam_wildcards(self, self._reasons)

@@ -1,0 +1,51 @@
+"""The deploy pipeline's first action: finds the newest approved version of the model."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from components.lambda_function import PythonLambda
+from components.model_registry import ModelRegistry
+from components.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards, finding_for
+
+
+class ModelPackageResolver(PythonLambda):
+    """``lambdas/resolve_model_package``, allowed to read this project's model versions only."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, registry: ModelRegistry, key: kms.IKey
+    ) -> None:
+        super().__init__(
+            scope,
+            id_,
+            code_dir_name="resolve_model_package",
+            description=f"Finds the newest approved version in {registry.group_name}",
+            key=key,
+            timeout=Duration.minutes(1),
+        )
+        # ListModelPackages has no resource-level permissions; the handler filters by group.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListModelPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]
+            )
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisGroupsPackages",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[registry.package_arn_pattern],
+            )
+        )
+        self._reasons = {
+            "Resource::*": f"{CODEPIPELINE_JOB_RESULTS_REASON}; nor has "
+            "sagemaker:ListModelPackages (the handler filters by model package group)",
+            finding_for(self, registry.package_arn_pattern): "Versions of this project's model "
+            "package group only",
+        }
+
+    def acknowledge_wildcards(self) -> None:
+        """Call once the pipeline action that invokes this function exists (it adds grants)."""
+        acknowledge_iam_wildcards(self, self._reasons)

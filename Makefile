@@ -48,8 +48,8 @@ pipeline-check: $(VENV)/.dev-deps ## Fail if the committed definition differs fr
 local-run: $(VENV)/.dev-deps ## Run preprocess, train and evaluate on this machine (ARGS="--input my.csv")
 	$(PY) -m pipeline_code.local_run $(ARGS)
 
-bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite
-	$(OFFLINE) $(PY) tools/bench.py
+bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite (ARGS="--skip-tests --repeats 5")
+	$(OFFLINE) $(PY) tools/bench.py $(ARGS)
 
 # The base is synthesized in a temporary git worktree with this checkout's .venv (so a base
 # with other pinned dependencies is synthesized with ours); the head is the working tree,

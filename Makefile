@@ -17,7 +17,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck pytest pipeline pipeline-check local-run bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck pytest pipeline pipeline-check instance-types local-run bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -44,6 +44,9 @@ pipeline: $(VENV)/.dev-deps ## Rebuild the pipeline definition templates with th
 
 pipeline-check: $(VENV)/.dev-deps ## Fail if the committed definition differs from what the SDK builds now
 	$(OFFLINE) $(PY) -m pipeline_code.build_definition --check
+
+instance-types: $(VENV)/.dev-deps ## Refresh config/instance_types.json from botocore's SageMaker API model
+	$(PY) tools/sagemaker_instance_types.py
 
 local-run: $(VENV)/.dev-deps ## Run preprocess, train and evaluate on this machine (ARGS="--input my.csv")
 	$(PY) -m pipeline_code.local_run $(ARGS)

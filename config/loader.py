@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from config.model import EnvironmentConfig
 
 CONTEXT_KEY = "mlops"
-_OVERRIDE_KEY = re.compile(
-    r"^(?P<env>[a-z][a-z0-9]*)\.(?P<path>[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*)$"
-)
+# `<environment>.<field>[.<subfield>]`. CDK's own context keys contain ':' or '/' (feature
+# flags, lookups), so any other dotted key is meant as an override and is checked as one.
+_OVERRIDE_KEY = re.compile(r"^(?P<env>[^.:/@]+)\.(?P<path>[^:/@]+)$")
+_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 _NULL_WORDS = {"null", "none"}
 
 
@@ -63,8 +64,21 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
 
     raw_by_env: dict[str, dict[str, Any]] = {}
     for env_name, env_settings in environments.items():
+        # The key names the stacks (Dev-RegistryStack), so it is checked exactly as written.
+        if not _ENVIRONMENT_NAME.fullmatch(env_name):
+            problems.append(
+                f"{CONTEXT_KEY}.environments: {env_name!r} is not a valid environment name; "
+                "accepted: 1-10 lower-case letters/digits, starting with a letter (e.g. dev)"
+            )
+            continue
         if not isinstance(env_settings, Mapping):
             problems.append(f"[{env_name}] must be an object of settings")
+            continue
+        if "name" in env_settings or "name" in defaults:
+            problems.append(
+                f"[{env_name}] name: an environment is named by its key under "
+                f"{CONTEXT_KEY}.environments; remove the 'name' setting"
+            )
             continue
         merged = _deep_merge(defaults, env_settings)
         merged["name"] = env_name
@@ -88,15 +102,24 @@ def _apply_overrides(
 ) -> list[str]:
     problems: list[str] = []
     for key, value in context.items():
-        match = _OVERRIDE_KEY.match(key)
+        match = _OVERRIDE_KEY.fullmatch(key)
         if not match:
             continue
         env_name, path = match.group("env"), match.group("path").split(".")
-        if env_name not in raw_by_env:
+        if env_name not in accepted:
             problems.append(
-                f"-c {key}: unknown environment {env_name!r}; accepted: {', '.join(accepted)}"
+                f"-c {key}: unknown environment {env_name!r}; accepted: {', '.join(accepted)} "
+                "(overrides are -c <environment>.<field>[.<subfield>]=<value>)"
             )
             continue
+        if path[0] == "name":
+            problems.append(
+                f"-c {key}: the environment name is its key under {CONTEXT_KEY}.environments "
+                "and cannot be overridden"
+            )
+            continue
+        if env_name not in raw_by_env:
+            continue  # its settings were already reported as invalid
         target = raw_by_env[env_name]
         for part in path[:-1]:
             child = target.get(part)
@@ -107,7 +130,12 @@ def _apply_overrides(
                 break
             target = child
         else:
-            target[path[-1]] = _parse_cli_value(value)
+            parsed = _parse_cli_value(value)
+            current = target.get(path[-1])
+            # An object merges into the settings it overrides, like cdk.json's layers do.
+            if isinstance(parsed, Mapping) and isinstance(current, Mapping):
+                parsed = _deep_merge(current, parsed)
+            target[path[-1]] = parsed
     return problems
 
 

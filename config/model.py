@@ -6,9 +6,13 @@ exists. Error messages come from the validators here: they name the accepted val
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
+import json
 import re
-import zoneinfo
-from typing import Annotated, Literal, Self
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -40,39 +44,104 @@ _INSTANCE_TYPE = re.compile(
 _NAME = re.compile(r"^[a-z0-9](-?[a-z0-9])*$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# RFC 5321 sizes (64-character local part, 254 in all) and the dot-atom forms mail systems
+# and SNS accept; quoted local parts and IP-literal domains are left out on purpose.
+_EMAIL = re.compile(
+    r"^(?=.{6,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
+    r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 _CONNECTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/[0-9a-f-]{36}$"
 )
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
-_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
-_S3_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)+$")
-_LABEL_COLUMN = re.compile(r"^[^\s\"',][^\"',]{0,127}$")
-
-# EventBridge Scheduler cron: cron(minutes hours day-of-month month day-of-week year).
-_CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
-_CRON_FIELD_CHARS = (
-    re.compile(r"^[0-9,*/-]+$"),  # minutes
-    re.compile(r"^[0-9,*/-]+$"),  # hours
-    re.compile(r"^[0-9,*/?LW-]+$"),  # day-of-month
-    re.compile(r"^([0-9,*/-]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)+$"),  # month
-    re.compile(r"^([0-9,*/?L#-]|SUN|MON|TUE|WED|THU|FRI|SAT)+$"),  # day-of-week
-    re.compile(r"^[0-9,*/-]+$"),  # year
+# Git ref rules (git check-ref-format --branch); CodeCommit allows 256 characters.
+_BRANCH_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|^[-/.]|[/.]$|/\.|\.lock(/|$)")
+BRANCH_LENGTH_LIMIT = 256
+# S3's "safe" key characters; no "*" (it would widen the IAM grants built from the prefix)
+# and no "." or ".." segments.
+_S3_PREFIX = re.compile(r"^(?!.*(^|/)\.{1,2}/)([A-Za-z0-9!_.'()-]+/)+$")
+S3_PREFIX_LENGTH_LIMIT = 256
+# One CSV header cell: no quotes, commas or control characters, no surrounding spaces.
+_LABEL_COLUMN = re.compile(
+    r"^[^\s\"',\x00-\x1f\x7f]([^\"',\x00-\x1f\x7f]{0,126}[^\s\"',\x00-\x1f\x7f])?$"
 )
-_CRON_FIELD_NAMES = ("minutes", "hours", "day-of-month", "month", "day-of-week", "year")
+# Strings CDK or CloudFormation would replace: CDK tokens and dynamic references.
+_TOKEN_MARKERS = ("${Token[", "{{resolve:")
+# S3 rejects bucket names with these prefixes.
+_RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+# EventBridge Scheduler cron: cron(minutes hours day-of-month month day-of-week year), with
+# the ranges and wildcards of the EventBridge cron reference. A ScheduleExpression has at
+# most 256 characters.
+_CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
+SCHEDULE_EXPRESSION_LIMIT = 256
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
-def _instance_type(value: str) -> str:
-    if not _INSTANCE_TYPE.match(value):
-        raise ValueError(
-            f"{value!r} is not a SageMaker instance type; accepted: ml.<family>.<size>, "
-            "e.g. ml.m5.large, ml.m5.xlarge, ml.c5.2xlarge, ml.g5.xlarge"
-        )
-    return value
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+
+    def value(self, text: str) -> int | None:
+        """The field's number for ``text`` (a number or a name), None when out of range."""
+        if text in self.names:
+            return self.names.index(text) + 1
+        if text.isdigit() and self.low <= int(text) <= self.high:
+            return int(text)
+        return None
+
+    def accepted(self) -> str:
+        names = f" or {self.names[0]}-{self.names[-1]}" if self.names else ""
+        return f"{self.low}-{self.high}{names}"
+
+
+_MINUTES = _CronField("minutes", 0, 59)
+_HOURS = _CronField("hours", 0, 23)
+_DAY_OF_MONTH = _CronField("day-of-month", 1, 31)
+_MONTH = _CronField("month", 1, 12, _MONTHS)
+_DAY_OF_WEEK = _CronField("day-of-week", 1, 7, _WEEKDAYS)
+_YEAR = _CronField("year", 1970, 2199)
+_CRON_FIELDS = (_MINUTES, _HOURS, _DAY_OF_MONTH, _MONTH, _DAY_OF_WEEK, _YEAR)
+_CRON_EXTRAS = {
+    _DAY_OF_MONTH.name: "; also ?, L, LW and <day>W",
+    _DAY_OF_WEEK.name: "; also ?, L, <day>L and <day>#<1-5>",
+}
+
+
+INSTANCE_TYPES_FILE = Path(__file__).with_name("instance_types.json")
+InstanceUse = Literal["processing", "training", "hosting"]
+
+
+@functools.cache
+def _instance_types() -> dict[str, frozenset[str]]:
+    table = json.loads(INSTANCE_TYPES_FILE.read_text(encoding="utf-8"))
+    return {use: frozenset(types) for use, types in table.items()}
+
+
+def _instance_type(use: InstanceUse) -> AfterValidator:
+    def check(value: str) -> str:
+        if not _INSTANCE_TYPE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a SageMaker instance type; accepted: ml.<family>.<size>, "
+                "e.g. ml.m5.large, ml.m5.xlarge, ml.c5.2xlarge, ml.g5.xlarge"
+            )
+        if value not in _instance_types()[use]:
+            raise ValueError(
+                f"{value!r} is not a SageMaker {use} instance type; accepted: the {use} list "
+                f"in config/instance_types.json, e.g. ml.m5.xlarge, ml.c5.2xlarge"
+            )
+        return value
+
+    return AfterValidator(check)
 
 
 def _name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name; accepted: lower-case letters, digits and single "
             "hyphens, starting and ending with a letter or digit (e.g. 'churn-model')"
@@ -80,35 +149,81 @@ def _name(value: str) -> str:
     return value
 
 
+def _special_day_item(field: _CronField, item: str) -> bool | None:
+    """Whether an L, W or # form of a day field is valid; None when ``item`` is none of them."""
+    if field is _DAY_OF_MONTH and item.endswith("W"):
+        return item == "LW" or field.value(item[:-1]) is not None
+    if field is _DAY_OF_WEEK and "#" in item:
+        day, _, nth = item.partition("#")
+        return field.value(day) is not None and nth in {"1", "2", "3", "4", "5"}
+    if field in (_DAY_OF_MONTH, _DAY_OF_WEEK) and item.endswith("L"):
+        return item == "L" or (field is _DAY_OF_WEEK and field.value(item[:-1]) is not None)
+    return None
+
+
+def _cron_item_is_valid(field: _CronField, item: str) -> bool:
+    """One comma-separated item: ``*``, ``5``, ``1-5``, ``*/10``, ``0/15``, ``MON-FRI``..."""
+    special = _special_day_item(field, item)
+    if special is not None:
+        return special
+    base, slash, step = item.partition("/")
+    step_is_valid = not slash or (step.isdigit() and 1 <= int(step) <= field.high)
+    # A range may wrap (e.g. FRI-MON); both of its ends must be in range.
+    ends = base.split("-", 1)
+    return step_is_valid and (base == "*" or all(field.value(end) is not None for end in ends))
+
+
 def _cron(value: str) -> str:
-    match = _CRON.match(value.strip())
+    expression = value.strip()
+    match = _CRON.fullmatch(expression)
     if not match:
         raise ValueError(
             f"{value!r} is not an EventBridge Scheduler cron expression; accepted: "
             "cron(minutes hours day-of-month month day-of-week year), e.g. cron(0 21 ? * TUE *)"
         )
-    fields = match.group("fields").split()
-    if len(fields) != len(_CRON_FIELD_NAMES):
+    if len(expression) > SCHEDULE_EXPRESSION_LIMIT:
         raise ValueError(
-            f"{value!r} has {len(fields)} fields; a Scheduler cron has 6: "
-            "minutes hours day-of-month month day-of-week year, e.g. cron(0 21 ? * TUE *)"
+            f"{expression[:40]!r}... has {len(expression)} characters; EventBridge Scheduler "
+            f"accepts at most {SCHEDULE_EXPRESSION_LIMIT}"
         )
-    for field_value, pattern, field_name in zip(
-        fields, _CRON_FIELD_CHARS, _CRON_FIELD_NAMES, strict=True
-    ):
-        if not pattern.match(field_value.upper()):
-            raise ValueError(f"{value!r}: the {field_name} field {field_value!r} is not valid")
+    fields = match.group("fields").split(" ")
+    if len(fields) != len(_CRON_FIELDS) or "" in fields:
+        raise ValueError(
+            f"{value!r} must have 6 fields separated by single spaces: minutes hours "
+            "day-of-month month day-of-week year, e.g. cron(0 21 ? * TUE *)"
+        )
+    for field, text in zip(_CRON_FIELDS, fields, strict=True):
+        if text == "?" and field in (_DAY_OF_MONTH, _DAY_OF_WEEK):
+            continue
+        if not all(_cron_item_is_valid(field, item) for item in text.upper().split(",")):
+            raise ValueError(
+                f"{value!r}: the {field.name} field {text!r} is not valid; accepted: "
+                f"{field.accepted()}, lists (,), ranges (-), * and increments (/)"
+                f"{_CRON_EXTRAS.get(field.name, '')}"
+            )
     day_of_month, day_of_week = fields[2], fields[4]
     if (day_of_month == "?") == (day_of_week == "?"):
         raise ValueError(
             f"{value!r}: exactly one of day-of-month and day-of-week must be '?', "
             "e.g. cron(0 21 ? * TUE *)"
         )
-    return value.strip()
+    return expression
+
+
+# Names java.time rejects (EventBridge Scheduler evaluates zones like it), and tzdata's
+# placeholder zone.
+_UNUSABLE_TIME_ZONES = frozenset({"Factory", "EST", "HST", "MST", "ROC"})
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # The pinned tzdata package, not the host's database: the same names pass everywhere.
+    zones = importlib.resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(zones.split()) - _UNUSABLE_TIME_ZONES
 
 
 def _time_zone(value: str) -> str:
-    if value not in zoneinfo.available_timezones():
+    if value not in _time_zones():
         raise ValueError(
             f"{value!r} is not an IANA time zone; accepted: names such as UTC, "
             "Europe/Paris, America/New_York"
@@ -116,9 +231,25 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _branch(value: str) -> str:
+    if (
+        not value
+        or len(value) > BRANCH_LENGTH_LIMIT
+        or value in ("@", "HEAD")
+        or _BRANCH_FORBIDDEN.search(value)
+    ):
+        raise ValueError(
+            f"{value!r} is not a valid git branch name; accepted: 1-{BRANCH_LENGTH_LIMIT} "
+            "characters as `git check-ref-format --branch` allows them (no spaces, '..', "
+            "'~^:?*[\\', '@{' or '//'; no leading '-', '/' or '.'; no trailing '/', '.' or "
+            "'.lock'), e.g. main or release/1.2"
+        )
+    return value
+
+
 def _pattern(regex: re.Pattern[str], accepted: str) -> AfterValidator:
     def check(value: str) -> str:
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise ValueError(f"{value!r} is not valid; accepted: {accepted}")
         return value
 
@@ -139,23 +270,57 @@ def _not_a_boolean(value: object) -> object:
 NotBoolean = BeforeValidator(_not_a_boolean)
 
 
+def _int_from_text(value: object) -> object:
+    # `-c` values are text; a Literal of numbers does not convert "4096" by itself.
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a region code."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith(("us-iso", "eu-isoe-")):
+        return "aws-iso"
+    return "aws"
+
+
 def _supported_region(value: str) -> str:
     # The pipeline's images are regional; the SDK-built table lists where they exist.
-    regions = supported_regions()
+    # The isolated partitions have neither CodeCommit nor EventBridge Scheduler.
+    regions = [region for region in supported_regions() if partition_of(region) != "aws-iso"]
     if value not in regions:
         raise ValueError(
             f"{value!r} has no SageMaker XGBoost/scikit-learn images in this project's image "
-            f"table (pipeline_code/definitions/image_uris.json); accepted: {', '.join(regions)}"
+            "table (pipeline_code/definitions/image_uris.json) or is in an isolated partition; "
+            f"accepted: {', '.join(regions)}"
         )
     return value
 
 
-InstanceType = Annotated[str, AfterValidator(_instance_type)]
+ProcessingInstanceType = Annotated[str, _instance_type("processing")]
+TrainingInstanceType = Annotated[str, _instance_type("training")]
+HostingInstanceType = Annotated[str, _instance_type("hosting")]
 InstanceCount = Annotated[int, Field(ge=1, le=100), NotBoolean]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_tokens(cls, value: Any) -> Any:
+        # CDK would turn "${Token[...]}" into a reference to some other resource, and
+        # CloudFormation would resolve "{{resolve:...}}" at deploy: settings are literals.
+        if isinstance(value, str) and any(marker in value for marker in _TOKEN_MARKERS):
+            raise ValueError(
+                f"{value!r} contains a CDK token or a CloudFormation dynamic reference; "
+                "accepted: literal values only"
+            )
+        return value
 
 
 class RetrainingSchedule(_Frozen):
@@ -170,10 +335,12 @@ class EndpointSettings(_Frozen):
     """Defaults for one endpoint; the model-deploy repository's config files override them."""
 
     mode: Literal["serverless", "instance"] = "instance"
-    instance_type: InstanceType = "ml.m5.large"
+    instance_type: HostingInstanceType = "ml.m5.large"
     instance_count: InstanceCount = 1
     # Serverless memory must be one of SageMaker's fixed sizes.
-    serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
+    serverless_memory_mb: Annotated[
+        Literal[1024, 2048, 3072, 4096, 5120, 6144], BeforeValidator(_int_from_text)
+    ] = 2048
     serverless_max_concurrency: Annotated[int, Field(ge=1, le=200), NotBoolean] = 5
     # Upper bound of prod's target-tracking autoscaling; unset means "instance_count".
     # Staging endpoints do not autoscale.
@@ -218,7 +385,7 @@ class SourceSettings(_Frozen):
         Annotated[str, _pattern(_REPOSITORY, "'owner/name' of the model-deploy repository")] | None,
         BlankIsNone,
     ] = None
-    branch: Annotated[str, _pattern(_BRANCH, "a git branch name, e.g. main")] = "main"
+    branch: Annotated[str, AfterValidator(_branch)] = "main"
 
     @model_validator(mode="after")
     def _connection_fields(self) -> Self:
@@ -271,15 +438,26 @@ class EnvironmentConfig(_Frozen):
 
     schedule: RetrainingSchedule = RetrainingSchedule()
     input_data_prefix: Annotated[
-        str, _pattern(_S3_PREFIX, "an S3 key prefix ending in '/', e.g. input-data/")
+        str,
+        Field(max_length=S3_PREFIX_LENGTH_LIMIT),
+        _pattern(
+            _S3_PREFIX,
+            "an S3 key prefix ending in '/' made of letters, digits and !_.'()- (no '*', "
+            "'.' or '..' folders), e.g. input-data/",
+        ),
     ] = "input-data/"
     label_column: Annotated[
-        str, _pattern(_LABEL_COLUMN, "a CSV column name without quotes or commas, e.g. label")
+        str,
+        _pattern(
+            _LABEL_COLUMN,
+            "a CSV column name of 1-128 characters without quotes, commas, control "
+            "characters or surrounding spaces, e.g. label",
+        ),
     ] = "label"
 
-    processing_instance_type: InstanceType = "ml.m5.xlarge"
+    processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
     processing_instance_count: InstanceCount = 1
-    training_instance_type: InstanceType = "ml.m5.xlarge"
+    training_instance_type: TrainingInstanceType = "ml.m5.xlarge"
     training_instance_count: InstanceCount = 1
     use_spot_training: bool = False
 
@@ -311,6 +489,12 @@ class EnvironmentConfig(_Frozen):
                 S3_BUCKET_NAME_LIMIT,
             ),
         ]
+        bucket_pattern = names[1][0]
+        if bucket_pattern.startswith(_RESERVED_BUCKET_PREFIXES):
+            raise ValueError(
+                f"{project_name!r} cannot start the artifact bucket name {bucket_pattern!r}: "
+                f"S3 reserves names starting with {', '.join(_RESERVED_BUCKET_PREFIXES)}"
+            )
         for pattern, length, limit in names:
             if length > limit:
                 budget = len(project_name) - (length - limit)
@@ -319,6 +503,28 @@ class EnvironmentConfig(_Frozen):
                     f"and AWS allows {limit}; use at most {budget} characters"
                 )
         return project_name
+
+    @model_validator(mode="after")
+    def _connection_matches_environment(self) -> Self:
+        # A pipeline can only use a connection of its own partition, region and account.
+        arn = self.source.connection_arn
+        if arn is None:
+            return self
+        _, partition, _, region, account = arn.split(":")[:5]
+        expected = {"partition": partition_of(self.region), "region": self.region}
+        if self.account is not None:
+            expected["account"] = self.account
+        actual = {"partition": partition, "region": region, "account": account}
+        wrong = [
+            f"{part} {actual[part]!r}" for part, value in expected.items() if actual[part] != value
+        ]
+        if wrong:
+            raise ValueError(
+                f"source.connection_arn {arn!r} has {', '.join(wrong)}; the connection must be "
+                "in this environment's "
+                + ", ".join(f"{part} {value!r}" for part, value in expected.items())
+            )
+        return self
 
     @property
     def resource_prefix(self) -> str:

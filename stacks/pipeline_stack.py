@@ -16,18 +16,43 @@ from config import EnvironmentConfig
 from stacks.registry_stack import RegistryStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# What never belongs in the model-build repository's initial content: git itself and
-# whatever .gitignore covers (local environments, build output, caches, secrets such as .env).
-# The template snapshots stay: its build runs `make test`, and they mask asset hashes, so
-# they do not depend on this very asset. Patterns use .gitignore syntax.
-ALWAYS_EXCLUDED = [".git"]
+# The model-build repository starts as this project: these top-level entries (the ones git
+# tracks; a test keeps the list in step with `git ls-files`), so stray local files neither
+# reach the repository nor change the template. Inside them, whatever .gitignore covers
+# (caches, secrets such as .env) stays out too. The template snapshots stay: its build runs
+# `make test`, and they mask asset hashes, so they do not depend on this very asset.
+MODEL_BUILD_CONTENT = (
+    ".ci",
+    ".github",
+    ".gitignore",
+    "Makefile",
+    "README.md",
+    "app.py",
+    "cdk.json",
+    "components",
+    "config",
+    "constraints.txt",
+    "docs",
+    "lambdas",
+    "package-lock.json",
+    "package.json",
+    "pipeline_code",
+    "pyproject.toml",
+    "requirements-dev.txt",
+    "requirements-pipeline.txt",
+    "requirements.txt",
+    "stacks",
+    "tests",
+    "tools",
+)
 
 
 def model_build_excludes(repo_root: Path) -> list[str]:
+    """Exclusions in .gitignore syntax: everything but MODEL_BUILD_CONTENT, then .gitignore."""
     gitignore = repo_root / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    return [*ALWAYS_EXCLUDED, *patterns]
+    return ["/*", *(f"!/{entry}" for entry in MODEL_BUILD_CONTENT), *patterns]
 
 
 class PipelineStack(Stack):

@@ -80,12 +80,35 @@ BAD_VALUES = [
     ("processing_instance_type", "m5.large", "processing_instance_type", "ml.<family>.<size>"),
     ("training_instance_type", "ml.m5", "training_instance_type", "ml.<family>.<size>"),
     ("training_instance_type", "ml.m5.hugeish", "training_instance_type", "ml.<family>.<size>"),
+    ("training_instance_type", "ml.foo.large", "training_instance_type", "training instance"),
+    ("training_instance_type", "ml.t2.medium", "training_instance_type", "training instance"),
+    ("processing_instance_type", "ml.m5.1xlarge", "processing_instance_type", "processing"),
+    (
+        "prod_endpoint.instance_type",
+        "ml.t3.medium",
+        "prod_endpoint.instance_type",
+        "hosting instance type",
+    ),
     ("training_instance_count", "0", "training_instance_count", "greater than or equal to 1"),
     ("schedule.cron", "0 21 * * 2", "schedule.cron", "cron(minutes hours"),
     ("schedule.cron", "cron(0 21 * * TUE *)", "schedule.cron", "exactly one of day-of-month"),
-    ("schedule.cron", "cron(0 21 ? * TUE)", "schedule.cron", "has 5 fields"),
+    ("schedule.cron", "cron(0 21 ? * TUE)", "schedule.cron", "must have 6 fields"),
     ("schedule.cron", "cron(0 2x ? * TUE *)", "schedule.cron", "hours field"),
+    ("schedule.cron", "cron(99 21 ? * TUE *)", "schedule.cron", "minutes field '99'"),
+    ("schedule.cron", "cron(0 24 ? * TUE *)", "schedule.cron", "accepted: 0-23"),
+    ("schedule.cron", "cron(0 21 32 * ? *)", "schedule.cron", "accepted: 1-31"),
+    ("schedule.cron", "cron(0 21 ? 13 TUE *)", "schedule.cron", "accepted: 1-12 or JAN-DEC"),
+    ("schedule.cron", "cron(0 21 ? * 8 *)", "schedule.cron", "accepted: 1-7 or SUN-SAT"),
+    ("schedule.cron", "cron(0 21 ? * TUEWED *)", "schedule.cron", "day-of-week field"),
+    ("schedule.cron", "cron(0 21 ? * TUE#6 *)", "schedule.cron", "<day>#<1-5>"),
+    ("schedule.cron", "cron(0/0 21 ? * TUE *)", "schedule.cron", "increments"),
+    ("schedule.cron", "cron(-,/ 21 ? * TUE *)", "schedule.cron", "minutes field"),
+    ("schedule.cron", "cron(0 21 ? * TUE 1800)", "schedule.cron", "accepted: 1970-2199"),
+    ("schedule.cron", "cron(0 21 ? * TUE  *)", "schedule.cron", "single spaces"),
+    ("schedule.cron", f"cron(0 21 ? * {','.join(['1'] * 200)} *)", "schedule.cron", "at most 256"),
     ("schedule.time_zone", "Mars/Olympus", "schedule.time_zone", "IANA time zone"),
+    ("schedule.time_zone", "Factory", "schedule.time_zone", "IANA time zone"),
+    ("schedule.time_zone", "localtime", "schedule.time_zone", "IANA time zone"),
     ("project_name", "", "project_name", "not a valid name"),
     ("project_name", "Churn_Model", "project_name", "lower-case letters"),
     ("project_name", "x" * 40, "project_name", "at most 34 characters"),
@@ -93,8 +116,32 @@ BAD_VALUES = [
     ("region", "mx-central-9", "region", "no SageMaker XGBoost/scikit-learn images"),
     ("account", "12345", "account", "12-digit"),
     ("notification_email", "not-an-email", "notification_email", "e-mail address"),
+    ("notification_email", "a,b@example.com", "notification_email", "e-mail address"),
+    ("notification_email", "<a>@example.com", "notification_email", "e-mail address"),
+    ("notification_email", "a@b..com", "notification_email", "e-mail address"),
+    ("notification_email", f"a@{'b' * 250}.com", "notification_email", "e-mail address"),
     ("input_data_prefix", "/data", "input_data_prefix", "ending in '/'"),
-    ("label_column", "a,b", "label_column", "without quotes or commas"),
+    ("input_data_prefix", "data/*/", "input_data_prefix", "no '*'"),
+    ("input_data_prefix", "../data/", "input_data_prefix", "'..' folders"),
+    ("input_data_prefix", "a/./b/", "input_data_prefix", "'..' folders"),
+    ("input_data_prefix", "a/" * 129, "input_data_prefix", "at most 256 characters"),
+    ("label_column", "a,b", "label_column", "without quotes, commas"),
+    ("label_column", "a\nb", "label_column", "control characters"),
+    ("label_column", "${Token[TOKEN.99]}", "label_column", "literal values only"),
+    ("label_column", "{{resolve:ssm:/x}}", "label_column", "literal values only"),
+    ("source.branch", "${Token[TOKEN.12]}", "source.branch", "literal values only"),
+    ("source.branch", "-", "source.branch", "git branch name"),
+    ("source.branch", "a..b", "source.branch", "git branch name"),
+    ("source.branch", "a/", "source.branch", "git branch name"),
+    ("source.branch", ".hidden", "source.branch", "git branch name"),
+    ("source.branch", "x.lock", "source.branch", "git branch name"),
+    ("source.branch", "a//b", "source.branch", "git branch name"),
+    ("source.branch", "HEAD", "source.branch", "git branch name"),
+    ("source.branch", "a b", "source.branch", "git branch name"),
+    ("source.branch", "b" * 257, "source.branch", "git branch name"),
+    ("project_name", "sthree", "project_name", "S3 reserves names starting with"),
+    ("project_name", "amzn-s3-demo", "project_name", "S3 reserves names starting with"),
+    ("region", "us-isof-south-1", "region", "isolated partition"),
     ("staging_endpoint.mode", "gpu", "staging_endpoint.mode", "'serverless' or 'instance'"),
     (
         "staging_endpoint.serverless_memory_mb",
@@ -130,7 +177,7 @@ def test_bad_value_names_environment_field_value_and_accepted(
     assert problem.startswith(f"[prod] {reported_field}:"), problem
     assert accepted in problem
     if value and "provider" not in field and "connection_arn" not in field:
-        assert value[:20] in problem
+        assert value[:20] in problem or repr(value)[1:21] in problem
 
 
 def test_unknown_environment_in_override(cdk_context: dict[str, Any]) -> None:
@@ -189,3 +236,130 @@ def test_booleans_are_not_numbers(cdk_context: dict[str, Any], field: str) -> No
     context["mlops"]["environments"]["dev"][field] = True
     (problem,) = _errors(context)
     assert problem.startswith(f"[dev] {field}: True is a boolean; a number is expected")
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "cron(0 21 ? * TUE *)",
+        "cron(0/15 * ? * MON-FRI *)",
+        "cron(*/5 8-18 ? * 2-6 2026-2030)",
+        "cron(0 0 L * ? *)",
+        "cron(0 0 LW * ? *)",
+        "cron(0 0 15W * ? *)",
+        "cron(0 0 ? * 6L *)",
+        "cron(0 0 ? * MON#1 *)",
+        "cron(0 9 1,15 JAN-MAR ? *)",
+        "cron(30 22 ? * FRI-MON *)",
+    ],
+)
+def test_valid_scheduler_cron_expressions_pass(cdk_context: dict[str, Any], cron: str) -> None:
+    assert _load(cdk_context, **{"prod.schedule.cron": cron})["prod"].schedule.cron == cron
+
+
+@pytest.mark.parametrize("branch", ["main", "release/1.2", "feature+x", "release@1", "user/a-b_c"])
+def test_valid_git_branch_names_pass(cdk_context: dict[str, Any], branch: str) -> None:
+    assert _load(cdk_context, **{"dev.source.branch": branch})["dev"].source.branch == branch
+
+
+@pytest.mark.parametrize(
+    "email", ["ml-team@example.com", "first.last+mlops@sub.example.co.uk", "o'brien@example.ie"]
+)
+def test_valid_email_addresses_pass(cdk_context: dict[str, Any], email: str) -> None:
+    configs = _load(cdk_context, **{"dev.notification_email": email})
+    assert configs["dev"].notification_email == email
+
+
+def test_time_zones_come_from_the_pinned_tzdata_not_the_host(
+    cdk_context: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A host without a time zone database (Windows, slim containers) accepts the same names.
+    monkeypatch.setenv("PYTHONTZPATH", "/nonexistent")
+    configs = _load(cdk_context, **{"dev.schedule.time_zone": "Europe/Paris"})
+    assert configs["dev"].schedule.time_zone == "Europe/Paris"
+
+
+def test_serverless_memory_from_the_command_line_is_a_number(cdk_context: dict[str, Any]) -> None:
+    configs = _load(cdk_context, **{"dev.staging_endpoint.serverless_memory_mb": "4096"})
+    assert configs["dev"].staging_endpoint.serverless_memory_mb == 4096
+
+
+def test_an_object_override_merges_into_the_settings_it_overrides(
+    cdk_context: dict[str, Any],
+) -> None:
+    configs = _load(cdk_context, **{"dev.staging_endpoint": '{"serverless_memory_mb": 4096}'})
+    staging = configs["dev"].staging_endpoint
+    assert (staging.mode, staging.serverless_memory_mb) == ("serverless", 4096)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("Dev.metric_threshold", "unknown environment 'Dev'"),
+        ("dev.metric-threshold", "[dev] metric-threshold: unknown setting"),
+        ("dev.name", "cannot be overridden"),
+    ],
+)
+def test_override_keys_are_never_silently_ignored(
+    cdk_context: dict[str, Any], key: str, expected: str
+) -> None:
+    (problem,) = _errors({**cdk_context, key: "0.5"})
+    assert expected in problem
+
+
+@pytest.mark.parametrize("env_name", ["Dev", " dev", "dev\n", "qa-1", "x" * 11])
+def test_environment_keys_are_checked_as_written(
+    cdk_context: dict[str, Any], env_name: str
+) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"][env_name] = {}
+    (problem,) = _errors(context)
+    assert f"{env_name!r} is not a valid environment name" in problem
+
+
+def test_an_environment_cannot_rename_itself(cdk_context: dict[str, Any]) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"]["dev"]["name"] = "prod"
+    (problem,) = _errors(context)
+    assert problem.startswith("[dev] name: an environment is named by its key")
+
+
+CONNECTION = (
+    "arn:{partition}:codeconnections:{region}:{account}:connection/"
+    "0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
+)
+
+
+def _connection_context(cdk_context: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        **cdk_context,
+        "dev.account": "123456789012",
+        "dev.source.provider": "codeconnections",
+        "dev.source.connection_arn": arn,
+        "dev.source.build_repository": "org/model-build",
+        "dev.source.deploy_repository": "group/subgroup/model-deploy",
+    }
+
+
+def test_a_connection_of_this_environment_is_accepted(cdk_context: dict[str, Any]) -> None:
+    arn = CONNECTION.format(partition="aws", region="eu-west-1", account="123456789012")
+    source = _load(_connection_context(cdk_context, arn))["dev"].source
+    assert (source.connection_arn, source.deploy_repository) == (arn, "group/subgroup/model-deploy")
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "account", "reported"),
+    [
+        ("aws", "us-east-1", "123456789012", "region 'us-east-1'"),
+        ("aws", "eu-west-1", "111111111111", "account '111111111111'"),
+        ("aws-cn", "eu-west-1", "123456789012", "partition 'aws-cn'"),
+    ],
+)
+def test_a_connection_elsewhere_is_rejected(
+    cdk_context: dict[str, Any], partition: str, region: str, account: str, reported: str
+) -> None:
+    arn = CONNECTION.format(partition=partition, region=region, account=account)
+    (problem,) = _errors(_connection_context(cdk_context, arn))
+    assert problem.startswith("[dev] (environment): source.connection_arn"), problem
+    assert reported in problem
+    assert "this environment's partition 'aws', region 'eu-west-1', account" in problem

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from aws_cdk import Stack
 
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
+from stacks.pipeline_stack import MODEL_BUILD_CONTENT, REPO_ROOT
 from tests.infra.conftest import Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-PipelineStack", "Prod-PipelineStack"
@@ -275,6 +278,18 @@ def test_repository_content_is_the_project_without_local_state(synthesized: Synt
     assert "tests/pipeline_code/test_definition.py" in files
     # Whatever .gitignore covers (local secrets, data) is never seeded into the repository.
     assert ".env" not in files
+    # Only the project's own top-level entries: stray local files would change the template.
+    top_level = {p.name for p in content.iterdir()}
+    assert top_level == {e for e in MODEL_BUILD_CONTENT if (REPO_ROOT / e).exists()}
+
+
+def test_seeded_content_lists_every_top_level_entry_git_tracks() -> None:
+    if not (REPO_ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout (e.g. the model-build CodeBuild's source artifact)")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {path.split("/")[0] for path in tracked} <= set(MODEL_BUILD_CONTENT)
 
 
 def test_build_pipeline_is_v2_encrypted_and_runs_source_then_build(

@@ -8,12 +8,9 @@ CLI output and need no CLI.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
@@ -24,24 +21,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 
-
-def _import_script(name: str) -> ModuleType:
-    """tools/ holds scripts, not a package: load one under its file name, which is also the
-    module name mypy gives it."""
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).resolve().parents[2] / "tools" / f"{name}.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module
-
+from tests.tools.scripts import import_script
 
 if TYPE_CHECKING:
     import cdk_diff
 else:
-    cdk_diff = _import_script("cdk_diff")
+    cdk_diff = import_script("cdk_diff")
 
 ResourceChange = cdk_diff.ResourceChange
 StackDiff = cdk_diff.StackDiff

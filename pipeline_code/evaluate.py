@@ -25,6 +25,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -51,6 +52,8 @@ METRICS = ("f1", "accuracy", "precision", "recall", "auc")
 
 ROC_MAX_POINTS = 101
 SAMPLE_ROWS = 10
+# XGBoost scores float32 values; a larger magnitude fails inside the library.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 Labels = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
@@ -81,6 +84,8 @@ def safe_extract(archive: Path, destination: Path) -> list[Path]:
     """Extract ``archive`` into ``destination`` after checking every member; return the files."""
     extracted: list[Path] = []
     root = destination.resolve()
+    if archive.is_dir():
+        raise EvaluationError(f"model archive {archive} is a folder, not a .tar.gz file")
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
@@ -104,12 +109,20 @@ def safe_extract(archive: Path, destination: Path) -> list[Path]:
         raise EvaluationError(f"model archive {archive} does not exist") from None
     except tarfile.TarError as error:
         raise EvaluationError(f"{archive} is not a readable tar archive: {error}") from None
+    except (EOFError, OSError, zlib.error) as error:
+        # gzip reports a truncated or corrupt stream through these rather than TarError.
+        raise EvaluationError(
+            f"cannot extract {archive} (truncated or corrupt?): {type(error).__name__}: {error}"
+        ) from None
     return extracted
 
 
 def load_booster(path: Path) -> xgb.Booster:
     """Load a model saved by ``Booster.save_model``, or a pickled Booster (images < 1.3-1)."""
     raw = path.read_bytes()
+    if not raw:
+        # XGBoost aborts the whole process, with no exception or message, on zero bytes.
+        raise EvaluationError(f"{path} is empty (0 bytes): the training job saved no model")
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(raw))
@@ -141,16 +154,44 @@ def load_model_archive(archive: Path, scratch: Path) -> xgb.Booster:
     return load_booster(model)
 
 
+def _unusable_cells(path: Path, values: npt.NDArray[np.float64]) -> str | None:
+    """Why the test data cannot be scored, naming the first bad cell, or None."""
+    checks = (
+        (np.isnan(values), "missing value(s) (short rows or empty cells)"),
+        (np.isinf(values), "infinite value(s)"),
+        (
+            np.isfinite(values) & (np.abs(values) > FLOAT32_MAX),
+            f"value(s) beyond the float32 range XGBoost scores (magnitude above {FLOAT32_MAX:.7g})",
+        ),
+    )
+    for mask, what in checks:
+        if mask.any():
+            row, column = (int(i) for i in np.argwhere(mask)[0])
+            return (
+                f"{path} has {int(mask.sum())} {what}, the first at row {row + 1}, column "
+                f"{column + 1} ({float(values[row, column])!r}); Preprocess writes none, so this "
+                "is not its test split"
+            )
+    return None
+
+
 def read_test_set(path: Path) -> tuple[Labels, pd.DataFrame]:
     """Labels and features of a headerless, label-first CSV file."""
+    if path.is_dir():
+        raise EvaluationError(f"test data {path} is a folder, not a CSV file")
     try:
         data = pd.read_csv(path, header=None)
     except FileNotFoundError:
         raise EvaluationError(f"test data {path} does not exist") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise EvaluationError(f"{path} is not a CSV file of numbers: {error}") from None
+    except OSError as error:
+        raise EvaluationError(f"cannot read test data {path}: {error}") from None
     if data.shape[1] < 2 or not all(pd.api.types.is_numeric_dtype(t) for t in data.dtypes):
         raise EvaluationError(f"{path} must hold numbers only: a 0/1 label, then the features")
+    problem = _unusable_cells(path, data.to_numpy(dtype=np.float64))
+    if problem:
+        raise EvaluationError(problem)
     labels = data.iloc[:, 0]
     if not labels.isin([0, 1]).all():
         raise EvaluationError(f"the first column of {path} must be a 0/1 label")
@@ -258,13 +299,21 @@ def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
 
 
 def evaluate(model_dir: Path, test_dir: Path, output_dir: Path, threshold: float) -> dict[str, Any]:
+    # Checked first, so that a wrong output folder fails before any model is loaded and scored.
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EvaluationError(f"output folder {output_dir} (--output-dir) is an existing file")
     with tempfile.TemporaryDirectory() as scratch:
         booster = load_model_archive(model_dir / MODEL_ARCHIVE, Path(scratch))
     y_true, features = read_test_set(test_dir / TEST_FILE)
     report = evaluation_report(y_true, predict(booster, features), threshold)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", "utf-8")
-    write_tar_gz(output_dir / PAYLOAD_ARCHIVE, {PAYLOAD_FILE: sample_payload(features)})
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+        write_tar_gz(output_dir / PAYLOAD_ARCHIVE, {PAYLOAD_FILE: sample_payload(features)})
+    except OSError as error:
+        raise EvaluationError(
+            f"cannot write to output folder {output_dir} (--output-dir): {error}"
+        ) from None
     return report
 
 

@@ -39,6 +39,16 @@ FEATURES_FILE = "features.json"
 
 _TRUE_WORDS = {"true": 1, "false": 0}
 _MAX_SHOWN_VALUES = 5
+_MAX_SHOWN_NAMES = 10
+# XGBoost holds every value as a 32-bit float; a larger magnitude would become infinite there.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Leading bytes of formats that are sometimes uploaded under a .csv name.
+_MAGIC_BYTES = (
+    (b"\x1f\x8b", "gzip-compressed; decompress it (gunzip) first"),
+    (b"PAR1", "a Parquet file; export it as CSV first"),
+    (b"PK\x03\x04", "a ZIP archive (or an Excel workbook); extract or export it as CSV first"),
+)
+_OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 Labels = npt.NDArray[np.int8]
 
@@ -65,6 +75,11 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(repr(n) for n in names)
 
 
+def _listed(items: Sequence[str], limit: int = _MAX_SHOWN_NAMES) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items)} in total)" if len(items) > limit else "")
+
+
 def validate_fractions(validation_fraction: float, test_fraction: float) -> None:
     """Each split needs a positive share, and train needs what is left."""
     problems = [
@@ -86,39 +101,125 @@ def validate_fractions(validation_fraction: float, test_fraction: float) -> None
 
 
 def find_csv_files(input_path: Path) -> list[Path]:
-    """Every ``*.csv`` under ``input_path`` (or ``input_path`` itself), sorted by path.
+    """Every ``.csv`` file (suffix in any case) under ``input_path``, or ``input_path`` itself.
 
     Hidden files and folders are skipped: editors and notebooks leave copies of data files there
-    (``.ipynb_checkpoints/``), which would silently duplicate rows.
+    (``.ipynb_checkpoints/``), which would silently duplicate rows. Any other file is refused
+    rather than skipped, since a compressed or tab-separated part of the data would otherwise
+    be left out of training without a word; empty ones (e.g. Spark's ``_SUCCESS`` marker) hold
+    no data to lose, so they are skipped.
     """
     if input_path.is_file():
         return [input_path]
     if not input_path.is_dir():
         raise DataValidationError([f"no CSV files found: {input_path} does not exist"])
-    files = sorted(
+    visible = sorted(
         path
-        for path in input_path.rglob("*.csv")
+        for path in input_path.rglob("*")
         if path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(input_path).parts)
     )
-    if not files:
-        raise DataValidationError(
-            [f"no CSV files found: looked for *.csv files in {input_path} and its subfolders"]
+    files = [path for path in visible if path.suffix.lower() == ".csv"]
+    others = [
+        path.relative_to(input_path).as_posix()
+        for path in visible
+        if path.suffix.lower() != ".csv" and path.stat().st_size > 0
+    ]
+    problems = []
+    if others:
+        problems.append(
+            f"{input_path} holds file(s) that are not read: {_listed(others)}; only "
+            "uncompressed, comma-separated .csv files are read, so convert or remove them"
         )
+    if not files:
+        problems.append(
+            f"no CSV files found: looked for *.csv files in {input_path} and its subfolders"
+        )
+    if problems:
+        raise DataValidationError(problems)
     return files
 
 
-def _read_header(path: Path) -> list[str]:
+def _check_not_binary(path: Path) -> None:
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    for magic, what in _MAGIC_BYTES:
+        if start.startswith(magic):
+            raise DataValidationError(
+                [f"{path} is {what}: only uncompressed, comma-separated .csv files are read"]
+            )
+
+
+def _other_delimiter(header: Sequence[str]) -> str | None:
+    """The delimiter a one-column header row shows the file really uses, if any."""
+    if len(header) != 1:
+        return None
+    return next((name for char, name in _OTHER_DELIMITERS.items() if char in header[0]), None)
+
+
+def _scan_file(path: Path) -> tuple[list[str], list[str]]:
+    """The header row and the problems with the file's layout.
+
+    pandas guesses rather than fails on rows whose field count differs from the header's: one
+    extra field on every row turns the first column into the index and shifts every column
+    name onto its neighbour's values, and short rows become missing values. The csv module
+    counts the fields as written, so each row is checked here before pandas reads the file.
+    """
+    _check_not_binary(path)
+    line = 1
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            header = next(csv.reader(handle), None)
-    except (UnicodeDecodeError, csv.Error) as error:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise DataValidationError(
+                    [f"{path} is empty: a header row and data rows are required"]
+                )
+            if not any(name.strip() for name in header):
+                raise DataValidationError(
+                    [f"{path}: the first line is blank; a header row is required"]
+                )
+            delimiter = _other_delimiter(header)
+            if delimiter is not None:
+                return header, [
+                    f"{path} is {delimiter}-delimited (its header row {header[0]!r} is a single "
+                    "column); only comma-delimited CSV files are accepted"
+                ]
+            rows, mismatched, only_longer = 0, 0, True
+            shown: list[str] = []
+            line = reader.line_num + 1
+            for row in reader:
+                # pandas skips blank and whitespace-only lines, so they are not rows.
+                if len(row) > 1 or (row and row[0].strip()):
+                    rows += 1
+                    if len(row) != len(header):
+                        mismatched += 1
+                        only_longer = only_longer and len(row) > len(header)
+                        if len(shown) < _MAX_SHOWN_VALUES:
+                            shown.append(f"line {line} has {len(row)}")
+                line = reader.line_num + 1
+    except UnicodeDecodeError as error:
         raise DataValidationError([f"{path} is not a UTF-8 CSV file: {error}"]) from None
-    if header is None:
-        raise DataValidationError([f"{path} is empty: a header row and data rows are required"])
-    if not any(name.strip() for name in header):
-        raise DataValidationError([f"{path}: the first line is blank; a header row is required"])
-    return header
+    except csv.Error as error:
+        raise DataValidationError(
+            [f"{path}: line {line} is not a readable CSV row: {error}"]
+        ) from None
+    problems = []
+    if mismatched:
+        more = ", ..." if mismatched > len(shown) else ""
+        hint = (
+            " (a trailing comma, a row index column without a name, or an unquoted comma "
+            "inside a value?)"
+            if only_longer
+            else ""
+        )
+        problems.append(
+            f"{path}: {mismatched} of {rows} data row(s) do not have the header row's "
+            f"{len(header)} fields: {', '.join(shown)}{more}{hint}"
+        )
+    if not rows:
+        problems.append(f"no data rows: {path} has a header row only")
+    return header, problems
 
 
 def _is_number(text: str) -> bool:
@@ -149,11 +250,21 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
 
 
 def read_input(files: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate the CSV files, which must all have a header row with the same columns."""
-    headers = {path: _read_header(path) for path in files}
-    problems = [p for path, header in headers.items() for p in _check_header(path, header)]
+    """Concatenate the CSV files, which must all have a header row with the same columns.
+
+    The result is indexed by ``(file, data row)``, so later checks can say where a value is.
+    """
+    scans = {path: _scan_file(path) for path in files}
+    headers = {path: header for path, (header, _) in scans.items()}
+    problems = [
+        problem
+        for path, (header, layout) in scans.items()
+        for problem in [*layout, *_check_header(path, header)]
+    ]
     first, expected = files[0], headers[files[0]]
-    for path in files[1:]:
+    # A header read with the wrong delimiter is one long name; comparing it would only add noise.
+    comparable = not any(_other_delimiter(header) for header in headers.values())
+    for path in files[1:] if comparable else []:
         missing = [c for c in expected if c not in headers[path]]
         extra = [c for c in headers[path] if c not in expected]
         if missing or extra:
@@ -169,14 +280,16 @@ def read_input(files: Sequence[Path]) -> pd.DataFrame:
     frames = []
     for path in files:
         try:
-            frames.append(pd.read_csv(path, encoding="utf-8-sig"))
+            # The scan has rejected ragged rows; index_col=False is the guard should one slip
+            # through, since pandas would otherwise shift every column by one without a word.
+            frames.append(pd.read_csv(path, encoding="utf-8-sig", index_col=False))
         except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
             problems.append(f"{path} is not a readable CSV file: {error}".strip())
     if problems:
         raise DataValidationError(problems)
     # Columns are aligned by name, so files may order them differently; the first file's
     # order is the output order.
-    data = pd.concat(frames, ignore_index=True)[expected] if len(frames) > 1 else frames[0]
+    data = pd.concat(frames, keys=[str(path) for path in files], names=["file", "row"])[expected]
     if data.empty:
         where = f"{first}" if len(files) == 1 else f"any of the {len(files)} files"
         raise DataValidationError([f"no data rows: {where} has a header row only"])
@@ -202,6 +315,19 @@ def parse_labels(values: pd.Series) -> tuple[pd.Series, list[object]]:
     binary = numeric.isin([0.0, 1.0])
     offending = list(dict.fromkeys(present[~binary].tolist()))
     return numeric.where(binary).reindex(values.index).astype("Int8"), offending
+
+
+def _location(index: pd.Index, position: int) -> str:
+    """Where the row at ``position`` came from, for a frame indexed like ``read_input``'s."""
+    label = index[position]
+    if isinstance(label, tuple) and len(label) == 2:
+        path, row = label
+        return f"data row {int(row) + 1} of {path}"
+    return f"data row {position + 1}"
+
+
+def _scalar(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _describe_non_numeric(name: str, column: pd.Series) -> str:
@@ -280,6 +406,19 @@ def validate_frame(
     if infinite:
         counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
         problems.append(f"infinite values in column(s) {counts}")
+    too_large = _too_large_for_float32(features, numeric)
+    if too_large:
+        problems.append(
+            f"values beyond the float32 range XGBoost computes in (magnitude above "
+            f"{_FLOAT32_MAX:.7g}) in column(s) {', '.join(too_large)}"
+        )
+
+    constant = _constant_columns(features)
+    if constant and len(constant) == features.shape[1]:
+        problems.append(
+            f"every feature column is constant, so a model can learn nothing from them: "
+            f"{_listed(constant)}; check that the right data was uploaded"
+        )
 
     labels, offending = parse_labels(data[label_column])
     if offending:
@@ -296,6 +435,30 @@ def validate_frame(
     if problems:
         raise DataValidationError(problems)
     return features, labels.to_numpy(dtype=np.int8)
+
+
+def _too_large_for_float32(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """``'name' (count, e.g. value in row)`` for each column holding finite values too large."""
+    found = []
+    for name in columns:
+        values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        outside = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
+        if outside.any():
+            first = int(np.argmax(outside))
+            found.append(
+                f"{name!r} ({int(outside.sum())} value(s), e.g. {float(values[first])!r} in "
+                f"{_location(features.index, first)})"
+            )
+    return found
+
+
+def _constant_columns(features: pd.DataFrame) -> list[str]:
+    """``'name' (always value)`` for each column with a single value (missing counts as one)."""
+    return [
+        f"{name!r} (always {_scalar(features[name].iloc[0])!r})"
+        for name in features.columns
+        if features[name].nunique(dropna=False) <= 1
+    ]
 
 
 def _class_count_problems(
@@ -327,7 +490,12 @@ def split_dataset(
     test_fraction: float,
     seed: int,
 ) -> dict[str, pd.DataFrame]:
-    """Stratified, seeded train/validation/test split; each frame is label first, then features."""
+    """Stratified, seeded train/validation/test split.
+
+    Each frame holds the label in column 0, then the features; columns are numbered by position
+    (the output has no header and ``features.json`` names them), so no feature name can clash
+    with a name reserved for the label.
+    """
     # Booleans become 0/1 so that every output cell is a number.
     numbers = features.astype(
         {c: "int8" for c in features.columns if ptypes.is_bool_dtype(features[c].dtype)}
@@ -341,13 +509,14 @@ def split_dataset(
     splits: dict[str, pd.DataFrame] = {}
     for name, index in zip(SPLITS, (train, validation, test), strict=True):
         part = numbers.iloc[index].reset_index(drop=True)
-        part.insert(0, "__label__", labels[index])
-        splits[name] = part
+        splits[name] = pd.concat(
+            [pd.Series(labels[index]), part], axis="columns", ignore_index=True
+        )
     short = [
-        f"{name} has {int((part['__label__'] == cls).sum())} row(s) of class {cls}"
+        f"{name} has {int((part[0] == cls).sum())} row(s) of class {cls}"
         for name, part in splits.items()
         for cls in (0, 1)
-        if not (part["__label__"] == cls).any()
+        if not (part[0] == cls).any()
     ]
     if short:
         raise DataValidationError(
@@ -372,7 +541,7 @@ def write_outputs(
 
 
 def _summary(name: str, frame: pd.DataFrame) -> str:
-    positives = int(frame["__label__"].sum())
+    positives = int(frame[0].sum())
     return f"{name} {len(frame)} ({positives} positive)"
 
 
@@ -403,7 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-dir",
         type=Path,
         default=DEFAULT_INPUT_DIR,
-        help="folder read recursively for *.csv files (hidden ones skipped), or one CSV file",
+        help="folder read recursively for .csv files (hidden ones skipped, other files "
+        "refused), or one CSV file",
     )
     parser.add_argument("--train-dir", type=Path, default=DEFAULT_TRAIN_DIR)
     parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)

@@ -43,6 +43,9 @@ APPROVED = "Approved"
 MAX_OUTPUT_VARIABLE_CHARS = 1000
 # PutJobFailureResult's failureDetails.message limit.
 MAX_FAILURE_MESSAGE_CHARS = 5000
+# SageMaker reports a missing model package as a ValidationException rather than by a
+# not-found code; these phrases in its message tell that from a malformed request.
+_NOT_FOUND_PHRASES = ("not found", "does not exist", "cannot find", "could not find")
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
 _clients: dict[str, Any] = {}
@@ -200,11 +203,30 @@ def to_resolved_package(description: Mapping[str, Any]) -> ResolvedPackage:
     )
 
 
+def _is_not_found(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", "")).lower()
+    return code in {"ResourceNotFound", "ResourceNotFoundException"} or (
+        code == "ValidationException" and any(phrase in message for phrase in _NOT_FOUND_PHRASES)
+    )
+
+
+def _describe_if_exists(sagemaker: Any, arn: str) -> dict[str, Any] | None:
+    try:
+        description: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
+    except ClientError as exc:
+        if _is_not_found(exc):
+            return None
+        raise
+    return description
+
+
 def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
     """Newest package whose approval still holds when described.
 
-    Approval can be revoked between the list and the describe; such a package is skipped in
-    favour of the next newest rather than deployed.
+    Approval can be revoked, or the package deleted, between the list and the describe; such
+    a package is skipped in favour of the next newest rather than deployed or failing the job.
     """
     candidates = list_approved_newest_first(sagemaker, group)
     logger.info(
@@ -213,7 +235,12 @@ def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
     )
     for summary in candidates:
         arn = summary["ModelPackageArn"]
-        description = sagemaker.describe_model_package(ModelPackageName=arn)
+        description = _describe_if_exists(sagemaker, arn)
+        if description is None:
+            logger.warning(
+                "Skipping model package deleted since listing", extra={"model_package_arn": arn}
+            )
+            continue
         status = description.get("ModelApprovalStatus")
         if status != APPROVED:
             logger.warning(

@@ -179,6 +179,8 @@ def classify_record(record: Mapping[str, Any], settings: Settings) -> NewObject 
         event = json.loads(record.get("body") or "")
     except (TypeError, ValueError):
         return Ignored(message_id, "body is not JSON")
+    except RecursionError:
+        return Ignored(message_id, "body is not JSON the parser can read: nested too deeply")
     if not isinstance(event, Mapping):
         return Ignored(message_id, "body is not a JSON object")
     event_time = _parse_event_time(event.get("time"))
@@ -328,7 +330,20 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
     records = event.get("Records") if isinstance(event, Mapping) else None
     new_objects: list[NewObject] = []
     for record in records if isinstance(records, list) else []:
-        outcome = classify_record(record if isinstance(record, Mapping) else {}, settings)
+        message = record if isinstance(record, Mapping) else {}
+        try:
+            outcome = classify_record(message, settings)
+        except Exception as exc:
+            # One record nothing foresaw must not fail the whole batch: SQS would redeliver
+            # all of it until the dead-letter queue took it, valid records included.
+            message_id = message.get("messageId")
+            outcome = Ignored(
+                message_id if isinstance(message_id, str) and message_id else None,
+                f"record could not be classified: {type(exc).__name__}: {exc}",
+            )
+            logger.warning(
+                "Could not classify record", exc_info=True, extra={"message_id": outcome.message_id}
+            )
         if isinstance(outcome, Ignored):
             logger.info(
                 "Ignoring record",

@@ -29,11 +29,11 @@ import json
 import logging
 import math
 import os
+import re
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -49,6 +49,8 @@ MAX_ARCHIVE_BYTES = 20 * 1024 * 1024
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 RESPONSE_PREVIEW_BYTES = 80
 MAX_FAILURE_MESSAGE_CHARS = 5000
+# The characters of bucket names, legacy us-east-1 ones included; S3 judges the rest.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 # Endpoint invocations time out server-side after 60 s; waiting longer gains nothing.
 _BOTO_CONFIG = Config(
@@ -136,11 +138,21 @@ def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> 
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    key = parsed.path.lstrip("/")
-    if parsed.scheme != "s3" or not parsed.netloc or not key:
+    """``(bucket, key)`` of ``s3://bucket/key``, the key exactly as written.
+
+    Split by hand: a URL parser would end the key at ``#`` or ``?``, which are ordinary
+    characters in S3 keys, and nothing in an S3 URI is percent-encoded.
+    """
+    scheme, separator, rest = uri.partition("://")
+    bucket, _, key = rest.partition("/")
+    if scheme.lower() != "s3" or not separator or not bucket or not key:
         raise JobError(f"SamplePayloadUrl {uri!r} is not an s3://bucket/key URI.")
-    return parsed.netloc, key
+    if not _BUCKET_NAME.fullmatch(bucket):
+        raise JobError(
+            f"SamplePayloadUrl {uri!r} is not an s3://bucket/key URI: {bucket!r} is not a "
+            "valid bucket name."
+        )
+    return bucket, key
 
 
 def read_payload_rows(archive: bytes, source: str) -> list[str]:
@@ -424,10 +436,26 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
         "Endpoint test passed",
         extra={"job_id": job_id, "endpoint_name": endpoint_name, **result.output_variables()},
     )
-    report_success(
-        codepipeline,
-        job_id,
-        result.output_variables(),
-        f"{result.rows_tested} rows scored in [{result.min_score:.4f}, {result.max_score:.4f}]",
-        context,
-    )
+    try:
+        report_success(
+            codepipeline,
+            job_id,
+            result.output_variables(),
+            f"{result.rows_tested} rows scored in [{result.min_score:.4f}, {result.max_score:.4f}]",
+            context,
+        )
+    except Exception as exc:
+        # Raising would make Lambda retry and test the endpoint again; fail the action now
+        # rather than leave it hanging until its timeout.
+        logger.exception("Could not report success", extra={"job_id": job_id})
+        try:
+            report_failure(
+                codepipeline,
+                job_id,
+                "JobFailed",
+                f"Could not report success: {exc}",
+                context,
+            )
+        except Exception:
+            # Typically InvalidJobStateException: the job already has a result.
+            logger.exception("Could not report failure either", extra={"job_id": job_id})

@@ -239,6 +239,127 @@ def test_approval_revoked_after_listing_falls_back_to_next_newest(
     assert chosen_arn(codepipeline) == package_arn(1)
 
 
+LIST_PARAMS = {
+    "ModelPackageGroupName": GROUP,
+    "ModelApprovalStatus": "Approved",
+    "SortBy": "CreationTime",
+    "SortOrder": "Descending",
+}
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def approved_summary(version: int) -> dict[str, Any]:
+    return {
+        "ModelPackageGroupName": GROUP,
+        "ModelPackageVersion": version,
+        "ModelPackageArn": package_arn(version),
+        "CreationTime": CREATED + timedelta(days=version),
+        "ModelPackageStatus": "Completed",
+        "ModelApprovalStatus": "Approved",
+    }
+
+
+def approved_description(version: int) -> dict[str, Any]:
+    return {
+        "ModelPackageName": GROUP,
+        "ModelPackageArn": package_arn(version),
+        "ModelPackageVersion": version,
+        "CreationTime": CREATED,
+        "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []},
+        "ModelApprovalStatus": "Approved",
+        "InferenceSpecification": {
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": model_data_url(version)}]
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("ValidationException", f"Model package {package_arn(3)} not found"),
+        ("ValidationException", f"ModelPackage {package_arn(3)} does not exist."),
+        ("ResourceNotFound", "Resource not found"),
+    ],
+    ids=["not found", "does not exist", "ResourceNotFound"],
+)
+def test_package_deleted_after_listing_falls_back_to_next_newest(
+    sagemaker: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+    code: str,
+    message: str,
+) -> None:
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "list_model_packages",
+            {"ModelPackageSummaryList": [approved_summary(3), approved_summary(2)]},
+            LIST_PARAMS,
+        )
+        stub.add_client_error(
+            "describe_model_package",
+            code,
+            message,
+            400,
+            expected_params={"ModelPackageName": package_arn(3)},
+        )
+        stub.add_response(
+            "describe_model_package",
+            approved_description(2),
+            {"ModelPackageName": package_arn(2)},
+        )
+        codepipeline.expect_report("put_job_success_result")
+
+        run(job_event, lambda_context)
+
+        stub.assert_no_pending_responses()
+    assert chosen_arn(codepipeline) == package_arn(2)
+    assert "Skipping model package deleted since listing" in [
+        r.getMessage() for r in caplog.records
+    ]
+
+
+def test_every_listed_package_deleted_fails_with_guidance(
+    sagemaker: Any, codepipeline: CodePipelineRecorder, job_event: Any, lambda_context: Any
+) -> None:
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "list_model_packages", {"ModelPackageSummaryList": [approved_summary(1)]}, LIST_PARAMS
+        )
+        stub.add_client_error(
+            "describe_model_package", "ValidationException", "Model package not found", 400
+        )
+        codepipeline.expect_report()
+
+        run(job_event, lambda_context)
+
+    assert codepipeline.failure()["message"] == NO_APPROVED_MESSAGE
+
+
+def test_other_describe_errors_still_fail_the_job(
+    sagemaker: Any, codepipeline: CodePipelineRecorder, job_event: Any, lambda_context: Any
+) -> None:
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "list_model_packages",
+            {"ModelPackageSummaryList": [approved_summary(2), approved_summary(1)]},
+            LIST_PARAMS,
+        )
+        stub.add_client_error(
+            "describe_model_package", "ValidationException", "1 validation error detected", 400
+        )
+        codepipeline.expect_report()
+
+        run(job_event, lambda_context)
+
+        stub.assert_no_pending_responses()
+    failure = codepipeline.failure()
+    assert failure["message"].startswith("Unexpected error resolving the model package:")
+    assert "1 validation error detected" in failure["message"]
+
+
 def test_no_approved_package_fails_with_guidance(
     group: str,
     sagemaker: Any,

@@ -226,6 +226,7 @@ def test_custom_input_parameter_name(
 
 IGNORED: list[tuple[dict[str, Any] | str, str]] = [
     ("{not json", "body is not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ('"a string"', "body is not a JSON object"),
     (s3_event("input-data/a.csv", detail_type="Object Deleted"), "not an S3 Object Created"),
     (s3_event("input-data/a.csv", source="custom.app"), "not an S3 Object Created"),
@@ -269,6 +270,37 @@ def test_ignored_records_do_not_block_valid_ones(
     assert result == {"batchItemFailures": []}
     assert [c["ClientRequestToken"] for c in start_calls] == [expected_token("ok")]
     assert "newest of 1 new object" in start_calls[0]["PipelineExecutionDescription"]
+
+
+def test_a_record_that_fails_classification_is_dropped_not_the_batch(
+    pipeline: str,
+    sagemaker: Any,
+    start_calls: list[dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ignore_reason = handler._ignore_reason
+
+    def fail_on_one_key(event: Any, event_time: Any, settings: handler.Settings) -> str | None:
+        if event["detail"]["object"]["key"].endswith("bad.csv"):
+            raise KeyError("unforeseen")
+        return ignore_reason(event, event_time, settings)
+
+    monkeypatch.setattr(handler, "_ignore_reason", fail_on_one_key)
+    records = [
+        sqs_record(s3_event("input-data/x/bad.csv", event_id="bad"), "m-bad"),
+        sqs_record(s3_event("input-data/x/ok.csv", event_id="ok"), "m-ok"),
+    ]
+
+    result = handler.lambda_handler(batch(*records), None)
+
+    assert result == {"batchItemFailures": []}
+    assert [c["ClientRequestToken"] for c in start_calls] == [expected_token("ok")]
+    ignored = [r for r in caplog.records if r.getMessage() == "Ignoring record"]
+    assert [(r.message_id, r.reason) for r in ignored] == [  # type: ignore[attr-defined]
+        ("m-bad", "record could not be classified: KeyError: 'unforeseen'")
+    ]
+    assert any(r.getMessage() == "Could not classify record" and r.exc_info for r in caplog.records)
 
 
 # ---------------------------------------------------------------------------------------------

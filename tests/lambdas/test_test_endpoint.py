@@ -161,10 +161,36 @@ def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize("uri", ["https://bucket/key", "s3://bucket", "s3:///key", "bucket/key"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://bucket/key",
+        "s3://bucket",
+        "s3://bucket/",
+        "s3:///key",
+        "s3:/bucket/key",
+        "bucket/key",
+        "s3://my bucket/key",
+        "s3://bucket:443/key",
+    ],
+)
 def test_parse_s3_uri_rejects_non_s3_object_uris(uri: str) -> None:
     with pytest.raises(handler.JobError, match="is not an s3://bucket/key URI"):
         handler.parse_s3_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "runs/exec#1/sample-payload.tar.gz",
+        "runs/a?versionId=3/sample-payload.tar.gz",
+        "runs/100%25 done/sample payload.tar.gz",
+        "runs//double-slash/sample-payload.tar.gz",
+        "/leading-slash.tar.gz",
+    ],
+)
+def test_parse_s3_uri_keeps_the_key_exactly(key: str) -> None:
+    assert handler.parse_s3_uri(f"s3://b/{key}") == ("b", key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,10 +217,14 @@ def aws(make_client: Any, codepipeline: CodePipelineRecorder) -> dict[str, Any]:
 @pytest.fixture
 def deployed(aws: dict[str, Any]) -> dict[str, Any]:
     """An InService endpoint and a model package whose sample payload holds ROWS."""
+    return deploy(aws, PAYLOAD_KEY)
+
+
+def deploy(aws: dict[str, Any], payload_key: str) -> dict[str, Any]:
     sagemaker, s3 = aws["sagemaker"], aws["s3"]
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=PAYLOAD_KEY, Body=payload_archive(ROWS))
-    register_package(sagemaker, sample_payload_url=PAYLOAD_URL)
+    s3.put_object(Bucket=BUCKET, Key=payload_key, Body=payload_archive(ROWS))
+    register_package(sagemaker, sample_payload_url=f"s3://{BUCKET}/{payload_key}")
     sagemaker.create_model(
         ModelName="churn-model",
         ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker",
@@ -440,6 +470,64 @@ def test_corrupt_payload_archive_fails_the_job(
     assert failure_message(codepipeline).startswith(
         f"Sample payload {PAYLOAD_URL} is not a readable .tar.gz archive"
     )
+
+
+def test_payload_key_with_url_special_characters_is_read_as_written(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, "runs/exec#1/sample-payload.tar.gz")
+    endpoint_returns("0.1\n0.2\n0.3\n")
+    codepipeline.expect_report("put_job_success_result")
+
+    run(job_event, lambda_context)
+
+    assert codepipeline.success()["outputVariables"]["RowsTested"] == "3"
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "InvalidJobStateException"])
+def test_a_failed_success_report_falls_back_to_a_failure_report(
+    deployed: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    code: str,
+) -> None:
+    endpoint_returns("0.1\n0.2\n0.3\n")
+    codepipeline.stubber.add_client_error("put_job_success_result", code, "no", 400)
+    codepipeline.expect_report("put_job_failure_result")
+
+    run(job_event, lambda_context)  # returns: raising would make Lambda re-run the test
+
+    assert [operation for operation, _ in codepipeline.calls] == [
+        "PutJobSuccessResult",
+        "PutJobFailureResult",
+    ]
+    failure = codepipeline.calls[1][1]["failureDetails"]
+    assert failure["type"] == "JobFailed"
+    assert failure["message"].startswith(f"Could not report success: An error occurred ({code})")
+
+
+def test_a_failed_failure_report_after_a_failed_success_report_is_only_logged(
+    deployed: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint_returns("0.1\n0.2\n0.3\n")
+    for operation in ("put_job_success_result", "put_job_failure_result"):
+        codepipeline.stubber.add_client_error(operation, "InvalidJobStateException", "done", 400)
+
+    run(job_event, lambda_context)
+
+    assert [operation for operation, _ in codepipeline.calls] == [
+        "PutJobSuccessResult",
+        "PutJobFailureResult",
+    ]
+    assert "Could not report failure either" in [r.getMessage() for r in caplog.records]
 
 
 def test_missing_user_parameter_is_a_configuration_error(

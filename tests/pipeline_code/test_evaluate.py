@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import pickle
+import subprocess
+import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +290,166 @@ def test_feature_count_mismatch_and_missing_inputs_are_reported(
 
     assert run_main(tmp_path, tmp_path / "nowhere", tmp_path / "test") == 1
     assert "model archive" in capsys.readouterr().err
+
+
+def test_an_empty_model_file_is_reported_instead_of_aborting(
+    tmp_path: Path, test_split: tuple[Path, np.ndarray]
+) -> None:
+    write_tar(tmp_path / "model" / "model.tar.gz", {"xgboost-model": b""})
+    script = Path(evaluate.__file__)
+
+    # In a child process: XGBoost aborts the whole interpreter when it loads zero bytes.
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            f"--model-dir={tmp_path / 'model'}",
+            f"--test-dir={test_split[0]}",
+            f"--output-dir={tmp_path / 'evaluation'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "xgboost-model is empty (0 bytes): the training job saved no model" in result.stderr
+    assert not (tmp_path / "evaluation").exists()
+
+
+def _truncated_archive(folder: Path, booster: xgb.Booster) -> None:
+    archive = model_archive(folder, booster)
+    archive.write_bytes(archive.read_bytes()[:200])
+
+
+def _corrupt_deflate_stream(folder: Path, booster: xgb.Booster) -> None:
+    # A valid first gzip member holding the tar header, then one whose data cannot inflate.
+    plain = io.BytesIO()
+    model = bytes(booster.save_raw("ubj"))
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(model)
+        tar.addfile(info, io.BytesIO(model))
+    header = gzip.compress(b"")[:10]
+    folder.mkdir(parents=True)
+    (folder / "model.tar.gz").write_bytes(
+        gzip.compress(plain.getvalue()[:512]) + header + b"\xff" * 64
+    )
+
+
+def _archive_folder(folder: Path, booster: xgb.Booster) -> None:
+    (folder / "model.tar.gz").mkdir(parents=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (_truncated_archive, "(truncated or corrupt?): EOFError: Compressed file ended"),
+        (_corrupt_deflate_stream, "(truncated or corrupt?): error: Error -3"),
+        (_archive_folder, "model.tar.gz is a folder, not a .tar.gz file"),
+    ],
+    ids=["truncated", "corrupt deflate stream", "folder"],
+)
+def test_unreadable_model_archives_are_reported(
+    make: Callable[[Path, xgb.Booster], None],
+    fragment: str,
+    tmp_path: Path,
+    test_split: tuple[Path, np.ndarray],
+    booster: xgb.Booster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make(tmp_path / "model", booster)
+
+    assert run_main(tmp_path, tmp_path / "model", test_split[0]) == 1
+
+    error = capsys.readouterr().err
+    assert error.startswith("evaluate: ")
+    assert fragment in error, error
+    assert not (tmp_path / "evaluation").exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        (
+            "1,0.5,0.2,0.1\n0,0.1,0.3\n",
+            "has 1 missing value(s) (short rows or empty cells), the first at row 2, "
+            "column 4 (nan)",
+        ),
+        ("1,0.5,,0.1\n0,0.1,0.3,NaN\n", "has 2 missing value(s)"),
+        ("1,0.5,0.2,0.1\n0,0.1,-inf,0.2\n", "infinite value(s), the first at row 2, column 3"),
+        (
+            "1,0.5,0.2,1e39\n0,0.1,0.3,0.2\n",
+            "has 1 value(s) beyond the float32 range XGBoost scores (magnitude above "
+            "3.402823e+38), the first at row 1, column 4 (1e+39)",
+        ),
+        ("1,0.5,0.2,0.1\n0,-1e39,0.3,0.2\n", "row 2, column 2 (-1e+39)"),
+    ],
+    ids=["short row", "empty and NaN cells", "infinity", "1e39", "-1e39"],
+)
+def test_test_data_with_cells_preprocess_never_writes_is_refused(
+    rows: str,
+    fragment: str,
+    tmp_path: Path,
+    booster: xgb.Booster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model_archive(tmp_path / "model", booster)
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "test.csv").write_text(rows)
+
+    assert run_main(tmp_path, tmp_path / "model", tmp_path / "test") == 1
+
+    error = capsys.readouterr().err
+    assert fragment in error, error
+    assert "so this is not its test split" in error
+    assert not (tmp_path / "evaluation").exists()
+
+
+def test_a_folder_named_test_csv_is_reported(
+    tmp_path: Path, booster: xgb.Booster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_archive(tmp_path / "model", booster)
+    (tmp_path / "test" / "test.csv").mkdir(parents=True)
+
+    assert run_main(tmp_path, tmp_path / "model", tmp_path / "test") == 1
+
+    assert "test.csv is a folder, not a CSV file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("output", "fragment"),
+    [
+        ("taken", "(--output-dir) is an existing file"),
+        ("taken/evaluation", "cannot write to output folder"),
+    ],
+    ids=["is a file", "is under a file"],
+)
+def test_an_output_dir_that_cannot_be_a_folder_is_reported(
+    output: str,
+    fragment: str,
+    tmp_path: Path,
+    test_split: tuple[Path, np.ndarray],
+    booster: xgb.Booster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model_archive(tmp_path / "model", booster)
+    (tmp_path / "taken").write_text("a file")
+
+    code = evaluate.main(
+        [
+            f"--model-dir={tmp_path / 'model'}",
+            f"--test-dir={test_split[0]}",
+            f"--output-dir={tmp_path / output}",
+        ]
+    )
+
+    assert code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("evaluate: ")
+    assert fragment in error, error
+    assert (tmp_path / "taken").read_text() == "a file"
 
 
 def test_decision_threshold_must_be_a_probability(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -131,14 +132,18 @@ def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(tmp_path:
     frame = make_frame(300)
     source = tmp_path / "in"
     write(frame.iloc[:100], source / "b.csv")
-    write(frame.iloc[100:250], source / "2024" / "01" / "a.csv")
+    write(frame.iloc[100:200], source / "2024" / "01" / "a.csv")
+    write(frame.iloc[200:250], source / "D.CSV")
     # Columns in another order are aligned by name.
     write(frame.iloc[250:][["label", "flag", "count", "mean radius"]], source / "c.csv")
     write(frame.iloc[:50], source / ".ipynb_checkpoints" / "b-checkpoint.csv")
-    (source / "notes.txt").write_text("not data")
+    (source / ".DS_Store").write_bytes(b"\x00\x01")
+    # An empty marker file holds no data that skipping it could lose.
+    (source / "_SUCCESS").touch()
 
     assert [p.relative_to(source).as_posix() for p in preprocess.find_csv_files(source)] == [
         "2024/01/a.csv",
+        "D.CSV",
         "b.csv",
         "c.csv",
     ]
@@ -183,7 +188,7 @@ def test_min_rows_per_class_is_enough_and_one_less_is_refused(
         for seed in range(5):
             splits = preprocess.split_dataset(features, labels, validation, test, seed)
             for name, split in splits.items():
-                assert set(split["__label__"]) == {0, 1}, (fractions, majority, seed, name)
+                assert set(split[0]) == {0, 1}, (fractions, majority, seed, name)
 
     too_few = [1] * (per_class - 1) + [0] * 30
     frame = pd.DataFrame({"x": np.arange(len(too_few), dtype=float), "label": too_few})
@@ -238,8 +243,92 @@ def _empty_folder(folder: Path) -> Path:
     return folder
 
 
+def _unread_files(folder: Path) -> Path:
+    frame = make_frame(60)
+    write(frame, folder / "a.csv")
+    with gzip.open(folder / "c.csv.gz", "wt") as handle:
+        frame.to_csv(handle, index=False)
+    frame.to_csv(folder / "d.tsv", sep="\t", index=False)
+    return folder
+
+
+def _bytes(data: bytes) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        path = folder / "data.csv"
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+def _shifted_rows(folder: Path) -> Path:
+    # A row index written on the data rows but not on the header row.
+    header, _, rows = str(make_frame(60).to_csv(index=True)).partition("\n")
+    path = folder / "data.csv"
+    path.write_text(header.removeprefix(",") + "\n" + rows)
+    return path
+
+
+def _constant_features(folder: Path) -> Path:
+    frame = make_frame(60).assign(**{"mean radius": 1.5, "count": 0, "flag": True})
+    return write(frame, folder / "data.csv")
+
+
 BAD_INPUTS = {
-    "no csv files": (_empty_folder, ["no CSV files found", "looked for *.csv files in"]),
+    "no csv files": (
+        _empty_folder,
+        ["no CSV files found", "looked for *.csv files in", "not read: notes.txt"],
+    ),
+    "files that would be skipped": (
+        _unread_files,
+        [
+            "holds file(s) that are not read: c.csv.gz, d.tsv;",
+            "only uncompressed, comma-separated .csv files are read",
+        ],
+    ),
+    "gzip named .csv": (
+        _bytes(gzip.compress(b"a,b,label\n1,2,0\n")),
+        ["data.csv is gzip-compressed", "only uncompressed, comma-separated .csv files"],
+    ),
+    "parquet named .csv": (
+        _bytes(b"PAR1\x15\x04\x15\x10"),
+        ["data.csv is a Parquet file", "only uncompressed, comma-separated .csv files"],
+    ),
+    "row index on data rows only": (
+        _shifted_rows,
+        [
+            "data.csv: 60 of 60 data row(s) do not have the header row's 4 fields",
+            "line 2 has 5, line 3 has 5, line 4 has 5, line 5 has 5, line 6 has 5, ...",
+            "a row index column without a name",
+        ],
+    ),
+    "trailing comma on data rows": (
+        _csv("a,b,label\n1,2,0,\n3,4,1,\n"),
+        ["data.csv: 2 of 2 data row(s) do not have the header row's 3", "a trailing comma"],
+    ),
+    "short row": (
+        _csv("a,b,label\n1,2,0\n\n3,4\n5,6,1\n"),
+        ["data.csv: 1 of 3 data row(s) do not have the header row's 3 fields: line 4 has 2"],
+    ),
+    "semicolon-delimited": (
+        _csv("a;b;label\n1;2,5;0\n"),
+        ["data.csv is semicolon-delimited", "'a;b;label'", "only comma-delimited"],
+    ),
+    "tab-delimited": (
+        _csv("a\tb\tlabel\n1\t2\t0\n"),
+        ["data.csv is tab-delimited", "only comma-delimited"],
+    ),
+    "every feature constant": (
+        _constant_features,
+        [
+            "every feature column is constant",
+            "'mean radius' (always 1.5), 'count' (always 0), 'flag' (always True)",
+        ],
+    ),
+    "beyond float32": (
+        _frame(**{"mean radius": [1.0] * 4 + [-1e39] + [1.0] * 55}),
+        ["beyond the float32 range", "'mean radius' (1 value(s), e.g. -1e+39 in data row 5 of"],
+    ),
     "missing folder": (lambda f: f / "nowhere", ["no CSV files found", "does not exist"]),
     "empty file": (_csv(""), ["is empty", "header row"]),
     "header only": (_csv("a,b,label\n"), ["no data rows", "header row only"]),
@@ -295,7 +384,56 @@ def test_bad_input_fails_with_a_message_naming_the_problem_and_writes_nothing(
     assert error.startswith("preprocess: Input data is not usable")
     for fragment in fragments:
         assert fragment in error, (fragment, error)
+    assert "Did you mean" not in error
     assert output_files(out) == []
+
+
+def test_header_only_files_are_named_among_good_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in"
+    write(make_frame(), source / "a.csv")
+    write(make_frame(0), source / "b.csv")
+    write(make_frame(0), source / "c.csv")
+
+    assert run_main(source, tmp_path / "out") == 1
+
+    error = capsys.readouterr().err
+    assert f"no data rows: {source / 'b.csv'} has a header row only" in error
+    assert f"no data rows: {source / 'c.csv'} has a header row only" in error
+    assert "non-numeric" not in error
+
+
+def test_a_feature_may_be_named_like_any_internal_column(tmp_path: Path) -> None:
+    frame = make_frame().rename(columns={"count": "__label__", "flag": "0"})
+
+    assert run_main(write(frame, tmp_path / "data.csv"), tmp_path / "out") == 0
+
+    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
+    assert description["feature_columns"] == ["mean radius", "__label__", "0"]
+    train = read_split(tmp_path / "out", "train")
+    assert set(train[0]) == {0, 1}
+    assert set(train[2]) <= set(frame["__label__"])
+
+
+def test_a_constant_column_beside_informative_ones_is_kept(tmp_path: Path) -> None:
+    frame = make_frame().assign(version=3)
+
+    assert run_main(write(frame, tmp_path / "data.csv"), tmp_path / "out") == 0
+
+    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
+    assert description["feature_columns"] == ["mean radius", "count", "flag", "version"]
+    assert set(read_split(tmp_path / "out", "train")[4]) == {3}
+
+
+def test_values_up_to_the_float32_limit_are_accepted() -> None:
+    frame = make_frame(60).astype({"mean radius": float})
+    frame.loc[0, "mean radius"] = float(np.finfo(np.float32).max)
+    frame.loc[1, "mean radius"] = -float(np.finfo(np.float32).max)
+
+    features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert features["mean radius"].abs().max() == np.finfo(np.float32).max
 
 
 @pytest.mark.parametrize(

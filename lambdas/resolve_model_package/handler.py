@@ -365,10 +365,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
             f"Resolved {package.arn} (version {package.version})",
             context,
         )
-    except ClientError as exc:
-        # E.g. the variables exceed a CodePipeline size limit: fail the action now rather
-        # than leave it hanging until its timeout.
+    except Exception as exc:
+        # E.g. the variables exceed a CodePipeline size limit, or throttling: fail the action
+        # now rather than leave it hanging until its timeout. Raising would only make Lambda
+        # retry the whole invocation.
         logger.exception("Could not report success", extra={"job_id": job_id})
-        report_failure(
-            codepipeline, job_id, "JobFailed", f"Could not report success: {exc}", context
-        )
+        try:
+            report_failure(
+                codepipeline, job_id, "JobFailed", f"Could not report success: {exc}", context
+            )
+        except Exception:
+            # Typically InvalidJobStateException: the job already has a result.
+            logger.exception("Could not report failure either", extra={"job_id": job_id})

@@ -444,6 +444,51 @@ def test_unexpected_error_is_reported_not_raised(
     assert "AccessDeniedException" in failure["message"]
 
 
+@pytest.mark.parametrize("code", ["ThrottlingException", "InvalidJobStateException"])
+def test_a_failed_success_report_falls_back_to_a_failure_report(
+    group: str,
+    sagemaker: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    code: str,
+) -> None:
+    register(sagemaker, ["Approved"])
+    codepipeline.stubber.add_client_error("put_job_success_result", code, "no", 400)
+    codepipeline.expect_report("put_job_failure_result")
+
+    run(job_event, lambda_context)  # returns: raising would make Lambda retry the invocation
+
+    assert [operation for operation, _ in codepipeline.calls] == [
+        "PutJobSuccessResult",
+        "PutJobFailureResult",
+    ]
+    failure = codepipeline.calls[1][1]["failureDetails"]
+    assert failure["type"] == "JobFailed"
+    assert failure["message"].startswith(f"Could not report success: An error occurred ({code})")
+
+
+def test_a_failed_failure_report_after_a_failed_success_report_is_only_logged(
+    group: str,
+    sagemaker: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    register(sagemaker, ["Approved"])
+    for operation in ("put_job_success_result", "put_job_failure_result"):
+        codepipeline.stubber.add_client_error(operation, "InvalidJobStateException", "done", 400)
+
+    run(job_event, lambda_context)
+
+    assert [operation for operation, _ in codepipeline.calls] == [
+        "PutJobSuccessResult",
+        "PutJobFailureResult",
+    ]
+    assert "Could not report failure either" in [r.getMessage() for r in caplog.records]
+
+
 def test_output_variable_over_limit_is_rejected() -> None:
     package = handler.ResolvedPackage(
         arn=package_arn(1), version=1, model_data_url="s3://b/" + "k" * 1000, image_uri=IMAGE

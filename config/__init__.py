@@ -1,13 +1,10 @@
 """Per-environment configuration, validated at synth time."""
 
+from config.endpoint_settings import EndpointSettings
+from config.environment_config import METRIC_NAMES, EnvironmentConfig
 from config.loader import CONTEXT_KEY, ConfigError, load_environments
-from config.model import (
-    METRIC_NAMES,
-    EndpointSettings,
-    EnvironmentConfig,
-    RetrainingSchedule,
-    SourceSettings,
-)
+from config.retraining_schedule import RetrainingSchedule
+from config.source_settings import SourceSettings
 
 __all__ = [
     "CONTEXT_KEY",

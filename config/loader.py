@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.model import EnvironmentConfig
+from config.environment_config import EnvironmentConfig
+from config.validation import ENVIRONMENT_NAME
 
 CONTEXT_KEY = "mlops"
 # `<environment>.<field>[.<subfield>]`. CDK's own context keys contain ':' or '/' (feature
 # flags, lookups), so any other dotted key is meant as an override and is checked as one.
 _OVERRIDE_KEY = re.compile(r"^(?P<env>[^.:/@]+)\.(?P<path>[^:/@]+)$")
-_ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 _NULL_WORDS = {"null", "none"}
 
 
@@ -65,7 +65,7 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     raw_by_env: dict[str, dict[str, Any]] = {}
     for env_name, env_settings in environments.items():
         # The key names the stacks (Dev-RegistryStack), so it is checked exactly as written.
-        if not _ENVIRONMENT_NAME.fullmatch(env_name):
+        if not ENVIRONMENT_NAME.fullmatch(env_name):
             problems.append(
                 f"{CONTEXT_KEY}.environments: {env_name!r} is not a valid environment name; "
                 "accepted: 1-10 lower-case letters/digits, starting with a letter (e.g. dev)"
@@ -177,7 +177,10 @@ def _describe(env_name: str, error: ValidationError) -> list[str]:
             continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown setting (check the spelling; see config/model.py for the fields)"
+            message = (
+                "unknown setting (check the spelling; see config/environment_config.py for "
+                "the fields)"
+            )
         got = "" if item["type"] in {"value_error", "missing"} else f" (got {item['input']!r})"
         line = f"[{env_name}] {field}: {message}{got}"
         if line not in seen:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from config.model import METRIC_NAMES
+from config import METRIC_NAMES
 from pipeline_code import evaluate
 from pipeline_code.evaluate import EvaluationError, UnsafeArchiveError
 

@@ -1,0 +1,173 @@
+"""Everything that differs between two deployments (dev, prod, ...) of the same project.
+
+Every field is checked at synth time, so a bad value stops `cdk synth` before any template
+exists; the messages name the accepted values.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from config.endpoint_settings import EndpointSettings
+from config.frozen_settings import FrozenSettings
+from config.retraining_schedule import RetrainingSchedule
+from config.source_settings import SourceSettings
+from config.validation import (
+    ACCOUNT,
+    EMAIL,
+    ENVIRONMENT_NAME,
+    LABEL_COLUMN,
+    REGION,
+    RESERVED_BUCKET_PREFIXES,
+    S3_PREFIX,
+    S3_PREFIX_LENGTH_LIMIT,
+    BlankIsNone,
+    InstanceCount,
+    NotBoolean,
+    ProcessingInstanceType,
+    TrainingInstanceType,
+    check_name,
+    check_supported_region,
+    partition_of,
+    pattern,
+)
+
+# SageMaker names (model package group, pipeline, endpoint) allow at most 63 characters.
+SAGEMAKER_NAME_LIMIT = 63
+# The longest suffix this app appends to "<project>-<environment>" when naming SageMaker resources.
+LONGEST_NAME_SUFFIX = "-staging-endpoint-config"
+# S3 bucket names: at most 63 characters; the artifact bucket is
+# "<project>-<env>-<account>-<region>".
+S3_BUCKET_NAME_LIMIT = 63
+ACCOUNT_ID_LENGTH = 12
+
+METRIC_NAMES = ("f1", "accuracy", "precision", "recall", "auc")
+
+
+class EnvironmentConfig(FrozenSettings):
+    """One environment's settings: cdk.json's defaults, its own entry, then `-c` overrides."""
+
+    name: Annotated[
+        str, pattern(ENVIRONMENT_NAME, "1-10 lower-case letters/digits, starting with a letter")
+    ]
+    region: Annotated[
+        str,
+        pattern(REGION, "an AWS region code such as eu-west-1"),
+        AfterValidator(check_supported_region),
+    ]
+    project_name: Annotated[str, AfterValidator(check_name), Field(min_length=1)]
+    account: Annotated[
+        Annotated[str, pattern(ACCOUNT, "a 12-digit AWS account id")] | None, BlankIsNone
+    ] = None
+    termination_protection: bool = False
+
+    metric_name: Literal["f1", "accuracy", "precision", "recall", "auc"] = "f1"
+    metric_threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBoolean] = 0.8
+    model_approval: Literal["manual", "automatic"] = "manual"
+
+    schedule: RetrainingSchedule = RetrainingSchedule()
+    input_data_prefix: Annotated[
+        str,
+        Field(max_length=S3_PREFIX_LENGTH_LIMIT),
+        pattern(
+            S3_PREFIX,
+            "an S3 key prefix ending in '/' made of letters, digits and !_.'()- (no '*', "
+            "'.' or '..' folders), e.g. input-data/",
+        ),
+    ] = "input-data/"
+    label_column: Annotated[
+        str,
+        pattern(
+            LABEL_COLUMN,
+            "a CSV column name of 1-128 characters without quotes, commas, control "
+            "characters or surrounding spaces, e.g. label",
+        ),
+    ] = "label"
+
+    processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
+    processing_instance_count: InstanceCount = 1
+    training_instance_type: TrainingInstanceType = "ml.m5.xlarge"
+    training_instance_count: InstanceCount = 1
+    use_spot_training: bool = False
+
+    staging_endpoint: EndpointSettings = EndpointSettings()
+    prod_endpoint: EndpointSettings = EndpointSettings()
+
+    notification_email: Annotated[
+        Annotated[str, pattern(EMAIL, "an e-mail address such as ml-team@example.com")] | None,
+        BlankIsNone,
+    ] = None
+    source: SourceSettings = SourceSettings()
+
+    @field_validator("project_name")
+    @classmethod
+    def _names_fit_aws_limits(cls, project_name: str, info: ValidationInfo) -> str:
+        env_name = info.data.get("name", "")
+        region = info.data.get("region", "")
+        prefix = f"{project_name}-{env_name}"
+        # (name pattern, its length, the limit): the longest SageMaker name and the bucket name.
+        names = [
+            (
+                f"{prefix}{LONGEST_NAME_SUFFIX}",
+                len(prefix) + len(LONGEST_NAME_SUFFIX),
+                SAGEMAKER_NAME_LIMIT,
+            ),
+            (
+                f"{prefix}-<account>-{region}",
+                len(prefix) + 2 + ACCOUNT_ID_LENGTH + len(region),
+                S3_BUCKET_NAME_LIMIT,
+            ),
+        ]
+        bucket_pattern = names[1][0]
+        if bucket_pattern.startswith(RESERVED_BUCKET_PREFIXES):
+            raise ValueError(
+                f"{project_name!r} cannot start the artifact bucket name {bucket_pattern!r}: "
+                f"S3 reserves names starting with {', '.join(RESERVED_BUCKET_PREFIXES)}"
+            )
+        for shape, length, limit in names:
+            if length > limit:
+                budget = len(project_name) - (length - limit)
+                raise ValueError(
+                    f"{project_name!r} is too long: {shape!r} would have {length} characters "
+                    f"and AWS allows {limit}; use at most {budget} characters"
+                )
+        return project_name
+
+    @model_validator(mode="after")
+    def _connection_matches_environment(self) -> Self:
+        # A pipeline can only use a connection of its own partition, region and account.
+        arn = self.source.connection_arn
+        if arn is None:
+            return self
+        _, partition, _, region, account = arn.split(":")[:5]
+        expected = {"partition": partition_of(self.region), "region": self.region}
+        if self.account is not None:
+            expected["account"] = self.account
+        actual = {"partition": partition, "region": region, "account": account}
+        wrong = [
+            f"{part} {actual[part]!r}" for part, value in expected.items() if actual[part] != value
+        ]
+        if wrong:
+            raise ValueError(
+                f"source.connection_arn {arn!r} has {', '.join(wrong)}; the connection must be "
+                "in this environment's "
+                + ", ".join(f"{part} {value!r}" for part, value in expected.items())
+            )
+        return self
+
+    @property
+    def resource_prefix(self) -> str:
+        """Stable prefix of every physical name users see, e.g. ``churn-dev``."""
+        return f"{self.project_name}-{self.name}"
+
+    @property
+    def stack_prefix(self) -> str:
+        """Prefix of the CloudFormation stack names, e.g. ``Dev`` in ``Dev-RegistryStack``."""
+        return self.name.capitalize()
+
+    @property
+    def approval_status(self) -> str:
+        """The model registry status a newly registered model version gets."""
+        return "Approved" if self.model_approval == "automatic" else "PendingManualApproval"

@@ -14,7 +14,7 @@ and the wiring values (role, key, bucket) come from the pipeline's parameter ove
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import aws_cdk as cdk
@@ -24,6 +24,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import EndpointSettings, EnvironmentConfig
+from config.validation import hosting_instance_types
 
 EndpointStage = Literal["staging", "prod"]
 STAGES: tuple[EndpointStage, ...] = ("staging", "prod")
@@ -42,11 +43,9 @@ AUTOSCALING_MAX_INSTANCES = "AutoscalingMaxInstances"
 SERVERLESS_MEMORY = "ServerlessMemorySizeInMB"
 SERVERLESS_MAX_CONCURRENCY = "ServerlessMaxConcurrency"
 
-SERVERLESS_MEMORY_SIZES = ("1024", "2048", "3072", "4096", "5120", "6144")
-INSTANCE_TYPE_PATTERN = (
-    r"^ml\.[a-z][a-z0-9-]*\."
-    r"(nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal[a-z0-9-]*)$"
-)
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_CONCURRENCY = range(1, 201)
+INSTANCE_COUNTS = range(1, 101)
 MODEL_PACKAGE_ARN_PATTERN = (
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model-package/[A-Za-z0-9-]{1,63}/[0-9]+$"
 )
@@ -219,22 +218,20 @@ class EndpointStack(cdk.Stack):
         name: str,
         description: str,
         *,
-        min_value: int | None = None,
-        max_value: int | None = None,
-        allowed_values: list[str] | None = None,
+        allowed: Sequence[int],
     ) -> cdk.CfnParameter:
-        if allowed_values is not None:
-            accepted = "one of " + ", ".join(allowed_values)
+        # Listed values rather than MinValue/MaxValue, which would let 1.5 through to SageMaker
+        # and fail the deploy late instead of before any change.
+        if isinstance(allowed, range):
+            accepted = f"a whole number from {allowed[0]} to {allowed[-1]}"
         else:
-            accepted = f"a whole number from {min_value} to {max_value}"
+            accepted = "one of " + ", ".join(str(value) for value in allowed)
         return cdk.CfnParameter(
             self,
             name,
             type="Number",
             description=description,
-            min_value=min_value,
-            max_value=max_value,
-            allowed_values=allowed_values,
+            allowed_values=[str(value) for value in allowed],
             constraint_description=f"must be {accepted} (edit {self.stage}-config.json)",
         )
 
@@ -245,13 +242,12 @@ class EndpointStack(cdk.Stack):
         memory = self._number_parameter(
             SERVERLESS_MEMORY,
             "Memory of each serverless worker, in MB",
-            allowed_values=list(SERVERLESS_MEMORY_SIZES),
+            allowed=SERVERLESS_MEMORY_SIZES,
         )
         concurrency = self._number_parameter(
             SERVERLESS_MAX_CONCURRENCY,
             "Most concurrent invocations before SageMaker throttles",
-            min_value=1,
-            max_value=200,
+            allowed=SERVERLESS_CONCURRENCY,
         )
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
             variant_name=VARIANT_NAME,
@@ -268,17 +264,21 @@ class EndpointStack(cdk.Stack):
         sagemaker.CfnEndpointConfig.ProductionVariantProperty,
         sagemaker.CfnEndpointConfig.DataCaptureConfigProperty,
     ]:
-        instance_type = self._string_parameter(
+        # SageMaker's own list: a type it would refuse fails before any change, not mid-deploy.
+        instance_type = cdk.CfnParameter(
+            self,
             INSTANCE_TYPE,
-            "SageMaker hosting instance type",
-            INSTANCE_TYPE_PATTERN,
-            f"a SageMaker instance type such as ml.m5.large (edit {self.stage}-config.json)",
+            type="String",
+            description="SageMaker hosting instance type",
+            allowed_values=hosting_instance_types(),
+            constraint_description="must be a SageMaker hosting instance type such as "
+            f"ml.m5.large (the hosting list of config/instance_types.json; edit "
+            f"{self.stage}-config.json)",
         )
         self.instance_count = self._number_parameter(
             INSTANCE_COUNT,
             "Instances serving the endpoint (the autoscaling minimum in prod)",
-            min_value=1,
-            max_value=100,
+            allowed=INSTANCE_COUNTS,
         )
         bucket = cdk.CfnParameter(
             self,
@@ -402,8 +402,7 @@ class EndpointStack(cdk.Stack):
         maximum = self._number_parameter(
             AUTOSCALING_MAX_INSTANCES,
             "Most instances autoscaling may add (at least InstanceCount)",
-            min_value=1,
-            max_value=100,
+            allowed=INSTANCE_COUNTS,
         )
         condition = cdk.CfnCondition(
             self,

@@ -131,8 +131,12 @@ saying so (CodePipeline also starts one run when the pipeline is created).
 
 `staging-config.json` and `prod-config.json` are CloudFormation template configuration
 files: `Parameters` size each endpoint, `Tags` are added to its stack and resources. Values
-are strings. The endpoint template checks every value, so a typo fails the deploy action
-with a message naming the parameter and what it accepts.
+are strings. The endpoint template declares what each parameter accepts (instance types
+from SageMaker's hosting list, whole numbers in range, the serverless memory sizes), so a
+typo fails the deploy action with a message naming the parameter, before anything changes.
+It cannot compare two parameters: keep `AutoscalingMaxInstances` at least `InstanceCount`.
+A mistake in `prod-config.json` only shows at the DeployProd stage, after staging was
+deployed and approved; review it in the commit.
 
 {modes}
 
@@ -417,6 +421,14 @@ class ModelDeployPipeline(Construct):
                     "sagemaker:DeleteEndpointConfig",
                 ],
                 resources=[sagemaker_arn("model", "*"), sagemaker_arn("endpoint-config", "*")],
+            )
+        )
+        # SageMaker authorizes CreateEndpoint/UpdateEndpoint on the endpoint config too.
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="PointTheEndpointAtNewConfigs",
+                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
+                resources=[sagemaker_arn("endpoint-config", "*")],
             )
         )
         role.add_to_principal_policy(

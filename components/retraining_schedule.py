@@ -9,7 +9,6 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
-from components.nag import acknowledge_iam_wildcards
 from components.pipeline_reference import PipelineReference
 from components.queues import dead_letter_queue
 from config import RetrainingSchedule as ScheduleSettings
@@ -65,11 +64,6 @@ class RetrainingSchedule(Construct):
                 max_event_age=Duration.hours(6),
             ),
         )
-        acknowledge_iam_wildcards(
-            self,
-            {
-                "Action::kms:GenerateDataKey*": "Sending failed invocations to the dead-letter "
-                "queue encrypted with the project key; that key only",
-                "Action::kms:ReEncrypt*": "Dead-letter queue encrypted with the project key only",
-            },
-        )
+        # The target grants sqs:SendMessage only; the queue is encrypted with the project key,
+        # and without these the failed invocations would be lost instead of dead-lettered.
+        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")

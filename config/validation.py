@@ -65,6 +65,11 @@ def _instance_types() -> dict[str, frozenset[str]]:
     return {use: frozenset(types) for use, types in table.items()}
 
 
+def hosting_instance_types() -> list[str]:
+    """Every instance type SageMaker endpoints accept, sorted."""
+    return sorted(_instance_types()["hosting"])
+
+
 def instance_type(use: InstanceUse) -> AfterValidator:
     """A SageMaker instance type the API accepts for ``use`` (config/instance_types.json)."""
 

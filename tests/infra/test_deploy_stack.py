@@ -582,6 +582,12 @@ def test_deployment_roles_manage_only_their_own_endpoint(
             models,
             _no_condition(),
         ),
+        # SageMaker authorizes CreateEndpoint/UpdateEndpoint on the endpoint config as well.
+        (
+            ("sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"),
+            (models[0],),
+            _no_condition(),
+        ),
         (
             ("sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"),
             (models[0], endpoint, models[1]),

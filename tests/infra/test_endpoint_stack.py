@@ -18,6 +18,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from components.endpoint_stack import EndpointStack
 from config import EndpointSettings
+from config.validation import hosting_instance_types
 from tests.infra.conftest import Synthesized
 
 STACK = {"dev": "Dev-DeployStack", "prod": "Prod-DeployStack"}
@@ -171,6 +172,34 @@ def test_allowed_patterns_reject_typos(synthesized: Synthesized) -> None:
         assert not _accepts(parameters[name], value), (name, value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Shaped like instance types, but SageMaker would refuse them mid-deploy.
+        ("InstanceType", "ml.t2.micro"),
+        ("InstanceType", "ml.foo.large"),
+        ("InstanceType", "ml.m5.1xlarge"),
+        # Numbers SageMaker needs whole; MinValue/MaxValue alone would let them through.
+        ("InstanceCount", "1.5"),
+        ("InstanceCount", "01"),
+        ("InstanceCount", "101"),
+        ("AutoscalingMaxInstances", "2.5"),
+    ],
+)
+def test_values_sagemaker_would_refuse_fail_before_any_change(
+    synthesized: Synthesized, name: str, value: str
+) -> None:
+    parameters = _template(synthesized, "prod", "prod")["Parameters"]
+    assert not _accepts(parameters[name], value)
+    assert "edit prod-config.json" in parameters[name]["ConstraintDescription"]
+
+
+def test_instance_types_are_sagemakers_hosting_list(synthesized: Synthesized) -> None:
+    allowed = _template(synthesized, "prod", "staging")["Parameters"]["InstanceType"]
+    assert allowed["AllowedValues"] == hosting_instance_types()
+    assert {"ml.m5.large", "ml.c5.2xlarge", "ml.g5.xlarge"} <= set(allowed["AllowedValues"])
+
+
 # ---------------------------------------------------------------------------------------------
 # Serverless
 
@@ -203,7 +232,7 @@ def test_serverless_endpoint_has_no_capture_no_isolation_and_no_instances(
         "6144",
     ]
     concurrency = parameters["ServerlessMaxConcurrency"]
-    assert (concurrency["MinValue"], concurrency["MaxValue"]) == (1, 200)
+    assert concurrency["AllowedValues"] == [str(n) for n in range(1, 201)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +267,7 @@ def test_staging_instance_endpoint_has_no_autoscaling_or_canary(synthesized: Syn
     assert "DeploymentConfig" not in template["Resources"]["Endpoint"]["Properties"]
     assert _of_type(template, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
     assert _of_type(template, "AWS::CloudWatch::Alarm") == {}
-    assert template["Parameters"]["InstanceCount"]["MinValue"] == 1
+    assert template["Parameters"]["InstanceCount"]["AllowedValues"][0] == "1"
 
 
 def test_prod_instance_endpoint_deploys_by_canary_and_rolls_back_on_alarms(

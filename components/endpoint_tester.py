@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -27,6 +30,7 @@ class EndpointTester(PythonLambda):
         registry: ModelRegistry,
         bucket: s3.IBucket,
         key: kms.IKey,
+        layers: Sequence[lambda_.ILayerVersion],
     ) -> None:
         super().__init__(
             scope,
@@ -34,6 +38,7 @@ class EndpointTester(PythonLambda):
             code_dir_name="test_endpoint",
             description=f"Sends the sample payload to {endpoint_name} and checks the predictions",
             key=key,
+            layers=layers,
             timeout=Duration.minutes(5),
         )
         self.role.add_to_principal_policy(

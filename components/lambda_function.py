@@ -3,7 +3,7 @@ an encrypted log group with a retention period, and JSON logs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy
@@ -45,6 +45,7 @@ class PythonLambda(Construct):
         log_level: str = "INFO",
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         environment: Mapping[str, str] | None = None,
+        layers: Sequence[lambda_.ILayerVersion] = (),
     ) -> None:
         super().__init__(scope, id_)
         code_dir = LAMBDAS_DIR / code_dir_name
@@ -87,6 +88,7 @@ class PythonLambda(Construct):
             environment={"LOG_LEVEL": log_level, **(environment or {})},
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
+            layers=list(layers),
         )
         # Logs are written with the role's credentials only once the policy exists.
         self.function.node.add_dependency(self.role)

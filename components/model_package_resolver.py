@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from components.lambda_function import PythonLambda
@@ -16,7 +19,13 @@ class ModelPackageResolver(PythonLambda):
     """``lambdas/resolve_model_package``, allowed to read this project's model versions only."""
 
     def __init__(
-        self, scope: Construct, id_: str, *, registry: ModelRegistry, key: kms.IKey
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        registry: ModelRegistry,
+        key: kms.IKey,
+        layers: Sequence[lambda_.ILayerVersion],
     ) -> None:
         super().__init__(
             scope,
@@ -24,6 +33,7 @@ class ModelPackageResolver(PythonLambda):
             code_dir_name="resolve_model_package",
             description=f"Finds the newest approved version in {registry.group_name}",
             key=key,
+            layers=layers,
             timeout=Duration.minutes(1),
         )
         # ListModelPackages has no resource-level permissions; the handler filters by group.

@@ -10,6 +10,7 @@ from constructs import Construct
 from components.code_source import CodeSource
 from components.endpoint_stack import DATA_CAPTURE_PREFIX, STAGES, endpoint_name, endpoint_settings
 from components.endpoint_tester import EndpointTester
+from components.lambda_layer import PythonLayer
 from components.model_deploy_pipeline import (
     REPOSITORY_CONTENT_DIR,
     ModelDeployPipeline,
@@ -60,8 +61,19 @@ class DeployStack(Stack):
             description=f"Hosts the approved {config.project_name} model on the {config.name} "
             "endpoints",
         ).role
+        # The job-event and reporting code the deploy pipeline's Lambda actions share.
+        self.job_layer = PythonLayer(
+            self,
+            "CodePipelineJobLayer",
+            code_dir_name="codepipeline_job",
+            description="Reads CodePipeline job events and reports their results",
+        ).layer
         self.resolver = ModelPackageResolver(
-            self, "ResolveModelPackage", registry=model_registry, key=key
+            self,
+            "ResolveModelPackage",
+            registry=model_registry,
+            key=key,
+            layers=[self.job_layer],
         )
         self.tester = EndpointTester(
             self,
@@ -70,6 +82,7 @@ class DeployStack(Stack):
             registry=model_registry,
             bucket=bucket,
             key=key,
+            layers=[self.job_layer],
         )
         self.source = CodeSource(
             self,

@@ -23,10 +23,8 @@ raises only when the event carries no job id (there is nothing to report to).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,14 +33,21 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from codepipeline_job import (
+    JobError,
+    configure_logging,
+    job_id_of,
+    parse_user_parameters,
+    report_failure,
+    report_success_or_failure,
+)
+
 logger = logging.getLogger("resolve_model_package")
 
 APPROVED = "Approved"
 # CodePipeline rejects longer output variable values; checking here turns an opaque API
 # error into a message naming the variable.
 MAX_OUTPUT_VARIABLE_CHARS = 1000
-# PutJobFailureResult's failureDetails.message limit.
-MAX_FAILURE_MESSAGE_CHARS = 5000
 # SageMaker reports a missing model package as a ValidationException rather than by a
 # not-found code; these phrases in its message tell that from a malformed request.
 _NOT_FOUND_PHRASES = ("not found", "does not exist", "cannot find", "could not find")
@@ -56,14 +61,6 @@ def _client(service: str) -> Any:
     if service not in _clients:
         _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
     return _clients[service]
-
-
-class JobError(Exception):
-    """A failure to report to CodePipeline with the given failure type."""
-
-    def __init__(self, message: str, failure_type: str = "JobFailed") -> None:
-        super().__init__(message)
-        self.failure_type = failure_type
 
 
 @dataclass(frozen=True)
@@ -88,51 +85,6 @@ class ResolvedPackage:
                     "ConfigurationError",
                 )
         return variables
-
-
-# ---------------------------------------------------------------------------------------------
-# Job event parsing
-
-
-def job_id_of(event: Any) -> str | None:
-    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
-    job_id = job.get("id") if isinstance(job, Mapping) else None
-    return job_id if isinstance(job_id, str) and job_id else None
-
-
-def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
-    """Return the required string parameters from the job's UserParameters JSON."""
-    try:
-        raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
-            "UserParameters"
-        ]
-    except (KeyError, TypeError) as exc:
-        raise JobError(
-            "Job event has no data.actionConfiguration.configuration.UserParameters; "
-            "configure the action's UserParameters as a JSON object.",
-            "ConfigurationError",
-        ) from exc
-    try:
-        params = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise JobError(
-            f"UserParameters is not valid JSON: {str(raw)[:200]!r}", "ConfigurationError"
-        ) from exc
-    if not isinstance(params, dict):
-        raise JobError(
-            f"UserParameters must be a JSON object, got {type(params).__name__}",
-            "ConfigurationError",
-        )
-    values: dict[str, str] = {}
-    for key in required:
-        value = params.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise JobError(
-                f"UserParameters needs a non-empty string {key!r}; got keys {sorted(params)}",
-                "ConfigurationError",
-            )
-        values[key] = value.strip()
-    return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,37 +210,7 @@ def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
 
 
 # ---------------------------------------------------------------------------------------------
-# CodePipeline reporting
-
-
-def _execution_id(context: Any) -> str | None:
-    request_id = getattr(context, "aws_request_id", None)
-    return request_id[:1500] if isinstance(request_id, str) and request_id else None
-
-
-def report_success(
-    codepipeline: Any, job_id: str, variables: dict[str, str], summary: str, context: Any
-) -> None:
-    details: dict[str, Any] = {"summary": summary[:2048]}
-    execution_id = _execution_id(context)
-    if execution_id:
-        details["externalExecutionId"] = execution_id
-    codepipeline.put_job_success_result(
-        jobId=job_id, outputVariables=variables, executionDetails=details
-    )
-
-
-def report_failure(
-    codepipeline: Any, job_id: str, failure_type: str, message: str, context: Any
-) -> None:
-    details: dict[str, Any] = {
-        "type": failure_type,
-        "message": message[:MAX_FAILURE_MESSAGE_CHARS] or "failed",
-    }
-    execution_id = _execution_id(context)
-    if execution_id:
-        details["externalExecutionId"] = execution_id
-    codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
+# Entry point
 
 
 def _failure_type_of(exc: Exception) -> str:
@@ -300,21 +222,8 @@ def _failure_type_of(exc: Exception) -> str:
     return "JobFailed"
 
 
-# ---------------------------------------------------------------------------------------------
-# Entry point
-
-
-def _configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    try:
-        logger.setLevel(level)
-    except ValueError:
-        logger.setLevel(logging.INFO)
-        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})
-
-
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    _configure_logging()
+    configure_logging(logger)
     # The job event carries temporary artifact credentials: log identifiers, never the event.
     job_id = job_id_of(event)
     if job_id is None:
@@ -357,23 +266,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
             "model_package_version": package.version,
         },
     )
-    try:
-        report_success(
-            codepipeline,
-            job_id,
-            variables,
-            f"Resolved {package.arn} (version {package.version})",
-            context,
-        )
-    except Exception as exc:
-        # E.g. the variables exceed a CodePipeline size limit, or throttling: fail the action
-        # now rather than leave it hanging until its timeout. Raising would only make Lambda
-        # retry the whole invocation.
-        logger.exception("Could not report success", extra={"job_id": job_id})
-        try:
-            report_failure(
-                codepipeline, job_id, "JobFailed", f"Could not report success: {exc}", context
-            )
-        except Exception:
-            # Typically InvalidJobStateException: the job already has a result.
-            logger.exception("Could not report failure either", extra={"job_id": job_id})
+    report_success_or_failure(
+        codepipeline,
+        job_id,
+        variables=variables,
+        summary=f"Resolved {package.arn} (version {package.version})",
+        context=context,
+        logger=logger,
+    )

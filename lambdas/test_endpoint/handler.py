@@ -28,16 +28,23 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import tarfile
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from codepipeline_job import (
+    JobError,
+    configure_logging,
+    job_id_of,
+    parse_user_parameters,
+    report_failure,
+    report_success_or_failure,
+)
 
 logger = logging.getLogger("test_endpoint")
 
@@ -48,7 +55,6 @@ PAYLOAD_MEMBER = "payload.csv"
 MAX_ARCHIVE_BYTES = 20 * 1024 * 1024
 MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 RESPONSE_PREVIEW_BYTES = 80
-MAX_FAILURE_MESSAGE_CHARS = 5000
 # The characters of bucket names, legacy us-east-1 ones included; S3 judges the rest.
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -66,14 +72,6 @@ def _client(service: str) -> Any:
     return _clients[service]
 
 
-class JobError(Exception):
-    """A failure to report to CodePipeline with the given failure type."""
-
-    def __init__(self, message: str, failure_type: str = "JobFailed") -> None:
-        super().__init__(message)
-        self.failure_type = failure_type
-
-
 @dataclass(frozen=True)
 class EndpointTestResult:
     rows_tested: int
@@ -89,52 +87,7 @@ class EndpointTestResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Job event parsing
-
-
-def job_id_of(event: Any) -> str | None:
-    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
-    job_id = job.get("id") if isinstance(job, Mapping) else None
-    return job_id if isinstance(job_id, str) and job_id else None
-
-
-def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
-    """Return the required string parameters from the job's UserParameters JSON."""
-    try:
-        raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
-            "UserParameters"
-        ]
-    except (KeyError, TypeError) as exc:
-        raise JobError(
-            "Job event has no data.actionConfiguration.configuration.UserParameters; "
-            "configure the action's UserParameters as a JSON object.",
-            "ConfigurationError",
-        ) from exc
-    try:
-        params = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise JobError(
-            f"UserParameters is not valid JSON: {str(raw)[:200]!r}", "ConfigurationError"
-        ) from exc
-    if not isinstance(params, dict):
-        raise JobError(
-            f"UserParameters must be a JSON object, got {type(params).__name__}",
-            "ConfigurationError",
-        )
-    values: dict[str, str] = {}
-    for key in required:
-        value = params.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise JobError(
-                f"UserParameters needs a non-empty string {key!r}; got keys {sorted(params)}",
-                "ConfigurationError",
-            )
-        values[key] = value.strip()
-    return values
-
-
-# ---------------------------------------------------------------------------------------------
-# Pure parsing and validation
+# Sample payload
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -347,54 +300,11 @@ def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# CodePipeline reporting
-
-
-def _execution_id(context: Any) -> str | None:
-    request_id = getattr(context, "aws_request_id", None)
-    return request_id[:1500] if isinstance(request_id, str) and request_id else None
-
-
-def report_success(
-    codepipeline: Any, job_id: str, variables: dict[str, str], summary: str, context: Any
-) -> None:
-    details: dict[str, Any] = {"summary": summary[:2048]}
-    execution_id = _execution_id(context)
-    if execution_id:
-        details["externalExecutionId"] = execution_id
-    codepipeline.put_job_success_result(
-        jobId=job_id, outputVariables=variables, executionDetails=details
-    )
-
-
-def report_failure(
-    codepipeline: Any, job_id: str, failure_type: str, message: str, context: Any
-) -> None:
-    details: dict[str, Any] = {
-        "type": failure_type,
-        "message": message[:MAX_FAILURE_MESSAGE_CHARS] or "failed",
-    }
-    execution_id = _execution_id(context)
-    if execution_id:
-        details["externalExecutionId"] = execution_id
-    codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
-
-
-# ---------------------------------------------------------------------------------------------
 # Entry point
 
 
-def _configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    try:
-        logger.setLevel(level)
-    except ValueError:
-        logger.setLevel(logging.INFO)
-        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})
-
-
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    _configure_logging()
+    configure_logging(logger)
     # The job event carries temporary artifact credentials: log identifiers, never the event.
     job_id = job_id_of(event)
     if job_id is None:
@@ -436,26 +346,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
         "Endpoint test passed",
         extra={"job_id": job_id, "endpoint_name": endpoint_name, **result.output_variables()},
     )
-    try:
-        report_success(
-            codepipeline,
-            job_id,
-            result.output_variables(),
-            f"{result.rows_tested} rows scored in [{result.min_score:.4f}, {result.max_score:.4f}]",
-            context,
-        )
-    except Exception as exc:
-        # Raising would make Lambda retry and test the endpoint again; fail the action now
-        # rather than leave it hanging until its timeout.
-        logger.exception("Could not report success", extra={"job_id": job_id})
-        try:
-            report_failure(
-                codepipeline,
-                job_id,
-                "JobFailed",
-                f"Could not report success: {exc}",
-                context,
-            )
-        except Exception:
-            # Typically InvalidJobStateException: the job already has a result.
-            logger.exception("Could not report failure either", extra={"job_id": job_id})
+    # Never raises: a retry would test the endpoint again.
+    report_success_or_failure(
+        codepipeline,
+        job_id,
+        variables=result.output_variables(),
+        summary=f"{result.rows_tested} rows scored in "
+        f"[{result.min_score:.4f}, {result.max_score:.4f}]",
+        context=context,
+        logger=logger,
+    )

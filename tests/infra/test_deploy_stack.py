@@ -426,6 +426,26 @@ def test_functions_log_json_to_their_own_encrypted_log_group(
     repo_code = Path(__file__).resolve().parents[2] / "lambdas" / code_dir
     assert (code / "handler.py").read_text() == (repo_code / "handler.py").read_text()
     assert not (code / "__pycache__").exists()
+    # The handlers import the shared job code from the layer, as /opt/python/codepipeline_job.py.
+    (layer_id,) = _resources(synthesized, env, "AWS::Lambda::LayerVersion")
+    assert props["Layers"] == [{"Ref": layer_id}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_shared_job_layer_ships_its_python_folder(synthesized: Synthesized, env: str) -> None:
+    (layer,) = _resources(synthesized, env, "AWS::Lambda::LayerVersion").values()
+    props = layer["Properties"]
+    assert props["CompatibleRuntimes"] == ["python3.14"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+    content = _asset_dir(synthesized, props["Content"]["S3Key"])
+    repo_module = (
+        Path(__file__).resolve().parents[2]
+        / "lambdas"
+        / "codepipeline_job"
+        / "python"
+        / "codepipeline_job.py"
+    )
+    assert (content / "python" / "codepipeline_job.py").read_text() == repo_module.read_text()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +16,11 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+
+# The functions import their shared layer as Lambda provides it: from /opt/python.
+LAYER_DIR = Path(__file__).resolve().parents[2] / "lambdas" / "codepipeline_job" / "python"
+if str(LAYER_DIR) not in sys.path:
+    sys.path.insert(0, str(LAYER_DIR))
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from codepipeline_job import JobError
 from lambdas.resolve_model_package import handler
 from tests.lambdas.conftest import ACCOUNT_ID, JOB_ID, REGION, REQUEST_ID, CodePipelineRecorder
 
@@ -494,7 +495,7 @@ def test_output_variable_over_limit_is_rejected() -> None:
         arn=package_arn(1), version=1, model_data_url="s3://b/" + "k" * 1000, image_uri=IMAGE
     )
 
-    with pytest.raises(handler.JobError, match="ModelDataUrl is 1007 characters"):
+    with pytest.raises(JobError, match="ModelDataUrl is 1007 characters"):
         package.output_variables()
 
 
@@ -514,7 +515,7 @@ def test_package_without_model_data_is_a_configuration_error() -> None:
         "InferenceSpecification": {"Containers": [{"Image": IMAGE}]},
     }
 
-    with pytest.raises(handler.JobError, match="has no ModelDataUrl") as caught:
+    with pytest.raises(JobError, match="has no ModelDataUrl") as caught:
         handler.to_resolved_package(description)
     assert caught.value.failure_type == "ConfigurationError"
 

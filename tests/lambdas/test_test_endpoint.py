@@ -12,6 +12,7 @@ import pytest
 import requests
 from botocore.stub import Stubber
 
+from codepipeline_job import JobError
 from lambdas.test_endpoint import handler
 from tests.lambdas.conftest import ACCOUNT_ID, REGION, REQUEST_ID, CodePipelineRecorder
 
@@ -64,7 +65,7 @@ def test_parse_predictions_accepts_xgboost_formats(
 def test_parse_predictions_reports_first_80_bytes_of_garbage() -> None:
     body = b"<html><body>" + b"x" * 200 + b"</body></html>"
 
-    with pytest.raises(handler.JobError) as caught:
+    with pytest.raises(JobError) as caught:
         handler.parse_predictions(body, "text/html")
 
     assert str(caught.value) == (f"response is not parseable: {body[:80]!r} (first 80 bytes)")
@@ -85,7 +86,7 @@ def test_parse_predictions_reports_first_80_bytes_of_garbage() -> None:
     ],
 )
 def test_parse_predictions_rejects_malformed_bodies(body: bytes) -> None:
-    with pytest.raises(handler.JobError, match=r"^response is not parseable: "):
+    with pytest.raises(JobError, match=r"^response is not parseable: "):
         handler.parse_predictions(body, "text/csv")
 
 
@@ -122,7 +123,7 @@ def test_validate_predictions_summarises_scores() -> None:
     ],
 )
 def test_validate_predictions_rejects(predictions: list[float], rows: int, message: str) -> None:
-    with pytest.raises(handler.JobError) as caught:
+    with pytest.raises(JobError) as caught:
         handler.validate_predictions(predictions, rows)
 
     assert str(caught.value) == message
@@ -155,7 +156,7 @@ def test_read_payload_rows_finds_payload_in_a_subdirectory_of_plain_tar() -> Non
     ],
 )
 def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -> None:
-    with pytest.raises(handler.JobError) as caught:
+    with pytest.raises(JobError) as caught:
         handler.read_payload_rows(archive, PAYLOAD_URL)
 
     assert message in str(caught.value)
@@ -175,7 +176,7 @@ def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -
     ],
 )
 def test_parse_s3_uri_rejects_non_s3_object_uris(uri: str) -> None:
-    with pytest.raises(handler.JobError, match="is not an s3://bucket/key URI"):
+    with pytest.raises(JobError, match="is not an s3://bucket/key URI"):
         handler.parse_s3_uri(uri)
 
 

@@ -1,0 +1,137 @@
+"""What every CodePipeline "Lambda invoke" action of this project shares: reading the job
+event and reporting its result.
+
+Shipped as a Lambda layer (this folder's ``python/``), so the functions import it as
+``codepipeline_job``. Standard library only: boto3 clients are passed in.
+
+CodePipeline invokes the functions asynchronously, so an exception escaping a handler makes
+Lambda retry the same job after the first attempt may already have reported a result. The
+handlers therefore report every failure they can attribute to a job and return normally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# PutJobFailureResult's failureDetails.message limit, and executionDetails' limits.
+MAX_FAILURE_MESSAGE_CHARS = 5000
+MAX_SUMMARY_CHARS = 2048
+MAX_EXECUTION_ID_CHARS = 1500
+
+
+class JobError(Exception):
+    """A failure to report to CodePipeline with the given failure type."""
+
+    def __init__(self, message: str, failure_type: str = "JobFailed") -> None:
+        super().__init__(message)
+        self.failure_type = failure_type
+
+
+def job_id_of(event: Any) -> str | None:
+    job = event.get("CodePipeline.job") if isinstance(event, Mapping) else None
+    job_id = job.get("id") if isinstance(job, Mapping) else None
+    return job_id if isinstance(job_id, str) and job_id else None
+
+
+def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
+    """Return the required string parameters from the job's UserParameters JSON."""
+    try:
+        raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
+            "UserParameters"
+        ]
+    except (KeyError, TypeError) as exc:
+        raise JobError(
+            "Job event has no data.actionConfiguration.configuration.UserParameters; "
+            "configure the action's UserParameters as a JSON object.",
+            "ConfigurationError",
+        ) from exc
+    try:
+        params = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise JobError(
+            f"UserParameters is not valid JSON: {str(raw)[:200]!r}", "ConfigurationError"
+        ) from exc
+    if not isinstance(params, dict):
+        raise JobError(
+            f"UserParameters must be a JSON object, got {type(params).__name__}",
+            "ConfigurationError",
+        )
+    values: dict[str, str] = {}
+    for key in required:
+        value = params.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise JobError(
+                f"UserParameters needs a non-empty string {key!r}; got keys {sorted(params)}",
+                "ConfigurationError",
+            )
+        values[key] = value.strip()
+    return values
+
+
+def _execution_id(context: Any) -> str | None:
+    request_id = getattr(context, "aws_request_id", None)
+    if isinstance(request_id, str) and request_id:
+        return request_id[:MAX_EXECUTION_ID_CHARS]
+    return None
+
+
+def report_success(
+    codepipeline: Any, job_id: str, variables: dict[str, str], summary: str, context: Any
+) -> None:
+    details: dict[str, Any] = {"summary": summary[:MAX_SUMMARY_CHARS]}
+    execution_id = _execution_id(context)
+    if execution_id:
+        details["externalExecutionId"] = execution_id
+    codepipeline.put_job_success_result(
+        jobId=job_id, outputVariables=variables, executionDetails=details
+    )
+
+
+def report_failure(
+    codepipeline: Any, job_id: str, failure_type: str, message: str, context: Any
+) -> None:
+    details: dict[str, Any] = {
+        "type": failure_type,
+        "message": message[:MAX_FAILURE_MESSAGE_CHARS] or "failed",
+    }
+    execution_id = _execution_id(context)
+    if execution_id:
+        details["externalExecutionId"] = execution_id
+    codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
+
+
+def report_success_or_failure(
+    codepipeline: Any,
+    job_id: str,
+    *,
+    variables: dict[str, str],
+    summary: str,
+    context: Any,
+    logger: logging.Logger,
+) -> None:
+    """Reports success; if CodePipeline refuses it (a size limit, throttling), fails the job
+    instead of leaving it hanging until its timeout; if that fails too (typically the job
+    already has a result), only logs. Never raises: Lambda would retry the whole action."""
+    try:
+        report_success(codepipeline, job_id, variables, summary, context)
+    except Exception as exc:
+        logger.exception("Could not report success", extra={"job_id": job_id})
+        try:
+            report_failure(
+                codepipeline, job_id, "JobFailed", f"Could not report success: {exc}", context
+            )
+        except Exception:
+            logger.exception("Could not report failure either", extra={"job_id": job_id})
+
+
+def configure_logging(logger: logging.Logger) -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    try:
+        logger.setLevel(level)
+    except ValueError:
+        logger.setLevel(logging.INFO)
+        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})

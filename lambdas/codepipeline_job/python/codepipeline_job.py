@@ -37,8 +37,8 @@ def job_id_of(event: Any) -> str | None:
     return job_id if isinstance(job_id, str) and job_id else None
 
 
-def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
-    """Return the required string parameters from the job's UserParameters JSON."""
+def read_user_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's UserParameters, which this project always configures as a JSON object."""
     try:
         raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
             "UserParameters"
@@ -60,6 +60,12 @@ def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> 
             f"UserParameters must be a JSON object, got {type(params).__name__}",
             "ConfigurationError",
         )
+    return params
+
+
+def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
+    """Return the required string parameters from the job's UserParameters JSON."""
+    params = read_user_parameters(event)
     values: dict[str, str] = {}
     for key in required:
         value = params.get(key)

@@ -119,10 +119,11 @@ How the approved {config.project_name} model is hosted in the `{config.name}` en
 Every commit to this repository, and every model version approved in the model registry,
 runs the deploy pipeline with the **newest approved** model version:
 
-1. deploy the `{staging}` endpoint (CloudFormation stack `{staging}`) with `staging-config.json`;
-2. send the model's sample payload to it and check every prediction is a probability;
-3. wait for a manual approval (the project's SNS topic is notified);
-4. deploy the `{prod}` endpoint (stack `{prod}`) with `prod-config.json`.
+1. check `staging-config.json` and `prod-config.json` against the endpoint templates;
+2. deploy the `{staging}` endpoint (CloudFormation stack `{staging}`) with `staging-config.json`;
+3. send the model's sample payload to it and check every prediction is a probability;
+4. wait for a manual approval (the project's SNS topic is notified);
+5. deploy the `{prod}` endpoint (stack `{prod}`) with `prod-config.json`.
 
 Until a model version has been approved, runs stop at the Resolve stage with a message
 saying so (CodePipeline also starts one run when the pipeline is created).
@@ -132,11 +133,10 @@ saying so (CodePipeline also starts one run when the pipeline is created).
 `staging-config.json` and `prod-config.json` are CloudFormation template configuration
 files: `Parameters` size each endpoint, `Tags` are added to its stack and resources. Values
 are strings. The endpoint template declares what each parameter accepts (instance types
-from SageMaker's hosting list, whole numbers in range, the serverless memory sizes), so a
-typo fails the deploy action with a message naming the parameter, before anything changes.
-It cannot compare two parameters: keep `AutoscalingMaxInstances` at least `InstanceCount`.
-A mistake in `prod-config.json` only shows at the DeployProd stage, after staging was
-deployed and approved; review it in the commit.
+from SageMaker's hosting list, whole numbers in range, the serverless memory sizes). Every
+run first checks both files against it (the CheckDeployConfig action: unknown or missing
+parameters, values out of range, `AutoscalingMaxInstances` below `InstanceCount`, tags), so
+a mistake in either file stops the run, with every problem listed, before anything changes.
 
 {modes}
 
@@ -199,6 +199,7 @@ class ModelDeployPipeline(Construct):
         topic: sns.ITopic,
         model_role: iam.IRole,
         resolve_function: lambda_.IFunction,
+        check_function: lambda_.IFunction,
         test_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, id_)
@@ -252,7 +253,16 @@ class ModelDeployPipeline(Construct):
                             lambda_=resolve_function,
                             user_parameters={"model_package_group_name": registry.group_name},
                             variables_namespace=RESOLVE_NAMESPACE,
-                        )
+                        ),
+                        # Both config files, before anything is deployed: a mistake in
+                        # prod-config.json would otherwise show only after staging and the
+                        # approval.
+                        actions.LambdaInvokeAction(
+                            action_name="CheckDeployConfig",
+                            lambda_=check_function,
+                            inputs=[config_output, templates_output],
+                            user_parameters=self._check_parameters(config_output, templates_output),
+                        ),
                     ],
                 ),
                 codepipeline.StageProps(
@@ -315,6 +325,27 @@ class ModelDeployPipeline(Construct):
             # fine for staging, but prod is never deleted by the pipeline.
             replace_on_failure=stage == "staging",
         )
+
+    def _check_parameters(
+        self, config_files: codepipeline.Artifact, templates: codepipeline.Artifact
+    ) -> dict[str, Any]:
+        """What lambdas/check_deploy_config compares: each config file with its template."""
+        return {
+            "config_artifact": config_files.artifact_name,
+            "templates_artifact": templates.artifact_name,
+            "stages": [
+                {
+                    "config_file": config_file_name(stage),
+                    "template_file": template_file_name(stage),
+                    "pipeline_parameters": list(
+                        wiring_parameter_names(endpoint_settings(self._config, stage))
+                    ),
+                }
+                for stage in STAGES
+            ],
+            # The one rule CloudFormation parameters cannot express.
+            "at_least": {AUTOSCALING_MAX_INSTANCES: INSTANCE_COUNT},
+        }
 
     def _approval_action(self, topic: sns.ITopic) -> actions.ManualApprovalAction:
         stack = Stack.of(self)

@@ -8,6 +8,7 @@ from aws_cdk import Stack
 from constructs import Construct
 
 from components.code_source import CodeSource
+from components.deploy_config_checker import DeployConfigChecker
 from components.endpoint_stack import DATA_CAPTURE_PREFIX, STAGES, endpoint_name, endpoint_settings
 from components.endpoint_tester import EndpointTester
 from components.lambda_layer import PythonLayer
@@ -75,6 +76,9 @@ class DeployStack(Stack):
             key=key,
             layers=[self.job_layer],
         )
+        self.checker = DeployConfigChecker(
+            self, "CheckDeployConfig", key=key, layers=[self.job_layer]
+        )
         self.tester = EndpointTester(
             self,
             "TestEndpoint",
@@ -108,9 +112,10 @@ class DeployStack(Stack):
             topic=registry.notifications.topic,
             model_role=self.model_role,
             resolve_function=self.resolver.function,
+            check_function=self.checker.function,
             test_function=self.tester.function,
         )
         self.pipeline = self.deploy.pipeline
         # The pipeline's invoke actions have granted the functions what they report with.
-        self.resolver.acknowledge_wildcards()
-        self.tester.acknowledge_wildcards()
+        for function in (self.resolver, self.checker, self.tester):
+            function.acknowledge_wildcards()

@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 from codepipeline_job import (
     JobError,
     configure_logging,
+    failure_type_of,
     job_id_of,
     parse_user_parameters,
     report_failure,
@@ -213,15 +214,6 @@ def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
 # Entry point
 
 
-def _failure_type_of(exc: Exception) -> str:
-    if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in {
-        "AccessDenied",
-        "AccessDeniedException",
-    }:
-        return "PermissionError"
-    return "JobFailed"
-
-
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
     configure_logging(logger)
     # The job event carries temporary artifact credentials: log identifiers, never the event.
@@ -252,7 +244,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
         report_failure(
             codepipeline,
             job_id,
-            _failure_type_of(exc),
+            failure_type_of(exc),
             f"Unexpected error resolving the model package: {type(exc).__name__}: {exc}",
             context,
         )

@@ -40,6 +40,7 @@ from botocore.exceptions import ClientError
 from codepipeline_job import (
     JobError,
     configure_logging,
+    error_code,
     job_id_of,
     parse_user_parameters,
     report_failure,
@@ -215,10 +216,6 @@ def validate_predictions(predictions: list[float], rows_sent: int) -> EndpointTe
 # AWS calls
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "Unknown"))
-
-
 def _error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", str(exc)))
 
@@ -228,7 +225,7 @@ def require_in_service(sagemaker: Any, endpoint_name: str) -> None:
         status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
     except ClientError as exc:
         raise JobError(
-            f"Cannot describe endpoint {endpoint_name!r}: {_error_code(exc)}: {_error_message(exc)}"
+            f"Cannot describe endpoint {endpoint_name!r}: {error_code(exc)}: {_error_message(exc)}"
         ) from exc
     if status != "InService":
         raise JobError(f"Endpoint {endpoint_name!r} is {status}, not InService.")
@@ -240,7 +237,7 @@ def sample_payload_url(sagemaker: Any, model_package_arn: str) -> str:
     except ClientError as exc:
         raise JobError(
             f"Cannot describe model package {model_package_arn}: "
-            f"{_error_code(exc)}: {_error_message(exc)}",
+            f"{error_code(exc)}: {_error_message(exc)}",
             "ConfigurationError",
         ) from exc
     url = description.get("SamplePayloadUrl")
@@ -259,7 +256,7 @@ def download_archive(s3: Any, url: str) -> bytes:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         raise JobError(
-            f"Sample payload {url} could not be read: {_error_code(exc)}: {_error_message(exc)}"
+            f"Sample payload {url} could not be read: {error_code(exc)}: {_error_message(exc)}"
         ) from exc
     size = int(response.get("ContentLength") or 0)
     if size > MAX_ARCHIVE_BYTES:
@@ -280,7 +277,7 @@ def invoke(runtime: Any, endpoint_name: str, rows: list[str]) -> tuple[bytes, st
             Accept="text/csv",
         )
     except ClientError as exc:
-        raise JobError(f"endpoint error {_error_code(exc)}: {_error_message(exc)}") from exc
+        raise JobError(f"endpoint error {error_code(exc)}: {_error_message(exc)}") from exc
     body: bytes = response["Body"].read()
     content_type = response.get("ContentType")
     return body, content_type if isinstance(content_type, str) else None

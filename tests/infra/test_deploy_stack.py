@@ -167,7 +167,7 @@ def test_stages_run_in_order_with_the_expected_action_types(
     }
     assert providers == {
         "Source": [("Source", "CodeCommit"), ("Source", "S3")],
-        "Resolve": [("Invoke", "Lambda")],
+        "Resolve": [("Invoke", "Lambda"), ("Invoke", "Lambda")],
         "DeployStaging": [("Deploy", "CloudFormation")],
         "TestStaging": [("Invoke", "Lambda")],
         "ApproveProd": [("Approval", "Manual")],
@@ -240,12 +240,40 @@ def test_endpoint_templates_come_from_the_staged_asset_without_a_trigger(
 def test_resolve_action_exports_the_package_arn_under_the_resolve_namespace(
     synthesized: Synthesized, env: str
 ) -> None:
-    action = _action(synthesized, env, "Resolve")
+    action, _ = _stages(synthesized, env)["Resolve"]
     assert action["Namespace"] == "Resolve"
     function_id = _logical_id(synthesized, env, "AWS::Lambda::Function", "ResolveModelPackage")
     assert action["Configuration"]["FunctionName"] == {"Ref": function_id}
     assert json.loads(action["Configuration"]["UserParameters"]) == {
         "model_package_group_name": f"mlops-demo-{env}"
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_both_config_files_are_checked_against_their_templates_before_staging(
+    synthesized: Synthesized, env: str
+) -> None:
+    _, check = _stages(synthesized, env)["Resolve"]
+    assert check["Name"] == "CheckDeployConfig"
+    assert check["RunOrder"] == 1  # beside Resolve, before anything is deployed
+    assert check["InputArtifacts"] == [{"Name": "DeployConfig"}, {"Name": "EndpointTemplates"}]
+    function_id = _logical_id(synthesized, env, "AWS::Lambda::Function", "CheckDeployConfig")
+    assert check["Configuration"]["FunctionName"] == {"Ref": function_id}
+    wiring = ["ModelPackageArn", "ModelExecutionRoleArn", "KmsKeyArn"]
+    if env == "prod":  # instance endpoints also capture data into the artifact bucket
+        wiring.append("ArtifactBucketName")
+    assert json.loads(check["Configuration"]["UserParameters"]) == {
+        "config_artifact": "DeployConfig",
+        "templates_artifact": "EndpointTemplates",
+        "stages": [
+            {
+                "config_file": f"{stage}-config.json",
+                "template_file": f"{stage}.json",
+                "pipeline_parameters": wiring,
+            }
+            for stage in ("staging", "prod")
+        ],
+        "at_least": {"AutoscalingMaxInstances": "InstanceCount"},
     }
 
 
@@ -401,7 +429,11 @@ def test_variant_sizes_reach_the_config_files(variant: Synthesized) -> None:
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize(
     ("prefix", "code_dir", "timeout"),
-    [("ResolveModelPackage", "resolve_model_package", 60), ("TestEndpoint", "test_endpoint", 300)],
+    [
+        ("ResolveModelPackage", "resolve_model_package", 60),
+        ("CheckDeployConfig", "check_deploy_config", 60),
+        ("TestEndpoint", "test_endpoint", 300),
+    ],
 )
 def test_functions_log_json_to_their_own_encrypted_log_group(
     synthesized: Synthesized, env: str, prefix: str, code_dir: str, timeout: int
@@ -474,6 +506,20 @@ def test_resolve_function_can_list_and_describe_its_groups_packages_only(
             (_arn("sagemaker", f"model-package/mlops-demo-{env}/*"),),
             _no_condition(),
         ),
+        (
+            ("codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"),
+            ("*",),
+            _no_condition(),
+        ),
+    }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_config_checker_role_only_logs_and_reports(synthesized: Synthesized, env: str) -> None:
+    # It reads the artifacts with the job's own credentials: its role needs no S3 or KMS.
+    log_group = _logical_id(synthesized, env, "AWS::Logs::LogGroup", "CheckDeployConfigLogs")
+    assert _statements(synthesized, env, "CheckDeployConfigRole") == {
+        (("logs:CreateLogStream", "logs:PutLogEvents"), (f"<{log_group}.Arn>",), _no_condition()),
         (
             ("codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"),
             ("*",),

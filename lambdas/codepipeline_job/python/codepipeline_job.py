@@ -23,6 +23,9 @@ MAX_SUMMARY_CHARS = 2048
 MAX_EXECUTION_ID_CHARS = 1500
 
 
+_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+
+
 class JobError(Exception):
     """A failure to report to CodePipeline with the given failure type."""
 
@@ -76,6 +79,18 @@ def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> 
             )
         values[key] = value.strip()
     return values
+
+
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore ClientError (duck-typed: no botocore import here)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, Mapping) else {}
+    return str(error.get("Code", "Unknown")) if isinstance(error, Mapping) else "Unknown"
+
+
+def failure_type_of(exc: Exception) -> str:
+    """CodePipeline's failure type for an unexpected error: access problems stand out."""
+    return "PermissionError" if error_code(exc) in _ACCESS_DENIED else "JobFailed"
 
 
 def _execution_id(context: Any) -> str | None:

@@ -504,7 +504,9 @@ class ModelDeployPipeline(Construct):
             finding_for(role, self._registry.package_arn_pattern): "Versions of this project's "
             "model package group; version numbers are assigned at registration",
         }
-        if uses_blue_green(stage, settings):
+        # Prod in either mode: switching it from instances to serverless in cdk.json must
+        # still let CloudFormation delete the alarms and scaling target the instances had.
+        if stage == "prod":
             reasons.update(self._allow_autoscaling_and_alarms(role, name))
         acknowledge_iam_wildcards(role, reasons)
         return role

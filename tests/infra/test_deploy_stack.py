@@ -11,7 +11,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 
 from components.nag import flatten_reference
 from config import EnvironmentConfig
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, as_list
 
 ENVS = ["dev", "prod"]
 STACK = {"dev": "Dev-DeployStack", "prod": "Prod-DeployStack"}
@@ -617,6 +617,9 @@ def test_model_role_reads_artifacts_pulls_xgboost_and_writes_endpoint_logs(
 def test_deployment_roles_manage_only_their_own_endpoint(
     synthesized: Synthesized, env: str, stage: str, blue_green: bool
 ) -> None:
+    # Every prod role manages alarms and scaling: a switch from instances to serverless
+    # must be able to delete what the instance endpoint had.
+    manages_scaling = stage == "prod"
     prefix = f"ModelDeploy{stage.capitalize()}DeploymentRole"
     role = _only_role(synthesized, env, prefix)
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
@@ -671,7 +674,7 @@ def test_deployment_roles_manage_only_their_own_endpoint(
         ),
         (("kms:CreateGrant", "kms:DescribeKey"), (_key_import(env),), _no_condition()),
     }
-    if blue_green:
+    if manages_scaling:
         expected |= {
             (
                 (
@@ -785,7 +788,21 @@ def test_star_resources_only_where_the_api_has_no_resource_level_permissions(
                 star_actions.update(actions)
     autoscaling = {a for a in star_actions if a.startswith("application-autoscaling:")}
     assert star_actions - autoscaling <= allowed
-    assert bool(autoscaling) == (env == "prod")  # only the prod instance endpoint autoscales
+    # Application Auto Scaling has no resource-level permissions; only the prod endpoint's
+    # deployment role (either mode: it may have to remove a scaling target) holds them.
+    assert autoscaling
+    holders = {
+        role_id["Ref"]
+        for policy in _resources(synthesized, env, "AWS::IAM::Policy").values()
+        if any(
+            str(action).startswith("application-autoscaling:")
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            for action in as_list(statement["Action"])
+        )
+        for role_id in policy["Properties"]["Roles"]
+    }
+    assert len(holders) == 1
+    assert holders.pop().startswith("ModelDeployProdDeploymentRole")
 
 
 # ---------------------------------------------------------------------------------------------

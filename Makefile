@@ -12,6 +12,7 @@ CDK := node_modules/.bin/cdk
 # telemetry, no notices or version check, the EOL banner of node 20 silenced, and XGBoost's
 # OpenMP threads told not to spin (spinning threads slow everything else on a busy machine).
 OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	-u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
 	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
 	CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE

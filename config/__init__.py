@@ -2,7 +2,7 @@
 
 from config.endpoint_settings import EndpointSettings
 from config.environment_config import METRIC_NAMES, EnvironmentConfig
-from config.loader import CONTEXT_KEY, ConfigError, load_environments
+from config.loader import CONTEXT_KEY, ConfigError, load_environments, overrides_of
 from config.retraining_schedule import RetrainingSchedule
 from config.source_settings import SourceSettings
 
@@ -15,4 +15,5 @@ __all__ = [
     "RetrainingSchedule",
     "SourceSettings",
     "load_environments",
+    "overrides_of",
 ]

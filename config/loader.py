@@ -97,6 +97,17 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     return configs
 
 
+def overrides_of(context: Mapping[str, Any], env_name: str) -> list[tuple[str, str]]:
+    """The `-c <env_name>.<field>=<value>` settings in ``context``, sorted, values as text."""
+    found = []
+    for key, value in context.items():
+        match = _OVERRIDE_KEY.fullmatch(key)
+        if match and match.group("env") == env_name:
+            text = value if isinstance(value, str) else json.dumps(value)
+            found.append((key, text))
+    return sorted(found)
+
+
 def _apply_overrides(
     context: Mapping[str, Any], raw_by_env: dict[str, dict[str, Any]], *, accepted: list[str]
 ) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from config import ConfigError, EnvironmentConfig, load_environments
+from config import ConfigError, EnvironmentConfig, load_environments, overrides_of
 
 
 def _load(cdk_context: dict[str, Any], **overrides: Any) -> dict[str, EnvironmentConfig]:
@@ -363,3 +363,18 @@ def test_a_connection_elsewhere_is_rejected(
     assert problem.startswith("[dev] (environment): source.connection_arn"), problem
     assert reported in problem
     assert "this environment's partition 'aws', region 'eu-west-1', account" in problem
+
+
+def test_overrides_of_one_environment_are_listed_as_text(cdk_context: dict[str, Any]) -> None:
+    context = {
+        **cdk_context,
+        "dev.metric_threshold": "0.85",
+        "dev.staging_endpoint.serverless_memory_mb": 4096,
+        "prod.metric_threshold": "0.95",
+        "@aws-cdk/core:newStyleStackSynthesis": True,
+    }
+    assert overrides_of(context, "dev") == [
+        ("dev.metric_threshold", "0.85"),
+        ("dev.staging_endpoint.serverless_memory_mb", "4096"),
+    ]
+    assert overrides_of(cdk_context, "dev") == []

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk import Stack
 
+from components.model_build_pipeline import build_spec
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
 from stacks.pipeline_stack import MODEL_BUILD_CONTENT, REPO_ROOT
@@ -323,6 +324,19 @@ def test_codebuild_runs_the_ci_commands_then_deploys_this_stack_then_starts_the_
     )
     variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
     assert variables == {"STACK_NAME": DEV, "PIPELINE_NAME": "mlops-demo-dev-training"}
+    # Deployed from cdk.json alone, the build's deploy repeats no `-c` settings.
+    assert " -c " not in commands[2]
+    assert project["Cache"] == {"Type": "LOCAL", "Modes": ["LOCAL_CUSTOM_CACHE"]}
+    assert spec["cache"]["paths"] == ["/root/.cache/pip/**/*", "/root/.npm/**/*"]
+
+
+def test_the_builds_deploy_repeats_the_settings_given_with_c_and_quotes_them() -> None:
+    spec = build_spec([("dev.label_column", "my label"), ("dev.metric_threshold", "0.85")])
+    deploy = spec["phases"]["build"]["commands"][2]
+    assert deploy.startswith(
+        'node_modules/.bin/cdk deploy "$STACK_NAME" --exclusively '
+        "-c 'dev.label_column=my label' -c dev.metric_threshold=0.85 --require-approval never"
+    )
 
 
 def test_codebuild_may_start_only_this_pipeline_and_assume_only_bootstrap_roles(
@@ -361,6 +375,17 @@ def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> 
     assert source["Configuration"]["FullRepositoryId"] == "acme/churn-model-build"
     assert source["Configuration"]["BranchName"] == "main"
     assert len(variant.resources(PROD, "AWS::CodeCommit::Repository")) == 1
+    # The build's own deploy keeps the connection: without the -c settings its first run
+    # would switch the pipeline back to a new CodeCommit repository.
+    project = _only(variant, DEV, "AWS::CodeBuild::Project")["Properties"]
+    deploy = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"][2]
+    assert f"-c dev.source.connection_arn={connection}" in deploy
+    assert "-c dev.source.provider=codeconnections" in deploy
+    prod_project = _only(variant, PROD, "AWS::CodeBuild::Project")["Properties"]
+    assert (
+        " -c "
+        not in json.loads(prod_project["Source"]["BuildSpec"])["phases"]["build"]["commands"][2]
+    )
 
 
 # Failure alerts -------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ from codepipeline_job import (
     job_id_of,
     read_user_parameters,
     report_failure,
+    report_job_error,
     report_success_or_failure,
 )
 
@@ -761,21 +762,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
     codepipeline = _client("codepipeline")
     try:
         settings, problems = run_check(event, job_id)
-    except JobError as exc:
-        logger.error(
-            "Job failed",
-            extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
-        )
-        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
-        return
     except Exception as exc:
-        logger.exception("Unexpected error while checking deploy config", extra={"job_id": job_id})
-        report_failure(
+        report_job_error(
             codepipeline,
             job_id,
-            failure_type_of(exc),
-            f"Unexpected error checking the deploy config files: {type(exc).__name__}: {exc}",
-            context,
+            exc,
+            context=context,
+            logger=logger,
+            doing="checking the deploy config files",
         )
         return
 

@@ -36,10 +36,9 @@ from botocore.exceptions import ClientError
 from codepipeline_job import (
     JobError,
     configure_logging,
-    failure_type_of,
     job_id_of,
     parse_user_parameters,
-    report_failure,
+    report_job_error,
     report_success_or_failure,
 )
 
@@ -232,21 +231,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
         )
         package = resolve_newest_approved(_client("sagemaker"), group)
         variables = package.output_variables()
-    except JobError as exc:
-        logger.error(
-            "Job failed",
-            extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
-        )
-        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
-        return
     except Exception as exc:
-        logger.exception("Unexpected error while resolving model package", extra={"job_id": job_id})
-        report_failure(
+        report_job_error(
             codepipeline,
             job_id,
-            failure_type_of(exc),
-            f"Unexpected error resolving the model package: {type(exc).__name__}: {exc}",
-            context,
+            exc,
+            context=context,
+            logger=logger,
+            doing="resolving the model package",
         )
         return
 

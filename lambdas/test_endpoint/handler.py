@@ -43,7 +43,7 @@ from codepipeline_job import (
     error_code,
     job_id_of,
     parse_user_parameters,
-    report_failure,
+    report_job_error,
     report_success_or_failure,
 )
 
@@ -321,21 +321,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
             },
         )
         result = run_test(endpoint_name, params["model_package_arn"])
-    except JobError as exc:
-        logger.error(
-            "Endpoint test failed",
-            extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
-        )
-        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
-        return
     except Exception as exc:
-        logger.exception("Unexpected error while testing the endpoint", extra={"job_id": job_id})
-        report_failure(
-            codepipeline,
-            job_id,
-            "JobFailed",
-            f"Unexpected error testing the endpoint: {type(exc).__name__}: {exc}",
-            context,
+        report_job_error(
+            codepipeline, job_id, exc, context=context, logger=logger, doing="testing the endpoint"
         )
         return
 

@@ -125,6 +125,34 @@ def report_failure(
     codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
 
 
+def report_job_error(
+    codepipeline: Any,
+    job_id: str,
+    exc: Exception,
+    *,
+    context: Any,
+    logger: logging.Logger,
+    doing: str,
+) -> None:
+    """Fails the job for ``exc``: a JobError with its own message and type, anything else
+    as an unexpected error while ``doing`` (e.g. "resolving the model package")."""
+    if isinstance(exc, JobError):
+        logger.error(
+            "Job failed",
+            extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
+        )
+        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
+        return
+    logger.error(f"Unexpected error while {doing}", exc_info=exc, extra={"job_id": job_id})
+    report_failure(
+        codepipeline,
+        job_id,
+        failure_type_of(exc),
+        f"Unexpected error {doing}: {type(exc).__name__}: {exc}",
+        context,
+    )
+
+
 def report_success_or_failure(
     codepipeline: Any,
     job_id: str,

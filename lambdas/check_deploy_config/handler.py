@@ -65,11 +65,11 @@ from codepipeline_job import (
     configure_logging,
     error_code,
     failure_type_of,
-    job_id_of,
     read_user_parameters,
     report_failure,
     report_job_error,
     report_success_or_failure,
+    require_job_id,
 )
 
 logger = logging.getLogger("check_deploy_config")
@@ -754,10 +754,7 @@ def run_check(event: Mapping[str, Any], job_id: str) -> tuple[CheckSettings, lis
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
     configure_logging(logger)
     # The job event carries temporary artifact credentials: log identifiers, never the event.
-    job_id = job_id_of(event)
-    if job_id is None:
-        logger.error("Event is not a CodePipeline job event; nothing to report to")
-        raise ValueError("Event has no 'CodePipeline.job'.id; is this a CodePipeline job event?")
+    job_id = require_job_id(event, logger)
 
     codepipeline = _client("codepipeline")
     try:

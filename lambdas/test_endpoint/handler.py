@@ -41,10 +41,10 @@ from codepipeline_job import (
     JobError,
     configure_logging,
     error_code,
-    job_id_of,
     parse_user_parameters,
     report_job_error,
     report_success_or_failure,
+    require_job_id,
 )
 
 logger = logging.getLogger("test_endpoint")
@@ -303,10 +303,7 @@ def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
     configure_logging(logger)
     # The job event carries temporary artifact credentials: log identifiers, never the event.
-    job_id = job_id_of(event)
-    if job_id is None:
-        logger.error("Event is not a CodePipeline job event; nothing to report to")
-        raise ValueError("Event has no 'CodePipeline.job'.id; is this a CodePipeline job event?")
+    job_id = require_job_id(event, logger)
 
     codepipeline = _client("codepipeline")
     try:

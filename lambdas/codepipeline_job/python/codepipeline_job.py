@@ -40,6 +40,15 @@ def job_id_of(event: Any) -> str | None:
     return job_id if isinstance(job_id, str) and job_id else None
 
 
+def require_job_id(event: Any, logger: logging.Logger) -> str:
+    """The job id. Without one there is nothing to report to, so this raises instead."""
+    job_id = job_id_of(event)
+    if job_id is None:
+        logger.error("Event is not a CodePipeline job event; nothing to report to")
+        raise ValueError("Event has no 'CodePipeline.job'.id; is this a CodePipeline job event?")
+    return job_id
+
+
 def read_user_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
     """The job's UserParameters, which this project always configures as a JSON object."""
     try:

@@ -8,22 +8,37 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from config import ConfigError, load_environments
+from config import PIPELINE_IDENTITY_FIELDS, ConfigError, load_environments, overrides_of
 from stacks import add_environment
 
 
 def build(app: cdk.App, *, nag: bool) -> None:
     """Adds every configured environment to ``app``; raises ConfigError on bad settings."""
-    environments = load_environments(app.node.get_all_context())
+    context = app.node.get_all_context()
+    environments = load_environments(context)
     for config in environments:
         add_environment(app, config=config)
+        _note_overrides_the_build_reverts(context, config.name)
     # cdk-nag runs on every synth so findings block a deploy, not just the test suite.
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def _note_overrides_the_build_reverts(context: dict[str, Any], env_name: str) -> None:
+    identity = overrides_of(context, env_name, fields=PIPELINE_IDENTITY_FIELDS)
+    transient = [item for item in overrides_of(context, env_name) if item not in identity]
+    if transient:
+        settings = ", ".join(f"{key}={value}" for key, value in transient)
+        print(
+            f"note: the model-build pipeline deploys {env_name}'s PipelineStack from cdk.json, "
+            f"so its next run reverts {settings}; put them in cdk.json to keep them",
+            file=sys.stderr,
+        )
 
 
 def main() -> None:

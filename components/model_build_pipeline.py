@@ -143,9 +143,9 @@ class ModelBuildPipeline(Construct):
 # gate (lint, types, unit tests, the SageMaker definition drift check). The deploy goes
 # through CloudFormation so nothing updates the SageMaker pipeline behind its back.
 def build_spec(context_overrides: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """The build's commands. ``context_overrides`` are the `-c <env>.<field>=<value>` settings
-    this stack was deployed with: the build's own deploy repeats them, so its first run does
-    not quietly revert what a person deployed (they show in `cdk diff` as part of this spec).
+    """The build's commands. ``context_overrides`` are `-c <env>.<field>=<value>` settings this
+    stack was deployed with that the build's own deploy must repeat, so its first run does not
+    revert them (they show in `cdk diff` as part of this spec).
     """
     context_args = "".join(
         f" -c {shlex.quote(f'{key}={value}')}" for key, value in context_overrides

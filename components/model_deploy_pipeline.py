@@ -507,12 +507,21 @@ class ModelDeployPipeline(Construct):
         # Prod in either mode: switching it from instances to serverless in cdk.json must
         # still let CloudFormation delete the alarms and scaling target the instances had.
         if stage == "prod":
-            reasons.update(self._allow_autoscaling_and_alarms(role, name))
+            reasons.update(
+                self._allow_autoscaling_and_alarms(
+                    role, name, create=uses_blue_green(stage, settings)
+                )
+            )
         acknowledge_iam_wildcards(role, reasons)
         return role
 
-    def _allow_autoscaling_and_alarms(self, role: iam.Role, name: str) -> dict[str, str]:
-        """Grants for the prod template's alarms and autoscaling; returns the wildcard reasons."""
+    def _allow_autoscaling_and_alarms(
+        self, role: iam.Role, name: str, *, create: bool
+    ) -> dict[str, str]:
+        """Grants for the prod template's alarms and autoscaling; returns the wildcard reasons.
+
+        ``create`` false (a serverless endpoint) leaves only what removing them needs.
+        """
         stack = Stack.of(self)
 
         def alarm_arn(alarm_name: str) -> str:
@@ -527,17 +536,32 @@ class ModelDeployPipeline(Construct):
         # and the ones target tracking creates for the variant with the caller's credentials.
         stack_alarms = alarm_arn(f"{name}-*")
         scaling_alarms = alarm_arn(f"TargetTracking-endpoint/{name}/variant/{VARIANT_NAME}-*")
+        alarm_actions = ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"]
+        scaling_actions = [
+            "application-autoscaling:DeregisterScalableTarget",
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DeleteScalingPolicy",
+            "application-autoscaling:DescribeScalingPolicies",
+        ]
+        if create:
+            alarm_actions += [
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+                "cloudwatch:ListTagsForResource",
+            ]
+            scaling_actions += [
+                "application-autoscaling:RegisterScalableTarget",
+                "application-autoscaling:PutScalingPolicy",
+                "application-autoscaling:DescribeScalingActivities",
+                "application-autoscaling:TagResource",
+                "application-autoscaling:UntagResource",
+                "application-autoscaling:ListTagsForResource",
+            ]
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ManageEndpointAlarms",
-                actions=[
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:DeleteAlarms",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:TagResource",
-                    "cloudwatch:UntagResource",
-                    "cloudwatch:ListTagsForResource",
-                ],
+                actions=alarm_actions,
                 resources=[stack_alarms, scaling_alarms],
             )
         )
@@ -545,22 +569,19 @@ class ModelDeployPipeline(Construct):
         # resource-level permissions at all.
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ManageEndpointAutoscaling",
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:DeleteScalingPolicy",
-                    "application-autoscaling:DescribeScalingPolicies",
-                    "application-autoscaling:DescribeScalingActivities",
-                    "application-autoscaling:TagResource",
-                    "application-autoscaling:UntagResource",
-                    "application-autoscaling:ListTagsForResource",
-                ],
-                resources=["*"],
+                sid="ManageEndpointAutoscaling", actions=scaling_actions, resources=["*"]
             )
         )
+        reasons = {
+            finding_for(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
+            "them <stack>-<logical id>-<generated suffix>",
+            finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
+            "variant, named with a generated suffix",
+            "Resource::*": "Application Auto Scaling: scalable targets and policies get "
+            "generated ARNs, and its Describe calls have no resource-level permissions",
+        }
+        if not create:
+            return reasons
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="CreateAutoscalingServiceLinkedRole",
@@ -576,11 +597,4 @@ class ModelDeployPipeline(Construct):
                 conditions={"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
             )
         )
-        return {
-            finding_for(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
-            "them <stack>-<logical id>-<generated suffix>",
-            finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
-            "variant, named with a generated suffix",
-            "Resource::*": "Application Auto Scaling: scalable targets and policies get "
-            "generated ARNs, and its Describe calls have no resource-level permissions",
-        }
+        return reasons

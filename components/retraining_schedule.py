@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, TimeZone
+from aws_cdk import Duration, Stack, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
@@ -66,4 +66,13 @@ class RetrainingSchedule(Construct):
         )
         # The target grants sqs:SendMessage only; the queue is encrypted with the project key,
         # and without these the failed invocations would be lost instead of dead-lettered.
-        key.grant(self.role, "kms:GenerateDataKey", "kms:Decrypt")
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EncryptDeadLetters",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}
+                },
+            )
+        )

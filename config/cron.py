@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 _CRON = re.compile(r"^cron\((?P<fields>[^()]+)\)$")
 SCHEDULE_EXPRESSION_LIMIT = 256
+# ASCII only: str.isdigit() also accepts "²", which int() then refuses.
+_DIGITS = re.compile(r"[0-9]{1,4}")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
@@ -28,7 +30,7 @@ class CronField:
         """The field's number for ``text`` (a number or a name), None when out of range."""
         if text in self.names:
             return self.names.index(text) + 1
-        if text.isdigit() and self.low <= int(text) <= self.high:
+        if _DIGITS.fullmatch(text) and self.low <= int(text) <= self.high:
             return int(text)
         return None
 
@@ -68,7 +70,7 @@ def _item_is_valid(field: CronField, item: str) -> bool:
     if special is not None:
         return special
     base, slash, step = item.partition("/")
-    step_is_valid = not slash or (step.isdigit() and 1 <= int(step) <= field.high)
+    step_is_valid = not slash or (bool(_DIGITS.fullmatch(step)) and 1 <= int(step) <= field.high)
     # A range may wrap (e.g. FRI-MON); both of its ends must be in range.
     ends = base.split("-", 1)
     return step_is_valid and (base == "*" or all(field.value(end) is not None for end in ends))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -97,14 +97,26 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     return configs
 
 
-def overrides_of(context: Mapping[str, Any], env_name: str) -> list[tuple[str, str]]:
-    """The `-c <env_name>.<field>=<value>` settings in ``context``, sorted, values as text."""
+# Settings that say where an environment's pipeline lives. The model-build pipeline repeats
+# these `-c` overrides in its own deploys: reverting them would re-point or replace the
+# pipeline (a CodeConnections source would turn back into a new CodeCommit repository).
+# Every other setting comes from cdk.json there, its source of truth.
+PIPELINE_IDENTITY_FIELDS = ("account", "region", "project_name", "source")
+
+
+def overrides_of(
+    context: Mapping[str, Any], env_name: str, *, fields: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """The `-c <env_name>.<field>=<value>` settings in ``context`` (only ``fields`` when
+    given), sorted, values as text."""
     found = []
     for key, value in context.items():
         match = _OVERRIDE_KEY.fullmatch(key)
-        if match and match.group("env") == env_name:
-            text = value if isinstance(value, str) else json.dumps(value)
-            found.append((key, text))
+        if not match or match.group("env") != env_name:
+            continue
+        if fields is not None and match.group("path").split(".")[0] not in fields:
+            continue
+        found.append((key, value if isinstance(value, str) else json.dumps(value)))
     return sorted(found)
 
 

@@ -27,7 +27,7 @@ REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 # RFC 5321 sizes (64-character local part, 254 in all) and the dot-atom forms mail systems
 # and SNS accept; quoted local parts and IP-literal domains are left out on purpose.
 EMAIL = re.compile(
-    r"^(?=.{6,254}$)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"^(?=.{6,254}$)(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
     r"(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
     r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
@@ -50,7 +50,8 @@ LABEL_COLUMN = re.compile(
 # Strings CDK or CloudFormation would replace: CDK tokens and dynamic references.
 TOKEN_MARKERS = ("${Token[", "{{resolve:")
 # S3 rejects bucket names with these prefixes.
-RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+# ("xn--", the third, cannot occur: project names allow no double hyphen.)
+RESERVED_BUCKET_PREFIXES = ("sthree-", "amzn-s3-demo-")
 # Names java.time rejects (EventBridge Scheduler evaluates zones like it), and tzdata's
 # placeholder zone.
 _UNUSABLE_TIME_ZONES = frozenset({"Factory", "EST", "HST", "MST", "ROC"})
@@ -172,7 +173,7 @@ def _not_a_boolean(value: object) -> object:
 
 def _int_from_text(value: object) -> object:
     # `-c` values are text; a Literal of numbers does not convert "4096" by itself.
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
         return int(value)
     return value
 

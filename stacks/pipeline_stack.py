@@ -12,7 +12,7 @@ from components.code_source import CodeSource
 from components.model_build_pipeline import ModelBuildPipeline
 from components.pipeline_failure_alerts import PipelineFailureAlerts
 from components.training_pipeline import TrainingPipeline
-from config import EnvironmentConfig, overrides_of
+from config import PIPELINE_IDENTITY_FIELDS, EnvironmentConfig, overrides_of
 from stacks.registry_stack import RegistryStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,9 @@ class PipelineStack(Stack):
             key=store.key,
             stack_name=self.stack_name,
             training_pipeline=self.training.reference,
-            context_overrides=overrides_of(self.node.get_all_context(), config.name),
+            context_overrides=overrides_of(
+                self.node.get_all_context(), config.name, fields=PIPELINE_IDENTITY_FIELDS
+            ),
         )
         self.failure_alerts = PipelineFailureAlerts(
             self,

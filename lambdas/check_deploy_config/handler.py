@@ -66,7 +66,6 @@ from codepipeline_job import (
     error_code,
     failure_type_of,
     read_user_parameters,
-    report_failure,
     report_job_error,
     report_success_or_failure,
     require_job_id,
@@ -776,7 +775,14 @@ def lambda_handler(event: dict[str, Any], context: Any) -> None:
             "Deploy config files do not match their templates",
             extra={"job_id": job_id, "problems": [str(problem) for problem in problems]},
         )
-        report_failure(codepipeline, job_id, "JobFailed", failure_message(problems), context)
+        report_job_error(
+            codepipeline,
+            job_id,
+            JobError(failure_message(problems)),
+            context=context,
+            logger=logger,
+            doing="checking the deploy config files",
+        )
         return
 
     files = [stage.config_file for stage in settings.stages]

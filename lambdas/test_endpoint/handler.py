@@ -41,6 +41,7 @@ from codepipeline_job import (
     JobError,
     configure_logging,
     error_code,
+    failure_type_of,
     parse_user_parameters,
     report_job_error,
     report_success_or_failure,
@@ -225,7 +226,8 @@ def require_in_service(sagemaker: Any, endpoint_name: str) -> None:
         status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
     except ClientError as exc:
         raise JobError(
-            f"Cannot describe endpoint {endpoint_name!r}: {error_code(exc)}: {_error_message(exc)}"
+            f"Cannot describe endpoint {endpoint_name!r}: {error_code(exc)}: {_error_message(exc)}",
+            failure_type_of(exc),
         ) from exc
     if status != "InService":
         raise JobError(f"Endpoint {endpoint_name!r} is {status}, not InService.")
@@ -238,7 +240,10 @@ def sample_payload_url(sagemaker: Any, model_package_arn: str) -> str:
         raise JobError(
             f"Cannot describe model package {model_package_arn}: "
             f"{error_code(exc)}: {_error_message(exc)}",
-            "ConfigurationError",
+            # A missing package is a wiring problem; access or throttling is not.
+            "ConfigurationError"
+            if error_code(exc) == "ValidationException"
+            else failure_type_of(exc),
         ) from exc
     url = description.get("SamplePayloadUrl")
     if not isinstance(url, str) or not url:
@@ -256,7 +261,8 @@ def download_archive(s3: Any, url: str) -> bytes:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         raise JobError(
-            f"Sample payload {url} could not be read: {error_code(exc)}: {_error_message(exc)}"
+            f"Sample payload {url} could not be read: {error_code(exc)}: {_error_message(exc)}",
+            failure_type_of(exc),
         ) from exc
     size = int(response.get("ContentLength") or 0)
     if size > MAX_ARCHIVE_BYTES:
@@ -277,7 +283,9 @@ def invoke(runtime: Any, endpoint_name: str, rows: list[str]) -> tuple[bytes, st
             Accept="text/csv",
         )
     except ClientError as exc:
-        raise JobError(f"endpoint error {error_code(exc)}: {_error_message(exc)}") from exc
+        raise JobError(
+            f"endpoint error {error_code(exc)}: {_error_message(exc)}", failure_type_of(exc)
+        ) from exc
     body: bytes = response["Body"].read()
     content_type = response.get("ContentType")
     return body, content_type if isinstance(content_type, str) else None

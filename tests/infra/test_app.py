@@ -62,3 +62,22 @@ def test_bad_config_exits_non_zero_with_readable_errors_and_no_templates(
     )
     assert "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*.template.json"))
+
+
+def test_settings_the_model_build_pipeline_would_revert_are_pointed_out(
+    cdk_context: dict[str, Any], capsys: Any
+) -> None:
+    context = {
+        **cdk_context,
+        "dev.metric_threshold": "0.5",
+        "dev.source.branch": "develop",
+        "prod.training_instance_count": "2",
+    }
+    app_module._note_overrides_the_build_reverts(context, "dev")
+    note = capsys.readouterr().err
+    assert "reverts dev.metric_threshold=0.5;" in note
+    # Where the pipeline lives is repeated by its own deploys, so it is not reverted.
+    assert "dev.source.branch" not in note
+    assert "prod." not in note
+    app_module._note_overrides_the_build_reverts(cdk_context, "dev")
+    assert capsys.readouterr().err == ""

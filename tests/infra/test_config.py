@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import zoneinfo
 from typing import Any
 
 import pytest
 
-from config import ConfigError, EnvironmentConfig, load_environments, overrides_of
+from config import ConfigError, EnvironmentConfig, load_environments, overrides_of, validation
 
 
 def _load(cdk_context: dict[str, Any], **overrides: Any) -> dict[str, EnvironmentConfig]:
@@ -104,6 +105,8 @@ BAD_VALUES = [
     ("schedule.cron", "cron(0/0 21 ? * TUE *)", "schedule.cron", "increments"),
     ("schedule.cron", "cron(-,/ 21 ? * TUE *)", "schedule.cron", "minutes field"),
     ("schedule.cron", "cron(0 21 ? * TUE 1800)", "schedule.cron", "accepted: 1970-2199"),
+    ("schedule.cron", "cron(\u00b2 21 ? * TUE *)", "schedule.cron", "minutes field"),
+    ("schedule.cron", "cron(0/\u00b2 21 ? * TUE *)", "schedule.cron", "minutes field"),
     ("schedule.cron", "cron(0 21 ? * TUE  *)", "schedule.cron", "single spaces"),
     ("schedule.cron", f"cron(0 21 ? * {','.join(['1'] * 200)} *)", "schedule.cron", "at most 256"),
     ("schedule.time_zone", "Mars/Olympus", "schedule.time_zone", "IANA time zone"),
@@ -120,6 +123,7 @@ BAD_VALUES = [
     ("notification_email", "<a>@example.com", "notification_email", "e-mail address"),
     ("notification_email", "a@b..com", "notification_email", "e-mail address"),
     ("notification_email", f"a@{'b' * 250}.com", "notification_email", "e-mail address"),
+    ("notification_email", f"{'a' * 65}@example.com", "notification_email", "e-mail address"),
     ("input_data_prefix", "/data", "input_data_prefix", "ending in '/'"),
     ("input_data_prefix", "data/*/", "input_data_prefix", "no '*'"),
     ("input_data_prefix", "../data/", "input_data_prefix", "'..' folders"),
@@ -274,9 +278,15 @@ def test_time_zones_come_from_the_pinned_tzdata_not_the_host(
     cdk_context: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A host without a time zone database (Windows, slim containers) accepts the same names.
-    monkeypatch.setenv("PYTHONTZPATH", "/nonexistent")
-    configs = _load(cdk_context, **{"dev.schedule.time_zone": "Europe/Paris"})
-    assert configs["dev"].schedule.time_zone == "Europe/Paris"
+    validation._time_zones.cache_clear()
+    monkeypatch.setattr(zoneinfo, "available_timezones", set)
+    monkeypatch.setattr(zoneinfo, "ZoneInfo", None)
+    try:
+        configs = _load(cdk_context, **{"dev.schedule.time_zone": "Europe/Paris"})
+        assert configs["dev"].schedule.time_zone == "Europe/Paris"
+        assert "Factory" not in validation._time_zones()
+    finally:
+        validation._time_zones.cache_clear()
 
 
 def test_serverless_memory_from_the_command_line_is_a_number(cdk_context: dict[str, Any]) -> None:
@@ -378,3 +388,6 @@ def test_overrides_of_one_environment_are_listed_as_text(cdk_context: dict[str, 
         ("dev.staging_endpoint.serverless_memory_mb", "4096"),
     ]
     assert overrides_of(cdk_context, "dev") == []
+    assert overrides_of(context, "dev", fields=["staging_endpoint"]) == [
+        ("dev.staging_endpoint.serverless_memory_mb", "4096")
+    ]

@@ -675,16 +675,32 @@ def test_deployment_roles_manage_only_their_own_endpoint(
         (("kms:CreateGrant", "kms:DescribeKey"), (_key_import(env),), _no_condition()),
     }
     if manages_scaling:
+        # A serverless prod endpoint keeps only what removing them needs (a mode switch).
+        alarm_actions = ["DeleteAlarms", "DescribeAlarms"]
+        scaling_actions = [
+            "DeleteScalingPolicy",
+            "DeregisterScalableTarget",
+            "DescribeScalableTargets",
+            "DescribeScalingPolicies",
+        ]
+        if blue_green:
+            alarm_actions += [
+                "ListTagsForResource",
+                "PutMetricAlarm",
+                "TagResource",
+                "UntagResource",
+            ]
+            scaling_actions += [
+                "DescribeScalingActivities",
+                "ListTagsForResource",
+                "PutScalingPolicy",
+                "RegisterScalableTarget",
+                "TagResource",
+                "UntagResource",
+            ]
         expected |= {
             (
-                (
-                    "cloudwatch:DeleteAlarms",
-                    "cloudwatch:DescribeAlarms",
-                    "cloudwatch:ListTagsForResource",
-                    "cloudwatch:PutMetricAlarm",
-                    "cloudwatch:TagResource",
-                    "cloudwatch:UntagResource",
-                ),
+                tuple(sorted(f"cloudwatch:{a}" for a in alarm_actions)),
                 (
                     _arn(
                         "cloudwatch", f"alarm:TargetTracking-endpoint/{name}/variant/AllTraffic-*"
@@ -694,24 +710,13 @@ def test_deployment_roles_manage_only_their_own_endpoint(
                 _no_condition(),
             ),
             (
-                tuple(
-                    f"application-autoscaling:{a}"
-                    for a in (
-                        "DeleteScalingPolicy",
-                        "DeregisterScalableTarget",
-                        "DescribeScalableTargets",
-                        "DescribeScalingActivities",
-                        "DescribeScalingPolicies",
-                        "ListTagsForResource",
-                        "PutScalingPolicy",
-                        "RegisterScalableTarget",
-                        "TagResource",
-                        "UntagResource",
-                    )
-                ),
+                tuple(sorted(f"application-autoscaling:{a}" for a in scaling_actions)),
                 ("*",),
                 _no_condition(),
             ),
+        }
+    if blue_green:
+        expected |= {
             (
                 ("iam:CreateServiceLinkedRole",),
                 (

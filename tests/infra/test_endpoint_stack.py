@@ -18,7 +18,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from components.endpoint_stack import EndpointStack
 from config import EndpointSettings
-from config.validation import hosting_instance_types
+from config.validation import INSTANCE_TYPES_FILE
 from tests.infra.conftest import Synthesized
 
 STACK = {"dev": "Dev-DeployStack", "prod": "Prod-DeployStack"}
@@ -196,7 +196,8 @@ def test_values_sagemaker_would_refuse_fail_before_any_change(
 
 def test_instance_types_are_sagemakers_hosting_list(synthesized: Synthesized) -> None:
     allowed = _template(synthesized, "prod", "staging")["Parameters"]["InstanceType"]
-    assert allowed["AllowedValues"] == hosting_instance_types()
+    table = json.loads(INSTANCE_TYPES_FILE.read_text(encoding="utf-8"))
+    assert allowed["AllowedValues"] == sorted(table["hosting"])
     assert {"ml.m5.large", "ml.c5.2xlarge", "ml.g5.xlarge"} <= set(allowed["AllowedValues"])
 
 

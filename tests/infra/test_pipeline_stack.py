@@ -365,6 +365,7 @@ def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> 
             "dev.source.connection_arn": connection,
             "dev.source.build_repository": "acme/churn-model-build",
             "dev.source.deploy_repository": "acme/churn-model-deploy",
+            "dev.metric_threshold": "0.85",
         }
     )
     assert variant.resources(DEV, "AWS::CodeCommit::Repository") == {}
@@ -381,6 +382,8 @@ def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> 
     deploy = json.loads(project["Source"]["BuildSpec"])["phases"]["build"]["commands"][2]
     assert f"-c dev.source.connection_arn={connection}" in deploy
     assert "-c dev.source.provider=codeconnections" in deploy
+    # Tunables come from cdk.json, the repository's source of truth (app.py says so).
+    assert "metric_threshold" not in deploy
     prod_project = _only(variant, PROD, "AWS::CodeBuild::Project")["Properties"]
     assert (
         " -c "

@@ -102,6 +102,7 @@ def test_schedule_role_may_start_this_pipeline_and_nothing_else(synthesized: Syn
     assert flatten(kms["Resource"]).startswith(
         "<import:Dev-RegistryStack:ExportsOutputFnGetAttArtifactStoreKey"
     )
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}}
 
 
 def test_dead_letter_queues_are_kms_encrypted(synthesized: Synthesized) -> None:

@@ -487,7 +487,24 @@ def test_a_failed_failure_report_after_a_failed_success_report_is_only_logged(
         "PutJobSuccessResult",
         "PutJobFailureResult",
     ]
-    assert "Could not report failure either" in [r.getMessage() for r in caplog.records]
+    assert "Could not report failure" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_throttled_failure_report_is_logged_not_raised(
+    group: str,
+    sagemaker: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    register(sagemaker, ["Rejected"])
+    codepipeline.stubber.add_client_error("put_job_failure_result", "ThrottlingException", "", 400)
+
+    run(job_event, lambda_context)  # returns: raising would make Lambda run the action again
+
+    assert [operation for operation, _ in codepipeline.calls] == ["PutJobFailureResult"]
+    assert "Could not report failure" in [r.getMessage() for r in caplog.records]
 
 
 def test_output_variable_over_limit_is_rejected() -> None:

@@ -407,6 +407,21 @@ def test_missing_endpoint_fails_the_job(
     assert failure_message(codepipeline).startswith("Cannot describe endpoint 'no-such-endpoint'")
 
 
+def test_access_denied_on_the_endpoint_is_a_permission_error(
+    deployed: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    codepipeline.expect_report()
+    with Stubber(deployed["sagemaker"]) as stub:
+        stub.add_client_error("describe_endpoint", "AccessDeniedException", "not authorized", 400)
+
+        run(job_event, lambda_context)
+
+    assert "AccessDeniedException" in failure_message(codepipeline, "PermissionError")
+
+
 def test_package_without_sample_payload_is_a_configuration_error(
     aws: dict[str, Any],
     codepipeline: CodePipelineRecorder,
@@ -528,7 +543,7 @@ def test_a_failed_failure_report_after_a_failed_success_report_is_only_logged(
         "PutJobSuccessResult",
         "PutJobFailureResult",
     ]
-    assert "Could not report failure either" in [r.getMessage() for r in caplog.records]
+    assert "Could not report failure" in [r.getMessage() for r in caplog.records]
 
 
 def test_missing_user_parameter_is_a_configuration_error(

@@ -134,6 +134,23 @@ def report_failure(
     codepipeline.put_job_failure_result(jobId=job_id, failureDetails=details)
 
 
+def _report_failure_or_log(
+    codepipeline: Any,
+    job_id: str,
+    failure_type: str,
+    message: str,
+    *,
+    context: Any,
+    logger: logging.Logger,
+) -> None:
+    try:
+        report_failure(codepipeline, job_id, failure_type, message, context)
+    except Exception:
+        # Typically throttling or InvalidJobStateException (the job already has a result);
+        # raising would only make Lambda run the whole action again.
+        logger.exception("Could not report failure", extra={"job_id": job_id})
+
+
 def report_job_error(
     codepipeline: Any,
     job_id: str,
@@ -144,21 +161,25 @@ def report_job_error(
     doing: str,
 ) -> None:
     """Fails the job for ``exc``: a JobError with its own message and type, anything else
-    as an unexpected error while ``doing`` (e.g. "resolving the model package")."""
+    as an unexpected error while ``doing`` (e.g. "resolving the model package"). Never
+    raises."""
     if isinstance(exc, JobError):
         logger.error(
             "Job failed",
             extra={"job_id": job_id, "failure_type": exc.failure_type, "reason": str(exc)},
         )
-        report_failure(codepipeline, job_id, exc.failure_type, str(exc), context)
+        _report_failure_or_log(
+            codepipeline, job_id, exc.failure_type, str(exc), context=context, logger=logger
+        )
         return
     logger.error(f"Unexpected error while {doing}", exc_info=exc, extra={"job_id": job_id})
-    report_failure(
+    _report_failure_or_log(
         codepipeline,
         job_id,
         failure_type_of(exc),
         f"Unexpected error {doing}: {type(exc).__name__}: {exc}",
-        context,
+        context=context,
+        logger=logger,
     )
 
 
@@ -178,12 +199,14 @@ def report_success_or_failure(
         report_success(codepipeline, job_id, variables, summary, context)
     except Exception as exc:
         logger.exception("Could not report success", extra={"job_id": job_id})
-        try:
-            report_failure(
-                codepipeline, job_id, "JobFailed", f"Could not report success: {exc}", context
-            )
-        except Exception:
-            logger.exception("Could not report failure either", extra={"job_id": job_id})
+        _report_failure_or_log(
+            codepipeline,
+            job_id,
+            "JobFailed",
+            f"Could not report success: {exc}",
+            context=context,
+            logger=logger,
+        )
 
 
 def configure_logging(logger: logging.Logger) -> None:

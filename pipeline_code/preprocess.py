@@ -49,6 +49,13 @@ _MAGIC_BYTES = (
     (b"PK\x03\x04", "a ZIP archive (or an Excel workbook); extract or export it as CSV first"),
 )
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+# Table data in a form this step does not read: refused rather than skipped, so no part of
+# the data is silently left out.
+_DATA_SUFFIXES = frozenset(
+    {".gz", ".bz2", ".xz", ".zst", ".zip", ".tsv", ".tab", ".psv", ".txt", ".dat"}
+    | {".parquet", ".pq", ".orc", ".avro", ".feather", ".json", ".jsonl", ".ndjson"}
+    | {".xls", ".xlsx", ".ods"}
+)
 
 Labels = npt.NDArray[np.int8]
 
@@ -104,10 +111,11 @@ def find_csv_files(input_path: Path) -> list[Path]:
     """Every ``.csv`` file (suffix in any case) under ``input_path``, or ``input_path`` itself.
 
     Hidden files and folders are skipped: editors and notebooks leave copies of data files there
-    (``.ipynb_checkpoints/``), which would silently duplicate rows. Any other file is refused
-    rather than skipped, since a compressed or tab-separated part of the data would otherwise
-    be left out of training without a word; empty ones (e.g. Spark's ``_SUCCESS`` marker) hold
-    no data to lose, so they are skipped.
+    (``.ipynb_checkpoints/``), which would silently duplicate rows. Files that hold table data
+    in another form (compressed, tab-separated, Parquet, JSON, Excel) are refused, since
+    skipping them would leave part of the data out of training without a word. Anything
+    else (a README, Spark's ``_SUCCESS`` marker) is not data: it is listed and skipped, so one
+    stray file does not break every scheduled run.
     """
     if input_path.is_file():
         return [input_path]
@@ -120,15 +128,23 @@ def find_csv_files(input_path: Path) -> list[Path]:
         and not any(part.startswith(".") for part in path.relative_to(input_path).parts)
     )
     files = [path for path in visible if path.suffix.lower() == ".csv"]
-    others = [
+    others = [path for path in visible if path.suffix.lower() != ".csv"]
+    refused = [
         path.relative_to(input_path).as_posix()
-        for path in visible
-        if path.suffix.lower() != ".csv" and path.stat().st_size > 0
+        for path in others
+        if path.suffix.lower() in _DATA_SUFFIXES
     ]
+    skipped = [
+        path.relative_to(input_path).as_posix()
+        for path in others
+        if path.suffix.lower() not in _DATA_SUFFIXES
+    ]
+    if skipped:
+        print(f"Skipping {len(skipped)} file(s) that are not data: {_listed(skipped)}")
     problems = []
-    if others:
+    if refused:
         problems.append(
-            f"{input_path} holds file(s) that are not read: {_listed(others)}; only "
+            f"{input_path} holds data file(s) that are not read: {_listed(refused)}; only "
             "uncompressed, comma-separated .csv files are read, so convert or remove them"
         )
     if not files:

@@ -166,6 +166,9 @@ def _ignore_reason(
         reason = f"key {key!r} is outside prefix {settings.input_prefix!r}"
     elif key.endswith("/"):
         reason = f"key {key!r} is a folder marker"
+    elif not key.lower().endswith(".csv"):
+        # Preprocess reads .csv files only; a README or a _SUCCESS marker is no new data.
+        reason = f"key {key!r} is not a .csv file"
     elif _path(event, "detail", "object", "size") == 0:
         reason = f"object {key!r} is empty"
     return reason

@@ -197,6 +197,14 @@ def test_burst_of_uploads_starts_once_with_newest_directory(
     assert input_uris(sagemaker) == [f"s3://{BUCKET}/input-data/day2/"]
 
 
+def test_upper_case_csv_suffix_starts_the_pipeline(
+    pipeline: str, sagemaker: Any, start_calls: list[dict[str, Any]]
+) -> None:
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/x/EXPORT.CSV"))), None)
+
+    assert input_uris(sagemaker) == [f"s3://{BUCKET}/input-data/x/"]
+
+
 def test_object_directly_under_prefix_uses_the_prefix(
     pipeline: str, sagemaker: Any, start_calls: list[dict[str, Any]]
 ) -> None:
@@ -234,6 +242,8 @@ IGNORED: list[tuple[dict[str, Any] | str, str]] = [
     (s3_event("models/a.csv"), "is outside prefix 'input-data/'"),
     (s3_event("input-data/2026/"), "is a folder marker"),
     (s3_event("input-data/empty.csv", size=0), "is empty"),
+    (s3_event("input-data/README.md"), "is not a .csv file"),
+    (s3_event("input-data/2026/_SUCCESS"), "is not a .csv file"),
     ({**s3_event("input-data/a.csv"), "time": "yesterday"}, "is not an ISO 8601 timestamp"),
     ({**s3_event("input-data/a.csv"), "detail": "oops"}, "no detail.bucket.name"),
 ]

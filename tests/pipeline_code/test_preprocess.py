@@ -128,7 +128,9 @@ def test_label_column_option_and_fractions_are_honoured(tmp_path: Path) -> None:
     assert [len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS] == [260, 40, 100]
 
 
-def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(tmp_path: Path) -> None:
+def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     frame = make_frame(300)
     source = tmp_path / "in"
     write(frame.iloc[:100], source / "b.csv")
@@ -138,8 +140,10 @@ def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(tmp_path:
     write(frame.iloc[250:][["label", "flag", "count", "mean radius"]], source / "c.csv")
     write(frame.iloc[:50], source / ".ipynb_checkpoints" / "b-checkpoint.csv")
     (source / ".DS_Store").write_bytes(b"\x00\x01")
-    # An empty marker file holds no data that skipping it could lose.
+    # Files that are not data are listed and skipped: one stray README must not break every
+    # scheduled run.
     (source / "_SUCCESS").touch()
+    (source / "README.md").write_text("Uploads from the churn export job")
 
     assert [p.relative_to(source).as_posix() for p in preprocess.find_csv_files(source)] == [
         "2024/01/a.csv",
@@ -149,6 +153,7 @@ def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(tmp_path:
     ]
     assert run_main(source, tmp_path / "out") == 0
     assert sum(len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS) == 300
+    assert "Skipping 2 file(s) that are not data: README.md, _SUCCESS" in capsys.readouterr().out
 
 
 def test_read_input_keeps_column_names_with_spaces(tmp_path: Path) -> None:
@@ -239,7 +244,7 @@ def _mismatched_files(folder: Path) -> Path:
 
 
 def _empty_folder(folder: Path) -> Path:
-    (folder / "notes.txt").write_text("no csv here")
+    (folder / "README.md").write_text("no csv here")
     return folder
 
 
@@ -277,12 +282,12 @@ def _constant_features(folder: Path) -> Path:
 BAD_INPUTS = {
     "no csv files": (
         _empty_folder,
-        ["no CSV files found", "looked for *.csv files in", "not read: notes.txt"],
+        ["no CSV files found", "looked for *.csv files in"],
     ),
     "files that would be skipped": (
         _unread_files,
         [
-            "holds file(s) that are not read: c.csv.gz, d.tsv;",
+            "holds data file(s) that are not read: c.csv.gz, d.tsv;",
             "only uncompressed, comma-separated .csv files are read",
         ],
     ),

@@ -7,19 +7,24 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from components.code_source import CodeSource
-from components.deploy_config_checker import DeployConfigChecker
-from components.endpoint_stack import DATA_CAPTURE_PREFIX, STAGES, endpoint_name, endpoint_settings
-from components.endpoint_tester import EndpointTester
-from components.lambda_layer import PythonLayer
-from components.model_deploy_pipeline import (
+from components.deployment.deploy_config_checker import DeployConfigChecker
+from components.deployment.endpoint_stack import (
+    DATA_CAPTURE_PREFIX,
+    STAGES,
+    endpoint_name,
+    endpoint_settings,
+)
+from components.deployment.endpoint_tester import EndpointTester
+from components.deployment.model_deploy_pipeline import (
     REPOSITORY_CONTENT_DIR,
     ModelDeployPipeline,
     staging_dir,
     write_repository_content,
 )
-from components.model_hosting_role import ModelHostingRole
-from components.model_package_resolver import ModelPackageResolver
+from components.deployment.model_hosting_role import ModelHostingRole
+from components.deployment.model_package_resolver import ModelPackageResolver
+from components.shared.code_source import CodeSource
+from components.shared.lambda_layer import PythonLayer
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
 from stacks.registry_stack import RegistryStack

@@ -8,10 +8,10 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from components.code_source import CodeSource
-from components.model_build_pipeline import ModelBuildPipeline
-from components.pipeline_failure_alerts import PipelineFailureAlerts
-from components.training_pipeline import TrainingPipeline
+from components.shared.code_source import CodeSource
+from components.training.model_build_pipeline import ModelBuildPipeline
+from components.training.pipeline_failure_alerts import PipelineFailureAlerts
+from components.training.training_pipeline import TrainingPipeline
 from config import PIPELINE_IDENTITY_FIELDS, EnvironmentConfig, overrides_of
 from stacks.registry_stack import RegistryStack
 

@@ -7,9 +7,9 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from components.artifact_store import ArtifactStore
-from components.model_registry import ModelRegistry
-from components.notifications import Notifications
+from components.registry.artifact_store import ArtifactStore
+from components.registry.model_registry import ModelRegistry
+from components.registry.notifications import Notifications
 from config import EnvironmentConfig
 
 

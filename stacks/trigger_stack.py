@@ -8,9 +8,9 @@ from aws_cdk import Stack
 from aws_cdk import aws_codepipeline as codepipeline
 from constructs import Construct
 
-from components.approval_rules import ApprovalRules
-from components.new_data_trigger import NewDataTrigger
-from components.retraining_schedule import RetrainingSchedule
+from components.triggers.approval_rules import ApprovalRules
+from components.triggers.new_data_trigger import NewDataTrigger
+from components.triggers.retraining_schedule import RetrainingSchedule
 from config import EnvironmentConfig
 from stacks.pipeline_stack import PipelineStack
 from stacks.registry_stack import RegistryStack

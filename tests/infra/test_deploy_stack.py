@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_cdk import aws_codepipeline as codepipeline
 
-from components.nag import flatten_reference
+from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
 from tests.infra.conftest import Synthesized, as_list
 

@@ -16,7 +16,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from components.endpoint_stack import EndpointStack
+from components.deployment.endpoint_stack import EndpointStack
 from config import EndpointSettings
 from config.validation import INSTANCE_TYPES_FILE
 from tests.infra.conftest import Synthesized

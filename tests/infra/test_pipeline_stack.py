@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk import Stack
 
-from components.model_build_pipeline import build_spec
+from components.training.model_build_pipeline import build_spec
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
 from stacks.pipeline_stack import MODEL_BUILD_CONTENT, REPO_ROOT

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.lambda_function import RUNTIME
+from components.shared.lambda_function import RUNTIME
 from tests.infra.conftest import Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-TriggerStack", "Prod-TriggerStack"

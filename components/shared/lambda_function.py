@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[1] / "lambdas"
+LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLER = "handler.lambda_handler"
 # The newest Python runtime (cdk-nag L1); the handlers need Python >= 3.11 and boto3 only.
 RUNTIME = lambda_.Runtime.PYTHON_3_14

@@ -11,10 +11,10 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from components.lambda_function import PythonLambda
-from components.nag import acknowledge_iam_wildcards
-from components.pipeline_reference import PipelineReference
-from components.queues import dead_letter_queue
+from components.shared.lambda_function import PythonLambda
+from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.pipeline_reference import PipelineReference
+from components.shared.queues import dead_letter_queue
 
 # A burst of uploads within this window becomes one pipeline execution.
 DEBOUNCE_WINDOW = Duration.minutes(5)

@@ -10,9 +10,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from components.lambda_function import PythonLambda
-from components.model_registry import ModelRegistry
-from components.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards, finding_for
+from components.registry.model_registry import ModelRegistry
+from components.shared.lambda_function import PythonLambda
+from components.shared.nag import (
+    CODEPIPELINE_JOB_RESULTS_REASON,
+    acknowledge_iam_wildcards,
+    finding_for,
+)
 
 
 class ModelPackageResolver(PythonLambda):

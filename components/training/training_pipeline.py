@@ -12,13 +12,13 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from components.model_registry import ModelRegistry
-from components.pipeline_reference import PipelineReference
-from components.sagemaker_execution_role import SageMakerExecutionRole
+from components.registry.model_registry import ModelRegistry
+from components.shared.pipeline_reference import PipelineReference
+from components.training.sagemaker_execution_role import SageMakerExecutionRole
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for, load_template, render
 
-PIPELINE_CODE_DIR = Path(__file__).resolve().parents[1] / "pipeline_code"
+PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
 # Every job of every execution writes under this prefix of the artifact bucket.
 OUTPUT_PREFIX = "pipelines/"
 

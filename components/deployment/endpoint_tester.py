@@ -11,10 +11,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.lambda_function import PythonLambda
-from components.model_registry import ModelRegistry
-from components.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards, finding_for
-from components.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
+from components.registry.model_registry import ModelRegistry
+from components.shared.lambda_function import PythonLambda
+from components.shared.nag import (
+    CODEPIPELINE_JOB_RESULTS_REASON,
+    acknowledge_iam_wildcards,
+    finding_for,
+)
+from components.training.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
 
 
 class EndpointTester(PythonLambda):

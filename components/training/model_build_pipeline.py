@@ -16,9 +16,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.code_source import CodeSource
-from components.nag import acknowledge_iam_wildcards
-from components.pipeline_reference import PipelineReference
+from components.shared.code_source import CodeSource
+from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.pipeline_reference import PipelineReference
 
 # The CDK bootstrap roles `cdk deploy` assumes; names follow the default synthesizer.
 _BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")

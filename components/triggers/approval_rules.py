@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.nag import acknowledge_iam_wildcards
+from components.shared.nag import acknowledge_iam_wildcards
 
 MODEL_PACKAGE_STATE_CHANGE = "SageMaker Model Package State Change"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from components.lambda_function import CODE_EXCLUDES, LAMBDAS_DIR, RUNTIME
+from components.shared.lambda_function import CODE_EXCLUDES, LAMBDAS_DIR, RUNTIME
 
 
 class PythonLayer(Construct):

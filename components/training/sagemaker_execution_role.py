@@ -11,8 +11,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from components.model_registry import ModelRegistry
-from components.nag import acknowledge_iam_wildcards
+from components.registry.model_registry import ModelRegistry
+from components.shared.nag import acknowledge_iam_wildcards
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"

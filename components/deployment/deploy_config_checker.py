@@ -9,8 +9,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from components.lambda_function import PythonLambda
-from components.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards
+from components.shared.lambda_function import PythonLambda
+from components.shared.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards
 
 
 class DeployConfigChecker(PythonLambda):

@@ -10,9 +10,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from components.nag import acknowledge_iam_wildcards, finding_for
-from components.sagemaker_execution_role import ecr_repository_arn
-from components.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
+from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.training.sagemaker_execution_role import ecr_repository_arn
+from components.training.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
 
 
 class ModelHostingRole(Construct):

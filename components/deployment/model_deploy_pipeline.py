@@ -18,8 +18,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.code_source import CodeSource
-from components.endpoint_stack import (
+from components.deployment.endpoint_stack import (
     ARTIFACT_BUCKET_NAME,
     AUTOSCALING_ENABLED,
     AUTOSCALING_MAX_INSTANCES,
@@ -40,8 +39,9 @@ from components.endpoint_stack import (
     uses_blue_green,
     wiring_parameter_names,
 )
-from components.model_registry import ModelRegistry
-from components.nag import acknowledge_iam_wildcards, finding_for
+from components.registry.model_registry import ModelRegistry
+from components.shared.code_source import CodeSource
+from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from config import EnvironmentConfig
 
 # Where, under the app's output directory, the generated files are staged before CDK turns

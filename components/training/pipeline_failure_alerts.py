@@ -7,8 +7,8 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from components.nag import acknowledge_iam_wildcards
-from components.pipeline_reference import PipelineReference
+from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.pipeline_reference import PipelineReference
 
 FAILED_STATUSES = ("Failed", "Stopped")
 

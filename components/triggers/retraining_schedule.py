@@ -9,8 +9,8 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
-from components.pipeline_reference import PipelineReference
-from components.queues import dead_letter_queue
+from components.shared.pipeline_reference import PipelineReference
+from components.shared.queues import dead_letter_queue
 from config import RetrainingSchedule as ScheduleSettings
 
 

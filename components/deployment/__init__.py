@@ -1,0 +1,2 @@
+"""Model deployment: the endpoint templates, the deploy CodePipeline and the Lambdas it runs
+(resolve the approved model, check the endpoint config, test the staging endpoint)."""

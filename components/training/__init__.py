@@ -1,0 +1,2 @@
+"""Model building: the SageMaker pipeline, its execution role, the model-build CI/CD and its
+failure alerts."""

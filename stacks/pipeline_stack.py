@@ -8,11 +8,9 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from components.shared.code_source import CodeSource
-from components.training.model_build_pipeline import ModelBuildPipeline
-from components.training.pipeline_failure_alerts import PipelineFailureAlerts
-from components.training.training_pipeline import TrainingPipeline
+from components.training import Training
 from config import PIPELINE_IDENTITY_FIELDS, EnvironmentConfig, overrides_of
+from stacks.capability import CAPABILITY_ID
 from stacks.registry_stack import RegistryStack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -66,43 +64,23 @@ class PipelineStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        store = registry.store
-        bucket = store.bucket_for(self)
-        self.training = TrainingPipeline(
+        capability = Training(
             self,
-            "TrainingPipeline",
+            CAPABILITY_ID,
             config=config,
-            bucket=bucket,
-            key=store.key,
-            registry=registry.registry,
-        )
-        self.source = CodeSource(
-            self,
-            "ModelBuildSource",
-            settings=config.source,
-            codecommit_name=f"{config.resource_prefix}-model-build",
-            description=f"Model-build code of {config.project_name} ({config.name}): "
-            "pipeline steps, SageMaker definition and the CDK app",
-            initial_content_dir=REPO_ROOT,
-            initial_content_exclude=model_build_excludes(REPO_ROOT),
-            connection_repository=config.source.build_repository,
-        )
-        self.build = ModelBuildPipeline(
-            self,
-            "ModelBuild",
-            source=self.source,
-            artifact_bucket=bucket,
-            key=store.key,
+            # By name: keeps this stack's IAM resources free of cross-stack imports.
+            bucket=registry.store.bucket_for(self),
+            key=registry.store.key,
+            model_registry=registry.registry,
+            topic=registry.notifications.topic,
+            source_dir=REPO_ROOT,
+            source_exclude=model_build_excludes(REPO_ROOT),
             stack_name=self.stack_name,
-            training_pipeline=self.training.reference,
             context_overrides=overrides_of(
                 self.node.get_all_context(), config.name, fields=PIPELINE_IDENTITY_FIELDS
             ),
         )
-        self.failure_alerts = PipelineFailureAlerts(
-            self,
-            "FailureAlerts",
-            pipeline=self.training.reference,
-            topic=registry.notifications.topic,
-            environment_name=config.name,
-        )
+        self.training = capability.training
+        self.source = capability.source
+        self.build = capability.build
+        self.failure_alerts = capability.failure_alerts

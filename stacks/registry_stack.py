@@ -7,10 +7,9 @@ from typing import Any
 from aws_cdk import Stack
 from constructs import Construct
 
-from components.registry.artifact_store import ArtifactStore
-from components.registry.model_registry import ModelRegistry
-from components.registry.notifications import Notifications
+from components.registry import Registry
 from config import EnvironmentConfig
+from stacks.capability import CAPABILITY_ID
 
 
 class RegistryStack(Stack):
@@ -20,17 +19,7 @@ class RegistryStack(Stack):
         self, scope: Construct, id_: str, *, config: EnvironmentConfig, **kwargs: Any
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        self.store = ArtifactStore(self, "ArtifactStore", resource_prefix=config.resource_prefix)
-        self.registry = ModelRegistry(
-            self,
-            "ModelRegistry",
-            group_name=config.resource_prefix,
-            description=f"Versions of the {config.project_name} model trained in {config.name}",
-        )
-        self.notifications = Notifications(
-            self,
-            "Notifications",
-            key=self.store.key,
-            display_name=f"{config.resource_prefix} MLOps",
-            email=config.notification_email,
-        )
+        capability = Registry(self, CAPABILITY_ID, config=config)
+        self.store = capability.store
+        self.registry = capability.model_registry
+        self.notifications = capability.notifications

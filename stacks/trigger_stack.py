@@ -8,15 +8,16 @@ from aws_cdk import Stack
 from aws_cdk import aws_codepipeline as codepipeline
 from constructs import Construct
 
-from components.triggers.approval_rules import ApprovalRules
-from components.triggers.new_data_trigger import NewDataTrigger
-from components.triggers.retraining_schedule import RetrainingSchedule
+from components.triggers import Triggers
 from config import EnvironmentConfig
+from stacks.capability import CAPABILITY_ID
 from stacks.pipeline_stack import PipelineStack
 from stacks.registry_stack import RegistryStack
 
 
 class TriggerStack(Stack):
+    """The retraining schedule, the new-data trigger and the approval rules of one environment."""
+
     def __init__(
         self,
         scope: Construct,
@@ -29,29 +30,18 @@ class TriggerStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
-        store = registry.store
-        training = pipeline.training.reference
-        self.schedule = RetrainingSchedule(
+        capability = Triggers(
             self,
-            "RetrainingSchedule",
-            settings=config.schedule,
-            pipeline=training,
+            CAPABILITY_ID,
+            config=config,
+            training_pipeline=pipeline.training.reference,
             input_data_uri=pipeline.training.input_data_uri,
-            key=store.key,
-        )
-        self.new_data = NewDataTrigger(
-            self,
-            "NewDataTrigger",
-            bucket_name=store.bucket_name,
-            input_prefix=config.input_data_prefix,
-            pipeline=training,
-            key=store.key,
-        )
-        self.approvals = ApprovalRules(
-            self,
-            "ApprovalRules",
+            bucket_name=registry.store.bucket_name,
+            key=registry.store.key,
             model_package_group_name=registry.registry.group_name,
             deploy_pipeline=deploy_pipeline,
             topic=registry.notifications.topic,
-            environment_name=config.name,
         )
+        self.schedule = capability.schedule
+        self.new_data = capability.new_data
+        self.approvals = capability.approvals

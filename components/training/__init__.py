@@ -1,2 +1,6 @@
 """Model building: the SageMaker pipeline, its execution role, the model-build CI/CD and its
-failure alerts."""
+failure alerts. Entry construct: ``Training``."""
+
+from components.training.training import Training
+
+__all__ = ["Training"]

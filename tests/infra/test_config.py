@@ -108,6 +108,9 @@ BAD_VALUES = [
     ("schedule.cron", "cron(\u00b2 21 ? * TUE *)", "schedule.cron", "minutes field"),
     ("schedule.cron", "cron(0/\u00b2 21 ? * TUE *)", "schedule.cron", "minutes field"),
     ("schedule.cron", "cron(0 21 ? * TUE  *)", "schedule.cron", "single spaces"),
+    # EventBridge takes no increments in day-of-week (our own parser used to accept them).
+    ("schedule.cron", "cron(0 21 ? * */2 *)", "schedule.cron", "no increments"),
+    ("schedule.cron", "cron(0 21 ? * MON/2 *)", "schedule.cron", "day-of-week field 'MON/2'"),
     ("schedule.cron", f"cron(0 21 ? * {','.join(['1'] * 200)} *)", "schedule.cron", "at most 256"),
     ("schedule.time_zone", "Mars/Olympus", "schedule.time_zone", "IANA time zone"),
     ("schedule.time_zone", "Factory", "schedule.time_zone", "IANA time zone"),

@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""Markdown report of `cdk diff` between two synthesized cloud assemblies (base → head).
+"""Markdown report of the CloudFormation diff of two synthesized cloud assemblies (base → head).
 
 Used by `make diff BASE=main` and by the pull-request workflow (.github/workflows/pr-diff.yml),
 so reviewers see the same report locally and on the pull request.
 
     python tools/cdk_diff.py --base-dir BASE_CDK_OUT --head-dir HEAD_CDK_OUT [--output report.md]
 
-No AWS access is needed: each changed stack is compared with the pinned CLI's offline mode,
-`cdk diff --app HEAD_CDK_OUT --template BASE_TEMPLATE STACK`, which reads both templates from
-disk. The report has a summary table, the security-relevant changes (the CLI's IAM and
-security-group tables, and changed IAM/policy/security-group/key resources), the resources
-the CLI marks as replaced, and the CLI's diff of every changed stack in a <details> block.
+No AWS access is needed: both templates of a stack are read from disk and compared by
+@aws-cdk/cloudformation-diff, the library `cdk diff` itself uses (pinned in package.json,
+installed by `npm ci`). tools/cdk_diff.js runs it in one node process for every stack that
+changed and prints the library's structured diff as JSON: each resource change with its
+replacement impact, the IAM statement, managed policy and security-group changes, and the
+library's own text of the diff. This script renders the Markdown: a summary table, the
+security-relevant changes (those tables, and changed IAM/policy/security-group/key
+resources), the resources that would be replaced, and each changed stack's diff in a
+<details> block. Stacks that are identical, or differ only in asset hashes (new Lambda or
+script code), are decided here from the JSON and never reach node.
 
 The base may also be a plain directory of `<stack>.template.json` files (for example
-templates fetched from deployed stacks with `aws cloudformation get-template`).
+templates fetched from deployed stacks with `aws cloudformation get-template`). A stack only
+in head is new (diffed against an empty template), one only in base is removed.
 
-Exit status: 0, or 1 with --fail when any stack differs, or 2 when something failed.
+Exit status: 0, or 1 with --fail when any stack's template differs, or 2 when something
+failed (no node, the library not installed, a template that is not JSON).
 """
 
 from __future__ import annotations
@@ -23,45 +30,41 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
 import re
+import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+NODE_SCRIPT = Path(__file__).resolve().with_name("cdk_diff.js")
 
 # A pull-request comment holds at most 65,536 characters: the workflow passes --max-bytes and
-# long diffs are cut with this note.
+# long diffs and tables are cut with this note.
 TRUNCATION_NOTE = (
-    "… {lines} more lines cut to fit the comment; run `make diff BASE=<base>` locally "
+    "… {count} more {what} cut to fit the comment; run `make diff BASE=<base>` locally "
     "or download the `cdk-diff-report` artifact of this run for the whole diff."
 )
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 # Asset hashes are SHA-256 hex digests (S3 keys, image tags, `aws:asset:path` metadata). Any
 # other 64-hex-digit value in a template would be taken for one; this app has none.
 _ASSET_HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
-# `[~] AWS::S3::Bucket Data Data666C94C7 replace`: change, type, construct path, logical ID and
-# an optional impact. Parameters and outputs (`[+] Parameter X ...`) have no `::` in the type.
-_RESOURCE_LINE = re.compile(r"^\[(?P<op>[-+~])\] (?P<type>[A-Za-z0-9]+::\S+) (?P<rest>.+)$")
-# Impacts as the CLI prints them (aws-cdk cloudformation-diff `formatImpact`); longest first.
-_IMPACTS = ("may be replaced", "replace", "destroy", "orphan")
+# The library's ResourceImpact values, in the words `cdk diff` prints for them; the others
+# (create, update, no change) add nothing to the change itself.
+_IMPACT_WORDS = {
+    "WILL_REPLACE": "replace",
+    "MAY_REPLACE": "may be replaced",
+    "WILL_DESTROY": "destroy",
+    "WILL_ORPHAN": "orphan",
+    "WILL_IMPORT": "import",
+}
+_QUIET_IMPACTS = frozenset({"WILL_CREATE", "WILL_UPDATE", "NO_CHANGE"})
 _REPLACEMENTS = frozenset({"replace", "may be replaced"})
-# Headers of the CLI's security tables, and the table's box-drawing lines that follow them.
-_SECURITY_HEADER = re.compile(
-    r"^(IAM Statement Changes|IAM Policy Changes|Security Group Changes|Security-related changes)"
-)
-_TABLE_LINE = re.compile(r"^[┌│├└╭╰║╔╠╚+|]")
-_CLI_FOOTER = re.compile(r"Number of stacks with differences:")
-# Resource types whose changes alter who may do what; the CLI's tables cover only some of
+_OPS = {"add": "+", "remove": "-", "update": "~", "import": "←"}
+# Resource types whose changes alter who may do what; the library's tables cover only some of
 # them (statements, managed policies, security-group rules), so these are listed as well.
 _SECURITY_TYPES = (
     "AWS::IAM::",
@@ -75,11 +78,10 @@ _SECURITY_TYPES = (
     "AWS::Events::EventBusPolicy",
     "AWS::CodeStarConnections::",
 )
-_RETAINED = frozenset({"Retain", "RetainExceptOnCreate"})
 
 
 class CdkDiffError(Exception):
-    """An assembly could not be read or the CLI failed; the message says which."""
+    """A template could not be read or the diff library failed; the message says which."""
 
 
 class Status(Enum):
@@ -87,23 +89,27 @@ class Status(Enum):
     NEW = "new stack"
     REMOVED = "removed stack"
     ASSETS_ONLY = "only asset hashes changed"
+    HIDDEN_ONLY = "only changes `cdk diff` hides"
     UNCHANGED = "no changes"
+
+
+# Statuses with no resource changes to count or show.
+_ONE_LINERS = frozenset({Status.ASSETS_ONLY, Status.HIDDEN_ONLY, Status.UNCHANGED})
 
 
 @dataclass(frozen=True)
 class StackTemplate:
     name: str  # artifact ID: the key that pairs base and head
-    selector: str  # what `cdk diff` is given to pick the stack (its display name)
     template: Path
 
 
 @dataclass(frozen=True)
 class ResourceChange:
-    op: str  # "+", "-" or "~"
+    op: str  # "+", "-", "~" or "←" (import)
     type: str
-    path: str
+    path: str  # construct path as `cdk diff` shows it, or the logical ID without metadata
     logical_id: str
-    impact: str | None
+    impact: str | None  # as `cdk diff` words it ("replace", "orphan", ...), None when plain
 
     @property
     def is_replacement(self) -> bool:
@@ -119,14 +125,27 @@ class ResourceChange:
         return f"[{self.op}] {self.type} {where}{impact}"
 
 
+@dataclass(frozen=True)
+class SecurityTable:
+    """One of the library's change tables (IAM statements, managed policies, security-group
+    rules, IAM Identity Center); each row starts with "+" or "-"."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
 @dataclass
 class StackDiff:
     name: str
     status: Status
     diff_text: str = ""
     resources: list[ResourceChange] = field(default_factory=list)
-    security_tables: list[str] = field(default_factory=list)
+    tables: list[SecurityTable] = field(default_factory=list)
+    permissions_broadened: bool = False
     changed_asset_hashes: int = 0
+    hidden_changes: int = 0  # the AWS::CDK::Metadata resource, the bootstrap-version rule
+    mangled_changes: int = 0  # non-ASCII characters CloudFormation stores as "?"
 
     def count(self, op: str) -> int:
         return sum(1 for change in self.resources if change.op == op)
@@ -135,12 +154,16 @@ class StackDiff:
     def replacements(self) -> list[ResourceChange]:
         return [change for change in self.resources if change.is_replacement]
 
+    # A removed stack's roles and rules are gone with it; that is not a grant to review.
     @property
     def security_resources(self) -> list[ResourceChange]:
-        # A removed stack's roles are gone with it; that is not a grant to review.
         if self.status is Status.REMOVED:
             return []
         return [change for change in self.resources if change.is_security_relevant]
+
+    @property
+    def security_tables(self) -> list[SecurityTable]:
+        return [] if self.status is Status.REMOVED else self.tables
 
     @property
     def has_security_changes(self) -> bool:
@@ -158,21 +181,21 @@ def load_stacks(directory: Path) -> dict[str, StackTemplate]:
     if not manifest.is_file():
         return {
             path.name.removesuffix(".template.json"): StackTemplate(
-                name=path.name.removesuffix(".template.json"),
-                selector=path.name.removesuffix(".template.json"),
-                template=path,
+                name=path.name.removesuffix(".template.json"), template=path
             )
             for path in sorted(directory.glob("*.template.json"))
         }
-    artifacts: Mapping[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get(
-        "artifacts", {}
-    )
-    # Top-level stacks only: this app has no Stages (nested assemblies would need the CLI's
-    # `Stage/Stack` selectors).
+    try:
+        artifacts: Mapping[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get(
+            "artifacts", {}
+        )
+    except (OSError, ValueError) as error:
+        raise CdkDiffError(f"cannot read {manifest}: {error}") from error
+    # Top-level stacks only: this app has no Stages (nested assemblies have their own
+    # manifests).
     return {
         artifact_id: StackTemplate(
             name=artifact_id,
-            selector=str(artifact.get("displayName", artifact_id)),
             template=directory / str(artifact["properties"]["templateFile"]),
         )
         for artifact_id, artifact in artifacts.items()
@@ -182,9 +205,11 @@ def load_stacks(directory: Path) -> dict[str, StackTemplate]:
 
 def _read_template(path: Path) -> dict[str, Any]:
     try:
-        template: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        template = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise CdkDiffError(f"cannot read template {path}: {error}") from error
+    if not isinstance(template, dict):
+        raise CdkDiffError(f"template {path} is not a JSON object")
     return template
 
 
@@ -196,129 +221,99 @@ def _asset_hashes(template: Mapping[str, Any]) -> set[str]:
     return set(_ASSET_HASH.findall(json.dumps(template)))
 
 
-def _empty_like(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The base for a new stack: empty, except for the bootstrap-version check every CDK
-    stack carries, so the diff of a new stack shows only what the stack itself adds."""
-    empty: dict[str, Any] = {"Resources": {}}
-    parameter = template.get("Parameters", {}).get("BootstrapVersion")
-    if parameter is not None:
-        empty["Parameters"] = {"BootstrapVersion": parameter}
-    rule = template.get("Rules", {}).get("CheckBootstrapVersion")
-    if rule is not None:
-        empty["Rules"] = {"CheckBootstrapVersion": rule}
-    return empty
+# --- the diff library (tools/cdk_diff.js) -------------------------------------------------
 
 
-def _removed_resources(stack_name: str, template: Mapping[str, Any]) -> list[ResourceChange]:
-    changes = []
-    for logical_id, resource in template.get("Resources", {}).items():
-        path = str(resource.get("Metadata", {}).get("aws:cdk:path", logical_id))
-        path = path.removeprefix(f"{stack_name}/").removesuffix("/Resource")
-        retained = resource.get("DeletionPolicy") in _RETAINED
-        changes.append(
-            ResourceChange(
-                op="-",
-                type=str(resource.get("Type", "?")),
-                path=path,
-                logical_id=logical_id,
-                impact="orphan" if retained else "destroy",
-            )
+class _Resource(TypedDict):
+    logicalId: str
+    path: str | None
+    oldType: str | None
+    newType: str | None
+    change: str
+    impact: str
+
+
+class _Table(TypedDict):
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+class _Stack(TypedDict):
+    name: str
+    differs: bool
+    resources: list[_Resource]
+    securityTables: list[_Table]
+    permissionsBroadened: bool
+    hiddenChanges: int
+    mangledChanges: int
+    text: str
+
+
+def run_library(node: str, pairs: Sequence[Mapping[str, str | None]]) -> list[_Stack]:
+    """The library's diff of each {name, base, head} pair (template paths; None for the side
+    a new or removed stack is missing from), from one node process."""
+    executable = shutil.which(node)
+    if executable is None:
+        raise CdkDiffError(
+            f"node ({node}) not found: install Node.js 20 (as for the CDK CLI) or pass --node"
         )
-    return changes
-
-
-# --- running and reading the CLI ----------------------------------------------------------
-
-
-def cli_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for the CLI: offline, quiet and without colours.
-
-    Every AWS_* variable is dropped so the CLI cannot reach an account (it would look up the
-    caller through STS whenever credentials are present, even fake ones)."""
-    env = {key: value for key, value in environ.items() if not key.startswith("AWS_")}
-    env.update(
-        {
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "CDK_DISABLE_CLI_TELEMETRY": "true",
-            "CDK_DISABLE_VERSION_CHECK": "1",
-            "FORCE_COLOR": "0",
-            "NO_COLOR": "1",
-        }
-    )
-    return env
-
-
-def run_cdk_diff(
-    cdk: Path, head_dir: Path, stack: StackTemplate, base_template: Path, workdir: Path
-) -> str:
-    """The CLI's diff of one head stack against a base template file, ANSI-free."""
-    command = [
-        str(cdk),
-        "diff",
-        "--no-notices",
-        # Without it the CLI also selects the stack's dependencies, and refuses to compare
-        # more than one stack with a fixed template.
-        "--exclusively",
-        "--app",
-        str(head_dir.resolve()),
-        "--template",
-        str(base_template.resolve()),
-        stack.selector,
-    ]
-    # The working directory is an empty temporary one so a cdk.json there adds nothing.
-    result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
-        command,
-        cwd=workdir,
-        env=cli_env(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # the CLI prints the diff on stderr (stdout when CI=true)
-        text=True,
-        check=False,
-    )
-    output = _ANSI.sub("", result.stdout)
+    try:
+        result = subprocess.run(  # noqa: S603 (fixed argv, no shell)
+            [executable, str(NODE_SCRIPT), "-"],
+            input=json.dumps(list(pairs)),
+            capture_output=True,
+            encoding="utf-8",
+            check=False,
+        )
+    except OSError as error:
+        raise CdkDiffError(f"cannot run {executable}: {error}") from error
     if result.returncode != 0:
-        raise CdkDiffError(f"`cdk diff {stack.selector}` failed ({result.returncode}):\n{output}")
-    return output
+        raise CdkDiffError(
+            result.stderr.strip() or f"{NODE_SCRIPT.name} failed with status {result.returncode}"
+        )
+    try:
+        stacks: list[_Stack] = json.loads(result.stdout)["stacks"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CdkDiffError(f"unexpected output from {NODE_SCRIPT.name}: {error}") from error
+    if [stack["name"] for stack in stacks] != [pair["name"] for pair in pairs]:
+        raise CdkDiffError(f"{NODE_SCRIPT.name} answered for other stacks than asked")
+    return stacks
 
 
-def parse_cli_output(output: str) -> tuple[str, list[ResourceChange], list[str]]:
-    """Splits the CLI's text into the diff to show, the resource changes and the security
-    tables."""
-    lines = _ANSI.sub("", output).splitlines()
-    # Warnings the CLI may print before the diff are not part of it.
-    start = next((i for i, line in enumerate(lines) if line.startswith("Stack ")), 0)
-    kept = [line.rstrip() for line in lines[start:] if not _CLI_FOOTER.search(line)]
-    while kept and not kept[-1]:
-        kept.pop()
-
-    resources = []
-    tables: list[list[str]] = []
-    in_table = False
-    for line in kept:
-        if _SECURITY_HEADER.match(line):
-            tables.append([line])
-            in_table = True
-        elif in_table and _TABLE_LINE.match(line):
-            tables[-1].append(line)
-        else:
-            in_table = False
-            match = _RESOURCE_LINE.match(line)
-            if match:
-                resources.append(_parse_resource(match["op"], match["type"], match["rest"]))
-    return "\n".join(kept), resources, ["\n".join(table) for table in tables]
-
-
-def _parse_resource(op: str, type_: str, rest: str) -> ResourceChange:
-    impact = next((i for i in _IMPACTS if rest.endswith(f" {i}")), None)
-    if impact is not None:
-        rest = rest[: -len(impact) - 1]
-    # The logical ID is one token; the construct path before it may contain spaces, and is
-    # absent when the template has no path metadata.
-    path, _, logical_id = rest.rstrip().rpartition(" ")
+def _resource_change(resource: _Resource) -> ResourceChange:
+    impact = resource["impact"]
     return ResourceChange(
-        op=op, type=type_, path=path or logical_id, logical_id=logical_id, impact=impact
+        op=_OPS.get(resource["change"], "?"),
+        type=resource["newType"] or resource["oldType"] or "?",
+        path=resource["path"] or resource["logicalId"],
+        logical_id=resource["logicalId"],
+        # An impact a newer library adds is shown as it is named rather than dropped.
+        impact=None
+        if impact in _QUIET_IMPACTS
+        else _IMPACT_WORDS.get(impact, impact.lower().replace("_", " ")),
+    )
+
+
+def _stack_diff(stack: _Stack, status: Status) -> StackDiff:
+    if status is Status.MODIFIED and not stack["differs"]:
+        status = Status.HIDDEN_ONLY
+    return StackDiff(
+        name=stack["name"],
+        status=status,
+        diff_text=stack["text"],
+        resources=[_resource_change(resource) for resource in stack["resources"]],
+        tables=[
+            SecurityTable(
+                title=table["title"],
+                header=tuple(table["header"]),
+                rows=tuple(tuple(row) for row in table["rows"]),
+            )
+            for table in stack["securityTables"]
+        ],
+        permissions_broadened=stack["permissionsBroadened"],
+        hidden_changes=stack["hiddenChanges"],
+        mangled_changes=stack["mangledChanges"],
     )
 
 
@@ -326,74 +321,52 @@ def _parse_resource(op: str, type_: str, rest: str) -> ResourceChange:
 
 
 def compare(
-    base_dir: Path,
-    head_dir: Path,
-    *,
-    cdk: Path = DEFAULT_CDK,
-    stacks: str = "*",
-    jobs: int = 4,
+    base_dir: Path, head_dir: Path, *, node: str = "node", stacks: str = "*"
 ) -> list[StackDiff]:
     """One StackDiff per stack of head (manifest order), then the stacks head removed.
 
-    Identical templates and asset-hash-only changes are decided here, from the JSON, so the
-    CLI (1-3 s per call) only runs for stacks with a real change; those calls run in
-    parallel."""
-    if not cdk.is_file():
-        raise CdkDiffError(f"{cdk} not found: run `npm ci` (or `make synth`) first")
-    cdk = cdk.resolve()  # the CLI runs in a temporary directory
+    Identical templates and asset-hash-only changes are decided here, from the JSON; the
+    other stacks go to the diff library, all in one node process (it takes about a second
+    to start)."""
     base = {name: s for name, s in load_stacks(base_dir).items() if fnmatch.fnmatch(name, stacks)}
     head = {name: s for name, s in load_stacks(head_dir).items() if fnmatch.fnmatch(name, stacks)}
     if not head and not base:
         raise CdkDiffError(f"no stack matches {stacks!r} in {base_dir} or {head_dir}")
 
     results: dict[str, StackDiff] = {}
-    to_diff: list[tuple[StackTemplate, Path, Status]] = []
-    with tempfile.TemporaryDirectory(prefix="cdk-diff-") as tmp:
-        workdir = Path(tmp)
-        for name, stack in head.items():
-            head_template = _read_template(stack.template)
-            if name not in base:
-                empty = workdir / f"{name}.empty.template.json"
-                empty.write_text(json.dumps(_empty_like(head_template)), encoding="utf-8")
-                to_diff.append((stack, empty, Status.NEW))
-                continue
-            base_template = _read_template(base[name].template)
-            if base_template == head_template:
-                results[name] = StackDiff(name=name, status=Status.UNCHANGED)
-            elif _normalized(base_template) == _normalized(head_template):
-                changed = _asset_hashes(head_template) - _asset_hashes(base_template)
-                results[name] = StackDiff(
-                    name=name, status=Status.ASSETS_ONLY, changed_asset_hashes=len(changed)
-                )
-            else:
-                to_diff.append((stack, base[name].template, Status.MODIFIED))
-
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            outputs = pool.map(
-                lambda item: run_cdk_diff(cdk, head_dir, item[0], item[1], workdir), to_diff
+    to_diff: list[tuple[str, StackTemplate | None, StackTemplate | None, Status]] = []
+    for name, stack in head.items():
+        head_template = _read_template(stack.template)
+        if name not in base:
+            to_diff.append((name, None, stack, Status.NEW))
+            continue
+        base_template = _read_template(base[name].template)
+        if base_template == head_template:
+            results[name] = StackDiff(name=name, status=Status.UNCHANGED)
+        elif _normalized(base_template) == _normalized(head_template):
+            changed = _asset_hashes(head_template) - _asset_hashes(base_template)
+            results[name] = StackDiff(
+                name=name, status=Status.ASSETS_ONLY, changed_asset_hashes=len(changed)
             )
-            for (stack, _, status), output in zip(to_diff, outputs, strict=True):
-                text, resources, tables = parse_cli_output(output)
-                results[stack.name] = StackDiff(
-                    name=stack.name,
-                    status=status,
-                    diff_text=text,
-                    resources=resources,
-                    security_tables=tables,
-                )
-
-    ordered = [results[name] for name in head]
+        else:
+            to_diff.append((name, base[name], stack, Status.MODIFIED))
     for name, stack in base.items():
         if name not in head:
-            template = _read_template(stack.template)
-            ordered.append(
-                StackDiff(
-                    name=name,
-                    status=Status.REMOVED,
-                    resources=_removed_resources(name, template),
-                )
-            )
-    return ordered
+            _read_template(stack.template)  # a broken one is reported like any other
+            to_diff.append((name, stack, None, Status.REMOVED))
+
+    if to_diff:
+        pairs = [
+            {
+                "name": name,
+                "base": str(old.template.resolve()) if old else None,
+                "head": str(new.template.resolve()) if new else None,
+            }
+            for name, old, new, _ in to_diff
+        ]
+        for (name, _, _, status), stack_json in zip(to_diff, run_library(node, pairs), strict=True):
+            results[name] = _stack_diff(stack_json, status)
+    return [results[name] for name in head] + [results[name] for name in base if name not in head]
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -404,6 +377,21 @@ def _fence(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
     return f"{ticks}\n{text}\n{ticks}"
+
+
+def _code(text: str) -> str:
+    """Inline code that no backtick inside can end early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _cell(text: str) -> str:
+    # The library puts one value per line (several actions, principals); a table cell is
+    # one line. In a GFM table `\|` is a literal pipe, inside code spans too.
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "<br>".join(_code(line) for line in lines).replace("|", "\\|")
 
 
 def _truncate(text: str, limit: int | None) -> str:
@@ -417,11 +405,11 @@ def _truncate(text: str, limit: int | None) -> str:
             break
         kept.append(line)
         size += len(line) + 1
-    return "\n".join([*kept, TRUNCATION_NOTE.format(lines=len(lines) - len(kept))])
+    return "\n".join([*kept, TRUNCATION_NOTE.format(count=len(lines) - len(kept), what="lines")])
 
 
 def _counts_row(diff: StackDiff) -> str:
-    if diff.status in (Status.ASSETS_ONLY, Status.UNCHANGED):
+    if diff.status in _ONE_LINERS:
         counts = ["-"] * 5
     else:
         counts = [
@@ -463,8 +451,9 @@ def render(
     max_bytes: int | None = None,
 ) -> str:
     """The Markdown report. With max_bytes (UTF-8, so never fewer than the characters GitHub
-    counts), the diff texts are shortened first, then the security tables, until the report
-    fits; the summary, the security-relevant resources and the replacements stay complete."""
+    counts), the diff texts are shortened first, then the rows of the security tables, until
+    the report fits; the summary, the security-relevant resources and the replacements stay
+    complete."""
     report = _render(diffs, title=title)
     if max_bytes is None or _size(report) <= max_bytes:
         return report
@@ -474,14 +463,14 @@ def render(
     )
     if diff_limit is not None:
         return _render(diffs, title=title, diff_limit=diff_limit)
-    longest_tables = max((len(t) for d in diffs for t in d.security_tables), default=0)
-    table_limit = _largest_fitting(
-        longest_tables,
-        lambda limit: _render(diffs, title=title, diff_limit=0, table_limit=limit),
+    most_rows = max((len(t.rows) for d in diffs for t in d.security_tables), default=0)
+    row_limit = _largest_fitting(
+        most_rows,
+        lambda limit: _render(diffs, title=title, diff_limit=0, row_limit=limit),
         max_bytes,
     )
     # Past that only the lists are left; the report is then as short as it can be.
-    return _render(diffs, title=title, diff_limit=0, table_limit=table_limit or 0)
+    return _render(diffs, title=title, diff_limit=0, row_limit=row_limit or 0)
 
 
 def _size(text: str) -> int:
@@ -507,7 +496,7 @@ def _render(
     *,
     title: str,
     diff_limit: int | None = None,
-    table_limit: int | None = None,
+    row_limit: int | None = None,
 ) -> str:
     changed = [d for d in diffs if d.status is not Status.UNCHANGED]
     unchanged = [d for d in diffs if d.status is Status.UNCHANGED]
@@ -528,7 +517,7 @@ def _render(
     if unchanged:
         out += ["Unchanged: " + ", ".join(f"`{d.name}`" for d in unchanged) + ".", ""]
 
-    out += _security_section(changed, table_limit)
+    out += _security_section(changed, row_limit)
     out += _replacement_section(changed)
 
     out += ["### Diff per stack", ""]
@@ -537,19 +526,38 @@ def _render(
     return "\n".join(out).rstrip() + "\n"
 
 
-def _security_section(diffs: Iterable[StackDiff], table_limit: int | None) -> list[str]:
+def _table(table: SecurityTable, row_limit: int | None) -> list[str]:
+    rows = table.rows if row_limit is None else table.rows[:row_limit]
+    out = [
+        f"*{table.title}*",
+        "",
+        "| " + " | ".join(header or " " for header in table.header) + " |",
+        "|" + "---|" * len(table.header),
+        *("| " + " | ".join(_cell(value) for value in row) + " |" for row in rows),
+    ]
+    if len(rows) < len(table.rows):
+        out += ["", TRUNCATION_NOTE.format(count=len(table.rows) - len(rows), what="rows")]
+    return [*out, ""]
+
+
+def _security_section(diffs: Iterable[StackDiff], row_limit: int | None) -> list[str]:
     out = ["### 🔐 Security-relevant changes", ""]
     relevant = [d for d in diffs if d.has_security_changes]
     if not relevant:
         return [*out, "None.", ""]
+    out += [
+        "The tables are the CDK diff library's IAM and security-group changes; as `cdk diff` "
+        "warns, there may be security-related changes not in them "
+        "([aws-cdk#1299](https://github.com/aws/aws-cdk/issues/1299)).",
+        "",
+    ]
     for diff in relevant:
-        out += [f"**`{diff.name}`**", ""]
+        broadened = " (permissions broadened)" if diff.permissions_broadened else ""
+        out += [f"**`{diff.name}`**{broadened}", ""]
         out += [f"- `{change.describe()}`" for change in diff.security_resources]
-        if diff.security_tables:
-            tables = _truncate("\n\n".join(diff.security_tables), table_limit)
-            out += ["", _fence(tables), ""]
-        else:
-            out.append("")
+        out.append("")
+        for table in diff.security_tables:
+            out += _table(table, row_limit)
     return out
 
 
@@ -572,8 +580,27 @@ def _stack_section(diff: StackDiff, diff_limit: int | None) -> list[str]:
             "asset(s): code or files packaged as assets); no template change otherwise.",
             "",
         ]
+    if diff.status is Status.HIDDEN_ONLY:
+        hidden = []
+        if diff.hidden_changes:
+            hidden.append(
+                f"{diff.hidden_changes} to CDK metadata (the `AWS::CDK::Metadata` resource or "
+                "the bootstrap-version rule)"
+            )
+        if diff.mangled_changes:
+            hidden.append(
+                f"{diff.mangled_changes} in non-ASCII characters, which CloudFormation "
+                "returns as `?` from a deployed stack"
+            )
+        detail = (
+            f"only changes `cdk diff` hides: {'; '.join(hidden)}"
+            if hidden
+            # The library compares values as CloudFormation does (`10` equals `"10"`).
+            else "the templates differ only in ways CloudFormation treats as equal"
+        )
+        return [f"- `{diff.name}`: {detail}.", ""]
+    note = ""
     if diff.status is Status.REMOVED:
-        body = "\n".join(change.describe() for change in diff.resources) or "(no resources)"
         retained = sum(1 for change in diff.resources if change.impact == "orphan")
         # Removing a stack from the app does not delete the deployed one; deleting it does.
         note = (
@@ -583,9 +610,7 @@ def _stack_section(diff: StackDiff, diff_limit: int | None) -> list[str]:
         note += (
             f", except {retained} kept by their deletion policy (`orphan`)." if retained else "."
         )
-    else:
-        body = _truncate(diff.diff_text, diff_limit)
-        note = ""
+    body = _truncate(diff.diff_text, diff_limit) or "(no resources)"
     lines = ["<details>", f"<summary>{_summary_line(diff)}</summary>", ""]
     if note:
         lines += [note, ""]
@@ -603,30 +628,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--full-output", type=Path, help="also write the report without --max-bytes cuts here"
     )
-    parser.add_argument("--cdk", type=Path, default=DEFAULT_CDK, help="the pinned CDK CLI")
+    parser.add_argument(
+        "--node", default="node", help="the node that runs tools/cdk_diff.js (default: node)"
+    )
+    # The CLI and parallel CLI calls are gone; the options stay accepted so existing
+    # invocations keep working.
+    parser.add_argument("--cdk", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--stacks", default="*", help="only stacks matching this glob")
     parser.add_argument("--title", default="cdk diff", help="heading of the report")
     parser.add_argument(
         "--max-bytes", type=int, help="shorten the diffs so the report fits (UTF-8 bytes)"
     )
-    parser.add_argument("--jobs", type=int, default=4, help="CLI calls run in parallel")
     parser.add_argument("--fail", action="store_true", help="exit 1 when any stack differs")
     args = parser.parse_args(argv)
 
     try:
-        diffs = compare(
-            args.base_dir, args.head_dir, cdk=args.cdk, stacks=args.stacks, jobs=args.jobs
-        )
+        diffs = compare(args.base_dir, args.head_dir, node=args.node, stacks=args.stacks)
     except CdkDiffError as error:
         print(f"cdk_diff: {error}", file=sys.stderr)
         return 2
     report = render(diffs, title=args.title, max_bytes=args.max_bytes)
+    # The workflow writes into a directory nothing else creates.
     if args.full_output is not None:
+        args.full_output.parent.mkdir(parents=True, exist_ok=True)
         args.full_output.write_text(render(diffs, title=args.title), encoding="utf-8")
     if args.output is None:
         sys.stdout.buffer.write(report.encode("utf-8"))
         sys.stdout.flush()
     else:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(report, encoding="utf-8")
     differs = any(d.status is not Status.UNCHANGED for d in diffs)
     return 1 if args.fail and differs else 0

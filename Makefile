@@ -58,6 +58,7 @@ bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty 
 # The base is synthesized in a temporary git worktree with this checkout's .venv (so a base
 # with other pinned dependencies is synthesized with ours); the head is the working tree,
 # uncommitted changes included. Both go to temporary directories: cdk.out is left alone.
+# The templates are compared by this checkout's pinned @aws-cdk/cloudformation-diff (npm ci).
 BASE ?= main
 diff: $(VENV)/.synth-deps node_modules/.installed ## Diff every stack against branch BASE, offline (make diff BASE=main)
 	@tmp=$$(mktemp -d); \
@@ -68,7 +69,7 @@ diff: $(VENV)/.synth-deps node_modules/.installed ## Diff every stack against br
 		--app "$(abspath $(PY)) app.py" --output "$$tmp/base.out" >/dev/null) && \
 	$(OFFLINE) $(CDK) synth $(CDK_FLAGS) --quiet --output "$$tmp/head.out" >/dev/null && \
 	$(PY) tools/cdk_diff.py --base-dir "$$tmp/base.out" --head-dir "$$tmp/head.out" \
-		--cdk $(CDK) --title "cdk diff: $(BASE) → working tree"
+		--title "cdk diff: $(BASE) → working tree"
 
 snapshots: $(VENV)/.dev-deps ## Rewrite the template snapshots (on purpose only; review the diff)
 	$(OFFLINE) $(PY) -m pytest tests/infra --snapshot-update

@@ -38,15 +38,38 @@ class ConfigError(Exception):
 
 def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
     """Validates every environment; raises ConfigError listing every problem found."""
+    defaults, environments = _read_settings(context)
+    raw_by_env, problems = _collect_environments(defaults, environments)
+    problems.extend(_apply_overrides(context, raw_by_env, accepted=sorted(environments)))
+    configs, invalid = _validate_environments(raw_by_env)
+    problems.extend(invalid)
+    if problems:
+        raise ConfigError(problems)
+    return configs
+
+
+def _read_settings(context: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The defaults and the environments of the ``mlops`` key; nothing below a malformed top
+    level can be checked, so its problems are raised at once."""
     settings = context.get(CONTEXT_KEY)
     if not isinstance(settings, Mapping):
         raise ConfigError(
             [f"context key {CONTEXT_KEY!r} is missing or not an object (see cdk.json)"]
         )
-    unknown_top = sorted(set(settings) - {"defaults", "environments"})
     defaults = settings.get("defaults", {})
     environments = settings.get("environments")
+    problems = _top_level_problems(settings, defaults, environments)
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(environments, Mapping) and isinstance(defaults, Mapping)
+    return defaults, environments
+
+
+def _top_level_problems(
+    settings: Mapping[str, Any], defaults: object, environments: object
+) -> list[str]:
     problems: list[str] = []
+    unknown_top = sorted(set(settings) - {"defaults", "environments"})
     if unknown_top:
         problems.append(
             f"{CONTEXT_KEY}: unknown key(s) {', '.join(unknown_top)}; "
@@ -58,43 +81,58 @@ def load_environments(context: Mapping[str, Any]) -> list[EnvironmentConfig]:
         problems.append(
             f"{CONTEXT_KEY}.environments must be an object with at least one environment"
         )
-    if problems:
-        raise ConfigError(problems)
-    assert isinstance(environments, Mapping) and isinstance(defaults, Mapping)
+    return problems
 
+
+def _collect_environments(
+    defaults: Mapping[str, Any], environments: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each usable environment's settings layered on the defaults, and the problems of the
+    others (which are left out, so that nothing else is reported about them)."""
     raw_by_env: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
     for env_name, env_settings in environments.items():
-        # The key names the stacks (Dev-RegistryStack), so it is checked exactly as written.
-        if not ENVIRONMENT_NAME.fullmatch(env_name):
-            problems.append(
-                f"{CONTEXT_KEY}.environments: {env_name!r} is not a valid environment name; "
-                "accepted: 1-10 lower-case letters/digits, starting with a letter (e.g. dev)"
-            )
-            continue
-        if not isinstance(env_settings, Mapping):
-            problems.append(f"[{env_name}] must be an object of settings")
-            continue
-        if "name" in env_settings or "name" in defaults:
-            problems.append(
-                f"[{env_name}] name: an environment is named by its key under "
-                f"{CONTEXT_KEY}.environments; remove the 'name' setting"
-            )
+        problem = _environment_problem(env_name, env_settings, defaults)
+        if problem is not None:
+            problems.append(problem)
             continue
         merged = _deep_merge(defaults, env_settings)
         merged["name"] = env_name
         raw_by_env[env_name] = merged
+    return raw_by_env, problems
 
-    problems.extend(_apply_overrides(context, raw_by_env, accepted=sorted(environments)))
 
+def _environment_problem(
+    env_name: str, env_settings: object, defaults: Mapping[str, Any]
+) -> str | None:
+    """Only the first problem of an entry: once it is unusable, the rest would be noise."""
+    # The key names the stacks (Dev-RegistryStack), so it is checked exactly as written.
+    if not ENVIRONMENT_NAME.fullmatch(env_name):
+        return (
+            f"{CONTEXT_KEY}.environments: {env_name!r} is not a valid environment name; "
+            "accepted: 1-10 lower-case letters/digits, starting with a letter (e.g. dev)"
+        )
+    if not isinstance(env_settings, Mapping):
+        return f"[{env_name}] must be an object of settings"
+    if "name" in env_settings or "name" in defaults:
+        return (
+            f"[{env_name}] name: an environment is named by its key under "
+            f"{CONTEXT_KEY}.environments; remove the 'name' setting"
+        )
+    return None
+
+
+def _validate_environments(
+    raw_by_env: Mapping[str, dict[str, Any]],
+) -> tuple[list[EnvironmentConfig], list[str]]:
     configs: list[EnvironmentConfig] = []
+    problems: list[str] = []
     for env_name, raw in raw_by_env.items():
         try:
             configs.append(EnvironmentConfig.model_validate(raw))
         except ValidationError as error:
             problems.extend(_describe(env_name, error))
-    if problems:
-        raise ConfigError(problems)
-    return configs
+    return configs, problems
 
 
 # Settings that say where an environment's pipeline lives. The model-build pipeline repeats
@@ -123,43 +161,55 @@ def overrides_of(
 def _apply_overrides(
     context: Mapping[str, Any], raw_by_env: dict[str, dict[str, Any]], *, accepted: list[str]
 ) -> list[str]:
+    """Applies the `-c` overrides in the order given, so that a later one builds on an earlier
+    one (clear a group, then set one of its fields); returns their problems."""
     problems: list[str] = []
     for key, value in context.items():
         match = _OVERRIDE_KEY.fullmatch(key)
         if not match:
             continue
         env_name, path = match.group("env"), match.group("path").split(".")
-        if env_name not in accepted:
-            problems.append(
-                f"-c {key}: unknown environment {env_name!r}; accepted: {', '.join(accepted)} "
-                "(overrides are -c <environment>.<field>[.<subfield>]=<value>)"
-            )
-            continue
-        if path[0] == "name":
-            problems.append(
-                f"-c {key}: the environment name is its key under {CONTEXT_KEY}.environments "
-                "and cannot be overridden"
-            )
-            continue
-        if env_name not in raw_by_env:
-            continue  # its settings were already reported as invalid
-        target = raw_by_env[env_name]
-        for part in path[:-1]:
-            child = target.get(part)
-            if child is None:
-                child = target[part] = {}
-            elif not isinstance(child, dict):
-                problems.append(f"-c {key}: {part!r} is not a group of settings")
-                break
-            target = child
-        else:
-            parsed = _parse_cli_value(value)
-            current = target.get(path[-1])
-            # An object merges into the settings it overrides, like cdk.json's layers do.
-            if isinstance(parsed, Mapping) and isinstance(current, Mapping):
-                parsed = _deep_merge(current, parsed)
-            target[path[-1]] = parsed
+        problem = _override_key_problem(key, env_name, path[0], accepted)
+        # An environment missing from raw_by_env had its settings reported as invalid.
+        if problem is None and env_name in raw_by_env:
+            problem = _set_override(raw_by_env[env_name], key, path, value)
+        if problem is not None:
+            problems.append(problem)
     return problems
+
+
+def _override_key_problem(key: str, env_name: str, field: str, accepted: list[str]) -> str | None:
+    if env_name not in accepted:
+        return (
+            f"-c {key}: unknown environment {env_name!r}; accepted: {', '.join(accepted)} "
+            "(overrides are -c <environment>.<field>[.<subfield>]=<value>)"
+        )
+    if field == "name":
+        return (
+            f"-c {key}: the environment name is its key under {CONTEXT_KEY}.environments "
+            "and cannot be overridden"
+        )
+    return None
+
+
+def _set_override(settings: dict[str, Any], key: str, path: list[str], value: Any) -> str | None:
+    """Sets the setting at ``path``, creating the groups above it that are missing or null;
+    returns the problem instead when a step of the path is not a group of settings."""
+    target = settings
+    for part in path[:-1]:
+        child = target.get(part)
+        if child is None:
+            child = target[part] = {}
+        elif not isinstance(child, dict):
+            return f"-c {key}: {part!r} is not a group of settings"
+        target = child
+    parsed = _parse_cli_value(value)
+    current = target.get(path[-1])
+    # An object merges into the settings it overrides, like cdk.json's layers do.
+    if isinstance(parsed, Mapping) and isinstance(current, Mapping):
+        parsed = _deep_merge(current, parsed)
+    target[path[-1]] = parsed
+    return None
 
 
 def _parse_cli_value(value: Any) -> Any:

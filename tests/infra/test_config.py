@@ -394,3 +394,86 @@ def test_overrides_of_one_environment_are_listed_as_text(cdk_context: dict[str, 
     assert overrides_of(context, "dev", fields=["staging_endpoint"]) == [
         ("dev.staging_endpoint.serverless_memory_mb", "4096")
     ]
+
+
+def test_top_level_problems_are_reported_together_in_order() -> None:
+    assert _errors({"mlops": {"envs": {}, "defaults": [], "environments": ["dev"]}}) == [
+        "mlops: unknown key(s) envs; accepted: defaults, environments",
+        "mlops.defaults must be an object",
+        "mlops.environments must be an object with at least one environment",
+    ]
+
+
+def test_defaults_are_optional(
+    cdk_context: dict[str, Any], environments: dict[str, EnvironmentConfig]
+) -> None:
+    context = copy.deepcopy(cdk_context)
+    defaults = context["mlops"].pop("defaults")
+    for name, settings in context["mlops"]["environments"].items():
+        context["mlops"]["environments"][name] = {**defaults, **settings}
+    assert _load(context) == environments
+
+
+def test_an_environment_that_is_not_an_object(cdk_context: dict[str, Any]) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"]["qa"] = ["metric_threshold", 0.9]
+    assert _errors(context) == ["[qa] must be an object of settings"]
+
+
+def test_a_name_in_defaults_is_reported_for_every_environment(cdk_context: dict[str, Any]) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["defaults"]["name"] = "dev"
+    problems = _errors(context)
+    assert [problem.split(":")[0] for problem in problems] == ["[dev] name", "[prod] name"]
+
+
+@pytest.mark.parametrize(("env_name", "settings"), [("Qa", {}), ("qa", "none")])
+def test_overrides_of_an_invalid_environment_add_no_problem(
+    cdk_context: dict[str, Any], env_name: str, settings: Any
+) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"][env_name] = settings
+    (problem,) = _errors({**context, f"{env_name}.metric_threshold": "2"})
+    assert problem.startswith((f"mlops.environments: {env_name!r}", f"[{env_name}] must be"))
+
+
+def test_an_override_below_a_plain_setting_is_refused(cdk_context: dict[str, Any]) -> None:
+    assert _errors({**cdk_context, "dev.metric_threshold.value": "0.5"}) == [
+        "-c dev.metric_threshold.value: 'metric_threshold' is not a group of settings"
+    ]
+
+
+def test_an_override_creates_the_groups_on_its_path(cdk_context: dict[str, Any]) -> None:
+    # Overrides apply in order: the group is cleared, then built again from nothing.
+    configs = _load(
+        cdk_context,
+        **{
+            "dev.staging_endpoint.serverless_memory_mb": "4096",
+            "dev.staging_endpoint": "null",
+            "dev.staging_endpoint.mode": "instance",
+        },
+    )
+    staging = configs["dev"].staging_endpoint
+    assert staging == type(staging)(mode="instance")
+    assert staging.serverless_memory_mb != 4096
+
+
+def test_problems_are_ordered_environments_then_overrides_then_values(
+    cdk_context: dict[str, Any],
+) -> None:
+    context = copy.deepcopy(cdk_context)
+    context["mlops"]["environments"]["Qa"] = {}
+    problems = _errors(
+        {
+            **context,
+            "dev.metric_threshold": "2",
+            "staging.metric_threshold": "0.9",
+            "prod.name": "x",
+        }
+    )
+    assert [problem[:40] for problem in problems] == [
+        "mlops.environments: 'Qa' is not a valid ",
+        "-c staging.metric_threshold: unknown env",
+        "-c prod.name: the environment name is it",
+        "[dev] metric_threshold: Input should be ",
+    ]

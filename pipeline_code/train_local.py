@@ -23,7 +23,7 @@ import json
 import math
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,7 @@ class _Spec:
     choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        """The accepted values, phrased for the error messages that name the key."""
         if self.kind == "choice":
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "metrics":
@@ -78,10 +79,22 @@ class _Spec:
         noun = "a whole number" if self.kind == "int" else "a number"
         if self.low == -math.inf and self.high == math.inf:
             return noun
+        return f"{noun} in {self._interval()}"
+
+    def _interval(self) -> str:
+        # An infinite upper bound is never reached, so it is written open whatever high_open says.
         left = "(" if self.low_open else "["
         right = ")" if self.high_open or self.high == math.inf else "]"
         high = "inf" if self.high == math.inf else f"{self.high:g}"
-        return f"{noun} in {left}{self.low:g}, {high}{right}"
+        return f"{left}{self.low:g}, {high}{right}"
+
+    def contains(self, number: float) -> bool:
+        """nan and inf are outside every range, even an unbounded one."""
+        return (
+            math.isfinite(number)
+            and (self.low < number if self.low_open else self.low <= number)
+            and (number < self.high if self.high_open else number <= self.high)
+        )
 
 
 def _int(low: float = -math.inf, high: float = math.inf, *, open_: bool = False) -> _Spec:
@@ -177,35 +190,53 @@ def _parse_value(key: str, raw: object, spec: _Spec) -> Value:
     # parses, so booleans are refused even where a number is expected.
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise HyperparameterError(problem)
-    if spec.kind in ("choice", "metrics"):
-        if not isinstance(raw, str):
-            raise HyperparameterError(problem)
-        if spec.kind == "choice":
-            if raw not in spec.choices:
-                raise HyperparameterError(problem)
-            return raw
-        metrics = [m.strip() for m in raw.split(",")]
-        if not all(_is_binary_metric(m) for m in metrics):
-            raise HyperparameterError(problem)
-        return ",".join(metrics)
-    number: int | float
+    # A kind that the table does not name is a real number.
+    parse = _PARSERS.get(spec.kind, _parse_float)
     try:
-        if spec.kind == "int":
-            if isinstance(raw, float):
-                raise ValueError
-            number = int(raw)
-        else:
-            number = float(raw)
+        return parse(raw, spec)
     except ValueError:
         raise HyperparameterError(problem) from None
-    inside = (
-        math.isfinite(number)
-        and (spec.low < number if spec.low_open else spec.low <= number)
-        and (number < spec.high if spec.high_open else number <= spec.high)
-    )
-    if not inside:
-        raise HyperparameterError(problem)
+
+
+def _parse_choice(raw: int | float | str, spec: _Spec) -> str:
+    if not isinstance(raw, str) or raw not in spec.choices:
+        raise ValueError(raw)
+    return raw
+
+
+def _parse_metrics(raw: int | float | str, spec: _Spec) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    metrics = [m.strip() for m in raw.split(",")]
+    if not all(_is_binary_metric(m) for m in metrics):
+        raise ValueError(raw)
+    return ",".join(metrics)
+
+
+def _parse_int(raw: int | float | str, spec: _Spec) -> int:
+    # int() would truncate 2.5, which is not a whole number.
+    if isinstance(raw, float):
+        raise ValueError(raw)
+    number = int(raw)
+    if not spec.contains(number):
+        raise ValueError(raw)
     return number
+
+
+def _parse_float(raw: int | float | str, spec: _Spec) -> float:
+    number = float(raw)
+    if not spec.contains(number):
+        raise ValueError(raw)
+    return number
+
+
+# A parser raises ValueError for a value that its spec refuses, as int() and float() do.
+_PARSERS: Mapping[str, Callable[[int | float | str, _Spec], Value]] = {
+    "choice": _parse_choice,
+    "metrics": _parse_metrics,
+    "int": _parse_int,
+    "float": _parse_float,
+}
 
 
 def _is_binary_metric(metric: str) -> bool:
@@ -223,36 +254,51 @@ def validate_hyperparameters(raw: object) -> dict[str, Value]:
         raise HyperparameterError(
             f"hyperparameters must be a JSON object of name -> value, got {type(raw).__name__}"
         )
+    values, problems = _parse_all(raw)
+    problems += _missing(raw)
+    if problems:
+        raise HyperparameterError("invalid hyperparameters: " + "; ".join(problems))
+    return values
+
+
+def _parse_all(raw: dict[str, object]) -> tuple[dict[str, Value], list[str]]:
+    """Every key is checked, so that one run reports all of its problems."""
     problems: list[str] = []
     values: dict[str, Value] = {}
     set_by: dict[str, str] = {}
     for key, value in raw.items():
         name = ALIASES.get(key, key)
-        if name in CONTAINER_ONLY:
-            problems.append(
-                f"{key!r} is a built-in XGBoost hyperparameter that train_local does not support"
-            )
-            continue
-        if name not in SPECS:
-            close = difflib.get_close_matches(key, [*SPECS, *ALIASES], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"unknown hyperparameter {key!r}{hint}")
-            continue
-        if name in set_by:
-            problems.append(f"{set_by[name]!r} and {key!r} are the same hyperparameter; set one")
+        problem = _name_problem(key, name, set_by)
+        if problem is not None:
+            problems.append(problem)
             continue
         set_by[name] = key
         try:
             values[name] = _parse_value(key, value, SPECS[name])
         except HyperparameterError as error:
             problems.append(str(error))
-    problems += [f"{key!r} is required" for key in REQUIRED if key not in raw]
+    return values, problems
+
+
+def _name_problem(key: str, name: str, set_by: Mapping[str, str]) -> str | None:
+    """Why ``key`` (canonical ``name``) cannot be used, given the keys already ``set_by``."""
+    if name in CONTAINER_ONLY:
+        return f"{key!r} is a built-in XGBoost hyperparameter that train_local does not support"
+    if name not in SPECS:
+        close = difflib.get_close_matches(key, [*SPECS, *ALIASES], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown hyperparameter {key!r}{hint}"
+    if name in set_by:
+        return f"{set_by[name]!r} and {key!r} are the same hyperparameter; set one"
+    return None
+
+
+def _missing(raw: Mapping[str, object]) -> list[str]:
+    problems = [f"{key!r} is required" for key in REQUIRED if key not in raw]
     # The container only stops early when it has a metric to watch.
     if "early_stopping_rounds" in raw and "eval_metric" not in raw:
         problems.append("'early_stopping_rounds' needs 'eval_metric' (the metric to watch)")
-    if problems:
-        raise HyperparameterError("invalid hyperparameters: " + "; ".join(problems))
-    return values
+    return problems
 
 
 def load_hyperparameters(path: Path) -> dict[str, Value]:

@@ -229,3 +229,122 @@ def test_labels_other_than_0_and_1_are_refused(
     assert train(tmp_path, (bad, good), train_local.DEFAULT_HYPERPARAMETERS) == 1
     assert "must be 0 or 1" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"booster": 1}, "'booster' must be one of 'gbtree', 'gblinear', 'dart', got 1"),
+        (
+            {"eval_metric": 1},
+            "'eval_metric' must be a comma-separated list of auc, aucpr, logloss, error or "
+            "error@<t>, got 1",
+        ),
+        (
+            {"eval_metric": "auc,error@1.5"},
+            "'eval_metric' must be a comma-separated list of auc, aucpr, logloss, error or "
+            "error@<t>, got 'auc,error@1.5'",
+        ),
+        ({"gamma": None}, "'gamma' must be a number in [0, inf), got None"),
+        ({"gamma": "inf"}, "'gamma' must be a number in [0, inf), got 'inf'"),
+        ({"max_depth": -1}, "'max_depth' must be a whole number in [0, inf), got -1"),
+        ({"max_depth": "1e3"}, "'max_depth' must be a whole number in [0, inf), got '1e3'"),
+        ({"verbosity": 4}, "'verbosity' must be a whole number in [0, 3], got 4"),
+        ({"scale_pos_weight": 0}, "'scale_pos_weight' must be a number in (0, inf), got 0"),
+        ({"base_score": 1}, "'base_score' must be a number in (0, 1), got 1"),
+        (
+            {"seed": 2**31 - 1},
+            "'seed' must be a whole number in (-2.14748e+09, 2.14748e+09), got 2147483647",
+        ),
+        ({"zzz": 1}, "unknown hyperparameter 'zzz'"),
+    ],
+)
+def test_each_refusal_message_in_full(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(HyperparameterError) as raised:
+        validate_hyperparameters({"objective": "binary:logistic", "num_round": 10, **values})
+    assert str(raised.value) == f"invalid hyperparameters: {message}"
+
+
+def test_every_problem_is_reported_in_order() -> None:
+    with pytest.raises(HyperparameterError) as raised:
+        validate_hyperparameters(
+            {
+                "objective": "multi:softmax",
+                "csv_weights": 1,
+                "learning_rate": 2,
+                "max_dept": 5,
+                "eta": 0.1,
+                "early_stopping_rounds": 3,
+            }
+        )
+    assert str(raised.value) == (
+        "invalid hyperparameters: "
+        "'objective' must be one of 'binary:logistic', got 'multi:softmax'; "
+        "'csv_weights' is a built-in XGBoost hyperparameter that train_local does not support; "
+        "'learning_rate' must be a number in [0, 1], got 2; "
+        "unknown hyperparameter 'max_dept' (did you mean 'max_depth'?); "
+        "'learning_rate' and 'eta' are the same hyperparameter; set one; "
+        "'num_round' is required; "
+        "'early_stopping_rounds' needs 'eval_metric' (the metric to watch)"
+    )
+    with pytest.raises(HyperparameterError) as raised:
+        validate_hyperparameters({})
+    assert str(raised.value) == (
+        "invalid hyperparameters: 'num_round' is required; 'objective' is required"
+    )
+    with pytest.raises(HyperparameterError) as raised:
+        validate_hyperparameters(None)
+    assert (
+        str(raised.value) == "hyperparameters must be a JSON object of name -> value, got NoneType"
+    )
+
+
+def test_values_are_parsed_to_the_type_of_their_range() -> None:
+    values = validate_hyperparameters(
+        {
+            "objective": "binary:logistic",
+            "num_round": " 50 ",
+            "reg_alpha": 1,
+            "gamma": "0.5",
+            "seed": -3,
+            "booster": "dart",
+            "eval_metric": " error@0.5 ,auc",
+            "early_stopping_rounds": 2,
+        }
+    )
+    assert values == {
+        "objective": "binary:logistic",
+        "num_round": 50,
+        "alpha": 1.0,
+        "gamma": 0.5,
+        "seed": -3,
+        "booster": "dart",
+        "eval_metric": "error@0.5,auc",
+        "early_stopping_rounds": 2,
+    }
+    assert [type(value) for value in values.values()] == [
+        str,
+        int,
+        float,
+        float,
+        int,
+        str,
+        str,
+        int,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "description"),
+    [
+        (train_local._Spec("int"), "a whole number"),
+        (train_local._Spec("float"), "a number"),
+        (train_local.SPECS["eta"], "a number in [0, 1]"),
+        (train_local.SPECS["subsample"], "a number in (0, 1]"),
+        (train_local.SPECS["base_score"], "a number in (0, 1)"),
+        (train_local.SPECS["num_round"], "a whole number in [1, inf)"),
+        (train_local.SPECS["tree_method"], "one of 'auto', 'exact', 'approx', 'hist'"),
+    ],
+)
+def test_specs_describe_what_they_accept(spec: train_local._Spec, description: str) -> None:
+    assert spec.describe() == description

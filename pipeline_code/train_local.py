@@ -194,7 +194,8 @@ def _parse_value(key: str, raw: object, spec: _Spec) -> Value:
     parse = _PARSERS.get(spec.kind, _parse_float)
     try:
         return parse(raw, spec)
-    except ValueError:
+    # A JSON integer such as 10**400 has no float: out of range, not a crash.
+    except (ValueError, OverflowError):
         raise HyperparameterError(problem) from None
 
 

@@ -165,6 +165,9 @@ def test_committed_hyperparameters_are_valid_and_flat() -> None:
         ({"gamma": True}, "'gamma' must be a number"),
         ({"gamma": {"value": 1}}, "'gamma' must be a number"),
         ({"eta": "nan"}, "'eta' must be a number in [0, 1]"),
+        # Too large for a float: refused, not an OverflowError traceback.
+        ({"eta": 10**400}, "'eta' must be a number in [0, 1]"),
+        ({"max_depth": 10**400}, "'max_depth' must be a whole number in [0, inf)"),
         ({"objective": "reg:squarederror"}, "'objective' must be one of 'binary:logistic'"),
         ({"eval_metric": "f1"}, "'eval_metric' must be a comma-separated list"),
         ({"eval_metric": "error@x"}, "'eval_metric' must be"),

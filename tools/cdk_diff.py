@@ -89,12 +89,15 @@ class Status(Enum):
     NEW = "new stack"
     REMOVED = "removed stack"
     ASSETS_ONLY = "only asset hashes changed"
+    PATHS_ONLY = "only construct paths changed"
     HIDDEN_ONLY = "only changes `cdk diff` hides"
     UNCHANGED = "no changes"
 
 
 # Statuses with no resource changes to count or show.
-_ONE_LINERS = frozenset({Status.ASSETS_ONLY, Status.HIDDEN_ONLY, Status.UNCHANGED})
+_ONE_LINERS = frozenset(
+    {Status.ASSETS_ONLY, Status.PATHS_ONLY, Status.HIDDEN_ONLY, Status.UNCHANGED}
+)
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,24 @@ def _normalized(template: Mapping[str, Any]) -> str:
     return _ASSET_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True))
 
 
+def _without_paths(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The template without ``aws:cdk:path`` metadata: moving a construct under a parent
+    that CDK leaves out of logical IDs (``Default``) changes only that metadata."""
+    resources = {
+        logical_id: {
+            **resource,
+            "Metadata": {
+                key: value
+                for key, value in (resource.get("Metadata") or {}).items()
+                if key != "aws:cdk:path"
+            },
+        }
+        for logical_id, resource in (template.get("Resources") or {}).items()
+        if isinstance(resource, Mapping)
+    }
+    return {**template, "Resources": resources}
+
+
 def _asset_hashes(template: Mapping[str, Any]) -> set[str]:
     return set(_ASSET_HASH.findall(json.dumps(template)))
 
@@ -325,48 +346,73 @@ def compare(
 ) -> list[StackDiff]:
     """One StackDiff per stack of head (manifest order), then the stacks head removed.
 
-    Identical templates and asset-hash-only changes are decided here, from the JSON; the
-    other stacks go to the diff library, all in one node process (it takes about a second
-    to start)."""
-    base = {name: s for name, s in load_stacks(base_dir).items() if fnmatch.fnmatch(name, stacks)}
-    head = {name: s for name, s in load_stacks(head_dir).items() if fnmatch.fnmatch(name, stacks)}
+    Identical templates, asset-hash-only and path-only changes are decided here, from the
+    JSON; the other stacks go to the diff library, all in one node process (it takes about a
+    second to start)."""
+    base = _matching(load_stacks(base_dir), stacks)
+    head = _matching(load_stacks(head_dir), stacks)
     if not head and not base:
         raise CdkDiffError(f"no stack matches {stacks!r} in {base_dir} or {head_dir}")
 
     results: dict[str, StackDiff] = {}
     to_diff: list[tuple[str, StackTemplate | None, StackTemplate | None, Status]] = []
     for name, stack in head.items():
-        head_template = _read_template(stack.template)
-        if name not in base:
-            to_diff.append((name, None, stack, Status.NEW))
-            continue
-        base_template = _read_template(base[name].template)
-        if base_template == head_template:
-            results[name] = StackDiff(name=name, status=Status.UNCHANGED)
-        elif _normalized(base_template) == _normalized(head_template):
-            changed = _asset_hashes(head_template) - _asset_hashes(base_template)
-            results[name] = StackDiff(
-                name=name, status=Status.ASSETS_ONLY, changed_asset_hashes=len(changed)
-            )
+        decided = _decided_locally(name, base.get(name), stack)
+        if decided is not None:
+            results[name] = decided
         else:
-            to_diff.append((name, base[name], stack, Status.MODIFIED))
+            to_diff.append((name, base.get(name), stack, _status_for(base.get(name))))
     for name, stack in base.items():
         if name not in head:
             _read_template(stack.template)  # a broken one is reported like any other
             to_diff.append((name, stack, None, Status.REMOVED))
-
-    if to_diff:
-        pairs = [
-            {
-                "name": name,
-                "base": str(old.template.resolve()) if old else None,
-                "head": str(new.template.resolve()) if new else None,
-            }
-            for name, old, new, _ in to_diff
-        ]
-        for (name, _, _, status), stack_json in zip(to_diff, run_library(node, pairs), strict=True):
-            results[name] = _stack_diff(stack_json, status)
+    results.update(_library_diffs(node, to_diff))
     return [results[name] for name in head] + [results[name] for name in base if name not in head]
+
+
+def _matching(found: Mapping[str, StackTemplate], pattern: str) -> dict[str, StackTemplate]:
+    return {name: stack for name, stack in found.items() if fnmatch.fnmatch(name, pattern)}
+
+
+def _status_for(base: StackTemplate | None) -> Status:
+    return Status.NEW if base is None else Status.MODIFIED
+
+
+def _decided_locally(
+    name: str, base: StackTemplate | None, head: StackTemplate
+) -> StackDiff | None:
+    """The StackDiff of a stack whose change needs no diff library, else None."""
+    head_template = _read_template(head.template)
+    if base is None:
+        return None
+    base_template = _read_template(base.template)
+    if base_template == head_template:
+        return StackDiff(name=name, status=Status.UNCHANGED)
+    if _normalized(base_template) == _normalized(head_template):
+        changed = _asset_hashes(head_template) - _asset_hashes(base_template)
+        return StackDiff(name=name, status=Status.ASSETS_ONLY, changed_asset_hashes=len(changed))
+    if _normalized(_without_paths(base_template)) == _normalized(_without_paths(head_template)):
+        return StackDiff(name=name, status=Status.PATHS_ONLY)
+    return None
+
+
+def _library_diffs(
+    node: str, to_diff: Sequence[tuple[str, StackTemplate | None, StackTemplate | None, Status]]
+) -> dict[str, StackDiff]:
+    if not to_diff:
+        return {}
+    pairs = [
+        {
+            "name": name,
+            "base": str(old.template.resolve()) if old else None,
+            "head": str(new.template.resolve()) if new else None,
+        }
+        for name, old, new, _ in to_diff
+    ]
+    return {
+        name: _stack_diff(stack_json, status)
+        for (name, _, _, status), stack_json in zip(to_diff, run_library(node, pairs), strict=True)
+    }
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -574,47 +620,66 @@ def _replacement_section(diffs: Iterable[StackDiff]) -> list[str]:
 
 
 def _stack_section(diff: StackDiff, diff_limit: int | None) -> list[str]:
-    if diff.status is Status.ASSETS_ONLY:
-        return [
-            f"- `{diff.name}`: only asset hashes changed ({diff.changed_asset_hashes} new "
-            "asset(s): code or files packaged as assets); no template change otherwise.",
-            "",
-        ]
-    if diff.status is Status.HIDDEN_ONLY:
-        hidden = []
-        if diff.hidden_changes:
-            hidden.append(
-                f"{diff.hidden_changes} to CDK metadata (the `AWS::CDK::Metadata` resource or "
-                "the bootstrap-version rule)"
-            )
-        if diff.mangled_changes:
-            hidden.append(
-                f"{diff.mangled_changes} in non-ASCII characters, which CloudFormation "
-                "returns as `?` from a deployed stack"
-            )
-        detail = (
-            f"only changes `cdk diff` hides: {'; '.join(hidden)}"
-            if hidden
-            # The library compares values as CloudFormation does (`10` equals `"10"`).
-            else "the templates differ only in ways CloudFormation treats as equal"
-        )
-        return [f"- `{diff.name}`: {detail}.", ""]
-    note = ""
-    if diff.status is Status.REMOVED:
-        retained = sum(1 for change in diff.resources if change.impact == "orphan")
-        # Removing a stack from the app does not delete the deployed one; deleting it does.
-        note = (
-            "No longer in the app: `cdk deploy` leaves the deployed stack alone; deleting it "
-            "(`cdk destroy`, `aws cloudformation delete-stack`) deletes these resources"
-        )
-        note += (
-            f", except {retained} kept by their deletion policy (`orphan`)." if retained else "."
-        )
+    one_liner = _ONE_LINE_TEXT.get(diff.status)
+    if one_liner is not None:
+        return [f"- `{diff.name}`: {one_liner(diff)}.", ""]
+    note = _removed_note(diff) if diff.status is Status.REMOVED else ""
     body = _truncate(diff.diff_text, diff_limit) or "(no resources)"
     lines = ["<details>", f"<summary>{_summary_line(diff)}</summary>", ""]
     if note:
         lines += [note, ""]
     return [*lines, _fence(body), "", "</details>", ""]
+
+
+def _assets_only_text(diff: StackDiff) -> str:
+    return (
+        f"only asset hashes changed ({diff.changed_asset_hashes} new asset(s): code or files "
+        "packaged as assets); no template change otherwise"
+    )
+
+
+def _paths_only_text(diff: StackDiff) -> str:
+    return (
+        "only construct paths changed (`aws:cdk:path` metadata, e.g. constructs regrouped); "
+        "logical IDs and properties are the same, so no resource is replaced"
+    )
+
+
+def _hidden_only_text(diff: StackDiff) -> str:
+    hidden = []
+    if diff.hidden_changes:
+        hidden.append(
+            f"{diff.hidden_changes} to CDK metadata (the `AWS::CDK::Metadata` resource or "
+            "the bootstrap-version rule)"
+        )
+    if diff.mangled_changes:
+        hidden.append(
+            f"{diff.mangled_changes} in non-ASCII characters, which CloudFormation "
+            "returns as `?` from a deployed stack"
+        )
+    if hidden:
+        return f"only changes `cdk diff` hides: {'; '.join(hidden)}"
+    # The library compares values as CloudFormation does (`10` equals `"10"`).
+    return "the templates differ only in ways CloudFormation treats as equal"
+
+
+_ONE_LINE_TEXT: Mapping[Status, Callable[[StackDiff], str]] = {
+    Status.ASSETS_ONLY: _assets_only_text,
+    Status.PATHS_ONLY: _paths_only_text,
+    Status.HIDDEN_ONLY: _hidden_only_text,
+}
+
+
+def _removed_note(diff: StackDiff) -> str:
+    retained = sum(1 for change in diff.resources if change.impact == "orphan")
+    # Removing a stack from the app does not delete the deployed one; deleting it does.
+    note = (
+        "No longer in the app: `cdk deploy` leaves the deployed stack alone; deleting it "
+        "(`cdk destroy`, `aws cloudformation delete-stack`) deletes these resources"
+    )
+    return note + (
+        f", except {retained} kept by their deletion policy (`orphan`)." if retained else "."
+    )
 
 
 # --- command line -------------------------------------------------------------------------

@@ -435,3 +435,29 @@ def test_a_directory_of_templates_is_a_base(tmp_path):
 
     assert list(stacks) == ["Dev-Stack"]
     assert stacks["Dev-Stack"].template == tmp_path / "Dev-Stack.template.json"
+
+
+def test_a_stack_whose_constructs_only_moved_is_one_line_and_needs_no_node(tmp_path, capsys):
+    def template(path: str, versioned: bool = False) -> str:
+        bucket = {"Type": "AWS::S3::Bucket", "Metadata": {"aws:cdk:path": path}}
+        if versioned:
+            bucket["Properties"] = {"VersioningConfiguration": {"Status": "Enabled"}}
+        return json.dumps({"Resources": {"Data1234": bucket}})
+
+    base = _assembly(tmp_path / "base", {"A": template("A/Data/Resource")})
+    moved = _assembly(tmp_path / "moved", {"A": template("A/Default/Data/Resource")})
+    changed = _assembly(tmp_path / "changed", {"A": template("A/Default/Data/Resource", True)})
+
+    status = cdk_diff.main(
+        ["--base-dir", str(base), "--head-dir", str(moved), "--fail", "--node", "no-such-node"]
+    )
+    report = capsys.readouterr().out
+    # A property change as well is not path-only: it goes to the library (here: missing node).
+    changed_status = cdk_diff.main(
+        ["--base-dir", str(base), "--head-dir", str(changed), "--node", "no-such-node"]
+    )
+
+    assert status == 1
+    assert "- `A`: only construct paths changed" in report
+    assert "<details>" not in report
+    assert changed_status == 2

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from components.shared.lambda_function import PythonLambda
-from components.shared.nag import CODEPIPELINE_JOB_RESULTS_REASON, acknowledge_iam_wildcards
+from components.shared.nag import CODEPIPELINE_JOB_RESULTS, acknowledge_iam_wildcards
 
 
 class DeployConfigChecker(PythonLambda):
@@ -42,4 +42,4 @@ class DeployConfigChecker(PythonLambda):
 
     def acknowledge_wildcards(self) -> None:
         """Call once the pipeline action that invokes this function exists (it adds grants)."""
-        acknowledge_iam_wildcards(self, {"Resource::*": CODEPIPELINE_JOB_RESULTS_REASON})
+        acknowledge_iam_wildcards(self, {}, any_resource=CODEPIPELINE_JOB_RESULTS)

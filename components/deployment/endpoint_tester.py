@@ -13,11 +13,7 @@ from constructs import Construct
 
 from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
-from components.shared.nag import (
-    CODEPIPELINE_JOB_RESULTS_REASON,
-    acknowledge_iam_wildcards,
-    finding_for,
-)
+from components.shared.nag import CODEPIPELINE_JOB_RESULTS, acknowledge_iam_wildcards, finding_for
 from components.training.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
 
 
@@ -67,13 +63,12 @@ class EndpointTester(PythonLambda):
             self.role, bucket=bucket, key=key, sid_prefix="ReadSamplePayload"
         )
         self._reasons = {
-            "Resource::*": CODEPIPELINE_JOB_RESULTS_REASON,
-            finding_for(self, registry.package_arn_pattern): "Versions of this project's model "
-            "package group only",
+            finding_for(self, registry.package_arn_pattern): "DescribeModelPackage on the versions "
+            "of this project's model package group; version numbers are assigned at registration",
             finding_for(self, bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")): "Sample payloads are "
             f"written by training executions under {OUTPUT_PREFIX} with generated names",
         }
 
     def acknowledge_wildcards(self) -> None:
         """Call once the pipeline action that invokes this function exists (it adds grants)."""
-        acknowledge_iam_wildcards(self, self._reasons)
+        acknowledge_iam_wildcards(self, self._reasons, any_resource=CODEPIPELINE_JOB_RESULTS)

@@ -293,7 +293,7 @@ class ModelDeployPipeline(Construct):
                 ),
             ],
         )
-        self._acknowledge_cdk_grants()
+        self._acknowledge_cdk_grants([resolve_function, check_function, test_function])
 
     # -----------------------------------------------------------------------------------------
     # Actions
@@ -367,7 +367,7 @@ class ModelDeployPipeline(Construct):
             ),
         )
 
-    def _acknowledge_cdk_grants(self) -> None:
+    def _acknowledge_cdk_grants(self, invoked: list[lambda_.IFunction]) -> None:
         """The wildcards CDK's CodePipeline actions grant their roles, each explained."""
         stack = Stack.of(self)
         reasons = {
@@ -387,11 +387,12 @@ class ModelDeployPipeline(Construct):
             "endpoint stack of its own stage only",
             finding_for(self, self._bucket.arn_for_objects("*")): "CodePipeline names artifact "
             "objects per execution",
-            "Resource::*": "lambda:ListFunctions (granted by CDK's Lambda invoke action) has "
-            "no resource-level permissions",
-            "Resource::<*Function*.Arn>:*": "Invoking the function, qualified by version or "
-            "alias (CDK's Lambda invoke action grant)",
         }
+        for function in invoked:
+            reasons[finding_for(self, f"{function.function_arn}:*")] = (
+                "CDK's Lambda invoke action grant: invoking this one function qualified by any "
+                "version or alias"
+            )
         for name in self.endpoint_names.values():
             stack_arn = stack.format_arn(
                 service="cloudformation", resource="stack", resource_name=f"{name}/*"
@@ -399,7 +400,14 @@ class ModelDeployPipeline(Construct):
             reasons[finding_for(self, stack_arn)] = (
                 f"The {name} stack; CloudFormation appends a generated id to stack ARNs"
             )
-        acknowledge_iam_wildcards(self.pipeline, reasons)
+        acknowledge_iam_wildcards(
+            self.pipeline,
+            reasons,
+            any_resource={
+                "lambda:ListFunctions": "Listing functions has no resource-level permissions "
+                "(CDK's Lambda invoke action grants it to the action's role)"
+            },
+        )
 
     # -----------------------------------------------------------------------------------------
     # The role CloudFormation uses to deploy one endpoint stack
@@ -504,21 +512,22 @@ class ModelDeployPipeline(Construct):
             finding_for(role, self._registry.package_arn_pattern): "Versions of this project's "
             "model package group; version numbers are assigned at registration",
         }
+        any_resource: dict[str, str] = {}
         # Prod in either mode: switching it from instances to serverless in cdk.json must
         # still let CloudFormation delete the alarms and scaling target the instances had.
         if stage == "prod":
-            reasons.update(
-                self._allow_autoscaling_and_alarms(
-                    role, name, create=uses_blue_green(stage, settings)
-                )
+            stage_reasons, any_resource = self._allow_autoscaling_and_alarms(
+                role, name, create=uses_blue_green(stage, settings)
             )
-        acknowledge_iam_wildcards(role, reasons)
+            reasons.update(stage_reasons)
+        acknowledge_iam_wildcards(role, reasons, any_resource=any_resource)
         return role
 
     def _allow_autoscaling_and_alarms(
         self, role: iam.Role, name: str, *, create: bool
-    ) -> dict[str, str]:
-        """Grants for the prod template's alarms and autoscaling; returns the wildcard reasons.
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Grants for the prod template's alarms and autoscaling; returns the wildcard reasons
+        (by finding, and by action granted on "*").
 
         ``create`` false (a serverless endpoint) leaves only what removing them needs.
         """
@@ -577,11 +586,14 @@ class ModelDeployPipeline(Construct):
             "them <stack>-<logical id>-<generated suffix>",
             finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
             "variant, named with a generated suffix",
-            "Resource::*": "Application Auto Scaling: scalable targets and policies get "
-            "generated ARNs, and its Describe calls have no resource-level permissions",
         }
+        any_resource = dict.fromkeys(
+            scaling_actions,
+            "Application Auto Scaling: scalable targets and policies get generated ARNs, and "
+            "its Describe calls have no resource-level permissions",
+        )
         if not create:
-            return reasons
+            return reasons, any_resource
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="CreateAutoscalingServiceLinkedRole",
@@ -597,4 +609,4 @@ class ModelDeployPipeline(Construct):
                 conditions={"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
             )
         )
-        return reasons
+        return reasons, any_resource

@@ -11,7 +11,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
-from components.training.sagemaker_execution_role import ecr_repository_arn
+from components.training.sagemaker_execution_role import (
+    ECR_AUTHORIZATION_TOKEN,
+    ecr_repository_arn,
+)
 from components.training.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
 
 
@@ -81,7 +84,6 @@ class ModelHostingRole(Construct):
         reasons = {
             finding_for(self, bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")): "Model artifacts "
             f"are written by training executions under {OUTPUT_PREFIX} with generated names",
-            "Resource::*": "ecr:GetAuthorizationToken has no resource-level permissions",
         }
         for name, log_stream in log_streams.items():
             reasons[finding_for(self, log_stream)] = (
@@ -108,4 +110,4 @@ class ModelHostingRole(Construct):
             reasons[finding_for(self, captured)] = (
                 "SageMaker names captured-data objects by endpoint, variant and hour"
             )
-        acknowledge_iam_wildcards(self, reasons)
+        acknowledge_iam_wildcards(self, reasons, any_resource=ECR_AUTHORIZATION_TOKEN)

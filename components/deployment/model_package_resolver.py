@@ -12,11 +12,7 @@ from constructs import Construct
 
 from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
-from components.shared.nag import (
-    CODEPIPELINE_JOB_RESULTS_REASON,
-    acknowledge_iam_wildcards,
-    finding_for,
-)
+from components.shared.nag import CODEPIPELINE_JOB_RESULTS, acknowledge_iam_wildcards, finding_for
 
 
 class ModelPackageResolver(PythonLambda):
@@ -54,12 +50,18 @@ class ModelPackageResolver(PythonLambda):
             )
         )
         self._reasons = {
-            "Resource::*": f"{CODEPIPELINE_JOB_RESULTS_REASON}; nor has "
-            "sagemaker:ListModelPackages (the handler filters by model package group)",
-            finding_for(self, registry.package_arn_pattern): "Versions of this project's model "
-            "package group only",
+            finding_for(self, registry.package_arn_pattern): "DescribeModelPackage on the versions "
+            "of this project's model package group; version numbers are assigned at registration",
         }
 
     def acknowledge_wildcards(self) -> None:
         """Call once the pipeline action that invokes this function exists (it adds grants)."""
-        acknowledge_iam_wildcards(self, self._reasons)
+        acknowledge_iam_wildcards(
+            self,
+            self._reasons,
+            any_resource={
+                **CODEPIPELINE_JOB_RESULTS,
+                "sagemaker:ListModelPackages": "List calls have no resource-level permissions; "
+                "the handler asks for this project's model package group only",
+            },
+        )

@@ -1,10 +1,18 @@
-"""Exact cdk-nag acknowledgments for the IAM wildcards a construct needs, each with a reason.
+"""Exact cdk-nag acknowledgments for the IAM wildcards a construct needs, each with its reason.
 
 cdk-nag 3 matches acknowledgments by exact id, e.g.
 ``AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::<bucket>/pipelines/*]``. Writing those
 strings by hand repeats what the grants already say and breaks whenever a logical id moves,
 so this module computes them the way cdk-nag does (resolve the policy, flatten references)
 and requires a documented reason for every one: a wildcard nobody explained fails synth.
+
+Reasons are looked up by exact finding id, never by pattern: ``Action::s3:GetObject*`` and
+``Resource::arn:...:log-group:/aws/sagemaker/TrainingJobs:*`` are literal ids that happen to
+contain ``*``, and a pattern key would hand its reason to findings it was not written for.
+The bare ``*`` resource (``Resource::*``) is explained per action instead, because one policy
+may grant several unrelated actions on it: its acknowledgment names exactly the actions that
+policy grants on ``*``, each with its own reason. A reason that explains no finding is an
+error too (it is stale or mistyped), unless it is passed as optional.
 
 Call it at the end of a construct, once its grants are complete. Wildcard resources must not
 contain references to other stacks (cdk-nag sees those as imports, this module cannot):
@@ -13,7 +21,6 @@ reference shared buckets by name (see ``ArtifactStore.bucket_for``).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,29 +30,70 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 WILDCARD_RULE = "AwsSolutions-IAM5"
+ANY_RESOURCE = "*"
+ANY_RESOURCE_FINDING = f"Resource::{ANY_RESOURCE}"
 # CDK's CodePipeline Lambda invoke action grants the invoked function these on "*".
-CODEPIPELINE_JOB_RESULTS_REASON = (
-    "codepipeline:PutJobSuccessResult/PutJobFailureResult (granted by CDK's Lambda invoke "
-    "action) have no resource-level permissions"
-)
+CODEPIPELINE_JOB_RESULTS = {
+    action: "CodePipeline job results have no resource-level permissions (granted by CDK's "
+    "Lambda invoke action; the job id in the call identifies the job)"
+    for action in ("codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult")
+}
 
 
-def acknowledge_iam_wildcards(scope: Construct, reasons: Mapping[str, str]) -> list[str]:
-    """Acknowledges every IAM5 finding of the policies under ``scope``.
+def acknowledge_iam_wildcards(
+    scope: Construct,
+    reasons: Mapping[str, str],
+    *,
+    any_resource: Mapping[str, str] | None = None,
+    optional_reasons: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Acknowledges every IAM5 finding of the policies under ``scope``, each with its reason.
 
-    ``reasons`` maps a finding pattern (fnmatch syntax, e.g. ``Action::s3:GetObject*`` or
-    ``Resource::*/pipelines/*``) to the reason a reviewer needs. Returns the acknowledged
-    finding ids; raises ValueError naming any finding without a reason.
+    ``reasons`` maps an exact finding id (``Action::s3:GetObject*``, or
+    ``finding_for(scope, arn)`` for a resource) to the reason a reviewer needs.
+    ``any_resource`` maps each action granted on the bare ``*`` resource to why it is: the
+    ``Resource::*`` finding of a policy is acknowledged with the reasons of exactly the
+    actions that policy grants on ``*``. ``optional_reasons`` are for findings that exist in
+    some configurations only; use them sparingly, a stale reason there goes unnoticed.
+
+    Returns the acknowledged rule ids. Raises ValueError naming every finding (policy path
+    and id) or ``*`` action without a reason, and every reason that explained nothing.
     """
+    any_resource = any_resource or {}
+    optional_reasons = optional_reasons or {}
+    if ANY_RESOURCE_FINDING in reasons or ANY_RESOURCE_FINDING in optional_reasons:
+        raise ValueError(
+            f"{scope.node.path}: {ANY_RESOURCE_FINDING!r} is explained per action; pass "
+            "any_resource={action: reason} instead"
+        )
     acknowledged: list[str] = []
-    unexplained: list[str] = []
+    problems = [
+        f"{scope.node.path}: the reason for {key} is blank"
+        for key, reason in {**reasons, **optional_reasons, **any_resource}.items()
+        if not reason.strip()
+    ]
+    used_reasons: set[str] = set()
+    used_actions: set[str] = set()
     for policy in _policies(scope):
         document = Stack.of(policy).resolve(policy.policy_document)
         acknowledgments: list[Acknowledgment] = []
         for finding in sorted(wildcard_findings(document)):
-            reason = _reason_for(finding, reasons)
-            if reason is None:
-                unexplained.append(f"{policy.node.path}: {finding}")
+            if finding == ANY_RESOURCE_FINDING:
+                actions = sorted(actions_on_any_resource(document))
+                missing = [action for action in actions if action not in any_resource]
+                if missing:
+                    problems.append(
+                        f"{policy.node.path}: {finding} granted for {', '.join(missing)} "
+                        "(add each action to any_resource, or scope it to resources)"
+                    )
+                    continue
+                used_actions.update(actions)
+                reason = _any_resource_reason({action: any_resource[action] for action in actions})
+            elif finding in reasons or finding in optional_reasons:
+                used_reasons.add(finding)
+                reason = reasons[finding] if finding in reasons else optional_reasons[finding]
+            else:
+                problems.append(f"{policy.node.path}: {finding}")
                 continue
             rule_id = f"{WILDCARD_RULE}[{finding}]"
             acknowledgments.append(Acknowledgment(id=rule_id, reason=reason))
@@ -53,10 +101,21 @@ def acknowledge_iam_wildcards(scope: Construct, reasons: Mapping[str, str]) -> l
         if acknowledgments:
             # One call per policy: every jsii round-trip costs synth time.
             Validations.of(policy).acknowledge(*acknowledgments)
-    if unexplained:
+    problems += [
+        f"{scope.node.path}: reason for {key} explains no finding (stale or mistyped)"
+        for key in reasons
+        if key not in used_reasons
+    ]
+    problems += [
+        f"{scope.node.path}: any_resource reason for {action} explains no action granted on "
+        f"{ANY_RESOURCE!r} (stale or mistyped)"
+        for action in any_resource
+        if action not in used_actions
+    ]
+    if problems:
         raise ValueError(
-            "IAM wildcards without a documented reason (add one to the reasons map, or "
-            "narrow the grant):\n  " + "\n  ".join(unexplained)
+            "IAM wildcards and their documented reasons do not match (explain each finding "
+            "exactly, narrow the grant, or drop the stale reason):\n  " + "\n  ".join(problems)
         )
     return acknowledged
 
@@ -70,9 +129,7 @@ def finding_for(scope: IConstruct, arn: str) -> str:
 def wildcard_findings(document: Mapping[str, Any]) -> set[str]:
     """The findings cdk-nag's IAM5 rule reports for one resolved policy document."""
     findings: set[str] = set()
-    for statement in document.get("Statement", []):
-        if statement.get("Effect") != "Allow":
-            continue
+    for statement in _allow_statements(document):
         findings.update(
             f"Action::{action}" for action in _as_list(statement.get("Action")) if "*" in action
         )
@@ -81,6 +138,16 @@ def wildcard_findings(document: Mapping[str, Any]) -> set[str]:
             if "*" in flat:
                 findings.add(f"Resource::{flat}")
     return findings
+
+
+def actions_on_any_resource(document: Mapping[str, Any]) -> set[str]:
+    """The actions one resolved policy document allows on the bare ``*`` resource."""
+    return {
+        action
+        for statement in _allow_statements(document)
+        if ANY_RESOURCE in _as_list(statement.get("Resource"))
+        for action in _as_list(statement.get("Action"))
+    }
 
 
 def flatten_reference(node: Any) -> str:  # noqa: PLR0911 (one return per intrinsic)
@@ -105,11 +172,18 @@ def flatten_reference(node: Any) -> str:  # noqa: PLR0911 (one return per intrin
     return json.dumps(node, separators=(",", ":"))
 
 
-def _reason_for(finding: str, reasons: Mapping[str, str]) -> str | None:
-    for pattern, reason in reasons.items():
-        if finding == pattern or fnmatch.fnmatchcase(finding, pattern):
-            return reason
-    return None
+def _any_resource_reason(reasons_by_action: Mapping[str, str]) -> str:
+    # Actions sharing a reason are listed together so the text stays readable.
+    actions_by_reason: dict[str, list[str]] = {}
+    for action, reason in sorted(reasons_by_action.items()):
+        actions_by_reason.setdefault(reason, []).append(action)
+    return "; ".join(
+        f"{', '.join(actions)}: {reason}" for reason, actions in actions_by_reason.items()
+    )
+
+
+def _allow_statements(document: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    return (s for s in document.get("Statement", []) if s.get("Effect") == "Allow")
 
 
 def _policies(scope: IConstruct) -> Iterable[iam.CfnPolicy]:

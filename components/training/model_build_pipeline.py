@@ -6,7 +6,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, DefaultStackSynthesizer, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.shared.code_source import CodeSource
-from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from components.shared.pipeline_reference import PipelineReference
 
 # The CDK bootstrap roles `cdk deploy` assumes; names follow the default synthesizer.
@@ -116,6 +116,17 @@ class ModelBuildPipeline(Construct):
                 ),
             ],
         )
+        # CDK grants every project its default log group and report groups, named after it.
+        project_name = self.project.project_name
+        default_log_group = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/codebuild/{project_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        report_groups = stack.format_arn(
+            service="codebuild", resource="report-group", resource_name=f"{project_name}-*"
+        )
         acknowledge_iam_wildcards(
             self,
             {
@@ -127,13 +138,12 @@ class ModelBuildPipeline(Construct):
                 "Action::s3:Abort*": "Multipart uploads of pipeline artifacts",
                 "Action::kms:GenerateDataKey*": "Artifacts encrypted with the project key only",
                 "Action::kms:ReEncrypt*": "Artifacts encrypted with the project key only",
-                "Resource::arn:<AWS::Partition>:s3:::*/*": "Objects of the artifact bucket "
-                "(CodePipeline names artifacts per execution)",
-                "Resource::arn:<AWS::Partition>:logs:*:log-group:/aws/codebuild/<*>:*": (
-                    "CodeBuild's default log group of this project, streams named per build"
-                ),
-                "Resource::arn:<AWS::Partition>:codebuild:*:report-group/<*>-*": "Test report "
-                "groups CodeBuild creates for this project",
+                finding_for(self, artifact_bucket.arn_for_objects("*")): "Objects of the "
+                "artifact bucket: CodePipeline names artifacts per execution",
+                finding_for(self, default_log_group): "Streams of CodeBuild's default log group "
+                "for this project (CDK's grant; the build logs to its own group), one per build",
+                finding_for(self, report_groups): "Test report groups of this project: CodeBuild "
+                "names them <project>-<report group> when a build first reports",
             },
         )
 

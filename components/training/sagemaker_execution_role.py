@@ -12,7 +12,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from components.registry.model_registry import ModelRegistry
-from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.nag import acknowledge_iam_wildcards, finding_for
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
@@ -20,6 +20,11 @@ _ECR_IMAGE = re.compile(
 )
 # Job names a pipeline execution generates start with this prefix.
 PIPELINE_JOB_PREFIX = "pipelines-"
+# Every role that pulls images from ECR needs this on "*" (see acknowledge_iam_wildcards).
+ECR_AUTHORIZATION_TOKEN = {
+    "ecr:GetAuthorizationToken": "ECR login tokens have no resource-level permissions; which "
+    "images may be pulled is limited by the repository ARNs of the pull statement"
+}
 
 
 def ecr_repository_arn(scope: Construct, image_uri: str) -> str:
@@ -119,15 +124,15 @@ class SageMakerExecutionRole(Construct):
                 resources=["*"],
             )
         )
-        log_groups = [
-            stack.format_arn(
+        log_groups = {
+            kind: stack.format_arn(
                 service="logs",
                 resource="log-group",
                 resource_name=f"/aws/sagemaker/{kind}:*",
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
             for kind in ("ProcessingJobs", "TrainingJobs")
-        ]
+        }
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="WriteJobLogs",
@@ -137,7 +142,7 @@ class SageMakerExecutionRole(Construct):
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                 ],
-                resources=log_groups,
+                resources=list(log_groups.values()),
             )
         )
         role.add_to_principal_policy(
@@ -148,32 +153,47 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             )
         )
+        reasons = {
+            "Action::s3:GetObject*": "CDK grant_read/grant_read_write object actions, on "
+            "the pipeline's prefixes and the step-script assets only",
+            "Action::s3:GetBucket*": "CDK grant_read: metadata of the artifact and CDK "
+            "asset buckets only",
+            "Action::s3:List*": "Processing inputs list their S3 prefix; the artifact and CDK "
+            "asset buckets only",
+            "Action::s3:DeleteObject*": "Jobs overwrite their own outputs under "
+            f"{output_prefix} only",
+            "Action::s3:Abort*": f"Multipart uploads of job outputs under {output_prefix} only",
+            "Action::kms:GenerateDataKey*": "Encrypting job outputs with the project key; that "
+            "key only",
+            "Action::kms:ReEncrypt*": "S3 objects under SSE-KMS with the project key; that key "
+            "only",
+            finding_for(self, bucket.arn_for_objects(f"{input_data_prefix}*")): "Training data: "
+            f"jobs read every object under {input_data_prefix}, named by whoever uploads it",
+            finding_for(self, bucket.arn_for_objects(f"{output_prefix}*")): "Job outputs: "
+            f"every execution writes and reads its own objects under {output_prefix}",
+            finding_for(self, registry.package_arn_pattern): "Versions of this project's model "
+            "package group; version numbers are assigned at registration",
+        }
+        for asset in code_assets:
+            reasons[finding_for(self, asset.bucket.arn_for_objects("*"))] = (
+                "Step scripts are CDK file assets in the bootstrap bucket; their object names "
+                "are content hashes known only after synth"
+            )
+        for job_arn in job_arns:
+            reasons[finding_for(self, job_arn)] = (
+                "SageMaker Pipelines names each execution's jobs with the prefix "
+                f"{PIPELINE_JOB_PREFIX} and a generated suffix"
+            )
+        for kind, log_group in log_groups.items():
+            reasons[finding_for(self, log_group)] = (
+                f"Log streams in SageMaker's {kind} log group, one per job, named by SageMaker"
+            )
         acknowledge_iam_wildcards(
             self,
-            {
-                "Action::s3:GetObject*": "CDK grant_read/grant_read_write object actions, on "
-                "the pipeline's prefixes only",
-                "Action::s3:GetBucket*": "CDK grant_read: metadata of the artifact and CDK "
-                "asset buckets only",
-                "Action::s3:List*": "Processing inputs list their S3 prefix; buckets above only",
-                "Action::s3:DeleteObject*": "Jobs overwrite their own outputs under "
-                f"{output_prefix} only",
-                "Action::s3:Abort*": f"Multipart uploads of job outputs under {output_prefix}",
-                "Action::kms:GenerateDataKey*": "Encrypting outputs with the project key only",
-                "Action::kms:ReEncrypt*": "S3 with SSE-KMS on the project key only",
-                f"Resource::*/{input_data_prefix}*": "Training data: every object under the "
-                "input prefix is readable by design",
-                f"Resource::*/{output_prefix}*": "Job outputs of every execution live under "
-                "this prefix",
-                "Resource::arn:<AWS::Partition>:s3:::cdk-*-assets-*/*": "Step scripts are CDK "
-                "file assets; object names are content hashes known only after synth",
-                "Resource::arn:<AWS::Partition>:sagemaker:*:model-package/*/*": "Model versions "
-                "of this project's model package group (versions are numbered at registration)",
-                f"Resource::arn:<AWS::Partition>:sagemaker:*:*-job/{PIPELINE_JOB_PREFIX}*": "Job "
-                "names are generated per execution by SageMaker Pipelines with this prefix",
-                "Resource::arn:<AWS::Partition>:logs:*:log-group:/aws/sagemaker/*:*": "Log "
-                "streams of SageMaker processing/training jobs, named per job",
-                "Resource::*": "ecr:GetAuthorizationToken has no resource-level permissions; "
-                "PutMetricData is limited to SageMaker namespaces by condition",
+            reasons,
+            any_resource={
+                **ECR_AUTHORIZATION_TOKEN,
+                "cloudwatch:PutMetricData": "Metric data has no resource-level permissions; the "
+                "cloudwatch:namespace condition limits it to SageMaker's namespaces",
             },
         )

@@ -12,7 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from components.shared.lambda_function import PythonLambda
-from components.shared.nag import acknowledge_iam_wildcards
+from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from components.shared.pipeline_reference import PipelineReference
 from components.shared.queues import dead_letter_queue
 
@@ -106,26 +106,22 @@ class NewDataTrigger(Construct):
                 resources=[pipeline.pipeline_arn],
             )
         )
+        executions = Stack.of(self).format_arn(
+            service="sagemaker",
+            resource="pipeline",
+            resource_name=f"{pipeline.pipeline_name}/execution/*",
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="CompareExecutionInputs",
                 actions=["sagemaker:ListPipelineParametersForExecution"],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="sagemaker",
-                        resource="pipeline",
-                        resource_name=f"{pipeline.pipeline_name}/execution/*",
-                    )
-                ],
+                resources=[executions],
             )
         )
         acknowledge_iam_wildcards(
             self,
             {
-                "Action::kms:GenerateDataKey*": "Queue messages encrypted with the project key; "
-                "that key only",
-                "Action::kms:ReEncrypt*": "Queue messages encrypted with the project key only",
-                "Resource::arn:<AWS::Partition>:sagemaker:*:pipeline/*/execution/*": "Executions "
-                "of this one pipeline; their ids are generated at start",
+                finding_for(self, executions): "Executions of this one pipeline; SageMaker "
+                "generates their ids at start",
             },
         )

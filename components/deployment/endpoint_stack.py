@@ -29,6 +29,9 @@ from config.validation import hosting_instance_types
 EndpointStage = Literal["staging", "prod"]
 STAGES: tuple[EndpointStage, ...] = ("staging", "prod")
 VARIANT_NAME = "AllTraffic"
+# What the prod template's scalable target scales (the deployment role is limited to it).
+SCALING_NAMESPACE = "sagemaker"
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 # Parameters the pipeline fills in (parameter overrides), never the config files.
 MODEL_PACKAGE_ARN = "ModelPackageArn"
@@ -413,8 +416,8 @@ class EndpointStack(cdk.Stack):
         self.scalable_target = autoscaling.CfnScalableTarget(
             self,
             "ScalableTarget",
-            service_namespace="sagemaker",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            service_namespace=SCALING_NAMESPACE,
+            scalable_dimension=SCALABLE_DIMENSION,
             resource_id=cdk.Fn.join(
                 "", ["endpoint/", self.endpoint.attr_endpoint_name, f"/variant/{VARIANT_NAME}"]
             ),

@@ -27,6 +27,8 @@ from components.deployment.endpoint_stack import (
     KMS_KEY_ARN,
     MODEL_EXECUTION_ROLE_ARN,
     MODEL_PACKAGE_ARN,
+    SCALABLE_DIMENSION,
+    SCALING_NAMESPACE,
     SERVERLESS_MAX_CONCURRENCY,
     SERVERLESS_MEMORY,
     STAGES,
@@ -546,12 +548,19 @@ class ModelDeployPipeline(Construct):
         stack_alarms = alarm_arn(f"{name}-*")
         scaling_alarms = alarm_arn(f"TargetTracking-endpoint/{name}/variant/{VARIANT_NAME}-*")
         alarm_actions = ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"]
-        scaling_actions = [
+        # Writes take the scalable target's ARN, whose id Application Auto Scaling generates,
+        # and the service-namespace and scalable-dimension condition keys: SageMaker variants'
+        # instance counts only, never another service's scaling. Tagging supports neither
+        # key, and the Describe calls support no resource or key at all.
+        scaling_writes = [
             "application-autoscaling:DeregisterScalableTarget",
-            "application-autoscaling:DescribeScalableTargets",
             "application-autoscaling:DeleteScalingPolicy",
+        ]
+        scaling_reads = [
+            "application-autoscaling:DescribeScalableTargets",
             "application-autoscaling:DescribeScalingPolicies",
         ]
+        scaling_tags: list[str] = []
         if create:
             alarm_actions += [
                 "cloudwatch:PutMetricAlarm",
@@ -559,10 +568,12 @@ class ModelDeployPipeline(Construct):
                 "cloudwatch:UntagResource",
                 "cloudwatch:ListTagsForResource",
             ]
-            scaling_actions += [
+            scaling_writes += [
                 "application-autoscaling:RegisterScalableTarget",
                 "application-autoscaling:PutScalingPolicy",
-                "application-autoscaling:DescribeScalingActivities",
+            ]
+            scaling_reads.append("application-autoscaling:DescribeScalingActivities")
+            scaling_tags += [
                 "application-autoscaling:TagResource",
                 "application-autoscaling:UntagResource",
                 "application-autoscaling:ListTagsForResource",
@@ -574,23 +585,44 @@ class ModelDeployPipeline(Construct):
                 resources=[stack_alarms, scaling_alarms],
             )
         )
-        # Scalable targets and policies get opaque generated ARNs; the Describe calls have no
-        # resource-level permissions at all.
+        scalable_targets = stack.format_arn(
+            service="application-autoscaling", resource="scalable-target", resource_name="*"
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="ManageEndpointAutoscaling", actions=scaling_actions, resources=["*"]
+                sid="ScaleSageMakerVariantsOnly",
+                actions=scaling_writes,
+                resources=[scalable_targets],
+                conditions={
+                    "StringEquals": {
+                        "application-autoscaling:service-namespace": SCALING_NAMESPACE,
+                        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION,
+                    }
+                },
             )
+        )
+        if scaling_tags:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="TagScalableTargets", actions=scaling_tags, resources=[scalable_targets]
+                )
+            )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="DescribeScaling", actions=scaling_reads, resources=["*"])
         )
         reasons = {
             finding_for(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
             "them <stack>-<logical id>-<generated suffix>",
             finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
             "variant, named with a generated suffix",
+            finding_for(role, scalable_targets): "Application Auto Scaling generates scalable "
+            "target ids at registration; writes are limited to SageMaker variant instance "
+            "counts by the service-namespace and scalable-dimension conditions",
         }
         any_resource = dict.fromkeys(
-            scaling_actions,
-            "Application Auto Scaling: scalable targets and policies get generated ARNs, and "
-            "its Describe calls have no resource-level permissions",
+            scaling_reads,
+            "Application Auto Scaling's Describe calls have no resource-level permissions nor "
+            "condition keys",
         )
         if not create:
             return reasons, any_resource
@@ -606,7 +638,7 @@ class ModelDeployPipeline(Construct):
                         resource_name=AUTOSCALING_SERVICE_LINKED_ROLE,
                     )
                 ],
-                conditions={"StringLike": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
+                conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
             )
         )
         return reasons, any_resource

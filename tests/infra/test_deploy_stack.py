@@ -19,6 +19,18 @@ STAGE_NAMES = ["Source", "Resolve", "DeployStaging", "TestStaging", "ApproveProd
 WIRING = {"ModelPackageArn", "ModelExecutionRoleArn", "KmsKeyArn"}
 RESOLVED_ARN = "#{Resolve.ModelPackageArn}"
 PARTITION = "arn:<AWS::Partition>"
+SCALABLE_TARGETS = (
+    f"{PARTITION}:application-autoscaling:eu-west-1:<AWS::AccountId>:scalable-target/*"
+)
+SAGEMAKER_VARIANTS_ONLY = json.dumps(
+    {
+        "StringEquals": {
+            "application-autoscaling:service-namespace": "sagemaker",
+            "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+        }
+    },
+    sort_keys=True,
+)
 CONNECTION = (
     "arn:aws:codeconnections:eu-west-1:123456789012:connection/0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
 )
@@ -677,12 +689,8 @@ def test_deployment_roles_manage_only_their_own_endpoint(
     if manages_scaling:
         # A serverless prod endpoint keeps only what removing them needs (a mode switch).
         alarm_actions = ["DeleteAlarms", "DescribeAlarms"]
-        scaling_actions = [
-            "DeleteScalingPolicy",
-            "DeregisterScalableTarget",
-            "DescribeScalableTargets",
-            "DescribeScalingPolicies",
-        ]
+        scaling_writes = ["DeleteScalingPolicy", "DeregisterScalableTarget"]
+        scaling_reads = ["DescribeScalableTargets", "DescribeScalingPolicies"]
         if blue_green:
             alarm_actions += [
                 "ListTagsForResource",
@@ -690,14 +698,18 @@ def test_deployment_roles_manage_only_their_own_endpoint(
                 "TagResource",
                 "UntagResource",
             ]
-            scaling_actions += [
-                "DescribeScalingActivities",
-                "ListTagsForResource",
-                "PutScalingPolicy",
-                "RegisterScalableTarget",
-                "TagResource",
-                "UntagResource",
-            ]
+            scaling_writes += ["PutScalingPolicy", "RegisterScalableTarget"]
+            scaling_reads += ["DescribeScalingActivities"]
+            expected.add(
+                (
+                    tuple(
+                        f"application-autoscaling:{a}"
+                        for a in ("ListTagsForResource", "TagResource", "UntagResource")
+                    ),
+                    (SCALABLE_TARGETS,),
+                    _no_condition(),
+                )
+            )
         expected |= {
             (
                 tuple(sorted(f"cloudwatch:{a}" for a in alarm_actions)),
@@ -710,7 +722,12 @@ def test_deployment_roles_manage_only_their_own_endpoint(
                 _no_condition(),
             ),
             (
-                tuple(sorted(f"application-autoscaling:{a}" for a in scaling_actions)),
+                tuple(sorted(f"application-autoscaling:{a}" for a in scaling_writes)),
+                (SCALABLE_TARGETS,),
+                SAGEMAKER_VARIANTS_ONLY,
+            ),
+            (
+                tuple(sorted(f"application-autoscaling:{a}" for a in scaling_reads)),
                 ("*",),
                 _no_condition(),
             ),
@@ -726,7 +743,7 @@ def test_deployment_roles_manage_only_their_own_endpoint(
                 ),
                 json.dumps(
                     {
-                        "StringLike": {
+                        "StringEquals": {
                             "iam:AWSServiceName": "sagemaker.application-autoscaling.amazonaws.com"
                         }
                     }
@@ -793,9 +810,15 @@ def test_star_resources_only_where_the_api_has_no_resource_level_permissions(
                 star_actions.update(actions)
     autoscaling = {a for a in star_actions if a.startswith("application-autoscaling:")}
     assert star_actions - autoscaling <= allowed
-    # Application Auto Scaling has no resource-level permissions; only the prod endpoint's
-    # deployment role (either mode: it may have to remove a scaling target) holds them.
+    # Only Application Auto Scaling's Describe calls lack resource-level permissions, and only
+    # the prod endpoint's deployment role (either mode: it may have to remove a scaling
+    # target) holds any of its actions.
     assert autoscaling
+    assert {a.split(":")[1] for a in autoscaling} <= {
+        "DescribeScalableTargets",
+        "DescribeScalingPolicies",
+        "DescribeScalingActivities",
+    }
     holders = {
         role_id["Ref"]
         for policy in _resources(synthesized, env, "AWS::IAM::Policy").values()
@@ -808,6 +831,33 @@ def test_star_resources_only_where_the_api_has_no_resource_level_permissions(
     }
     assert len(holders) == 1
     assert holders.pop().startswith("ModelDeployProdDeploymentRole")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_autoscaling_writes_are_limited_to_sagemaker_variants(
+    synthesized: Synthesized, env: str
+) -> None:
+    """Register/Deregister/Put/Delete support the service-namespace and scalable-dimension
+    keys (IAM service authorization reference), so every grant of them carries both."""
+    writes = {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:DeregisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+        "application-autoscaling:DeleteScalingPolicy",
+    }
+    granted = []
+    for policy in _resources(synthesized, env, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = set(as_list(statement["Action"]))
+            if actions & writes:
+                assert actions <= writes
+                granted.append(
+                    (
+                        [_flat(r) for r in as_list(statement["Resource"])],
+                        json.dumps(statement.get("Condition"), sort_keys=True),
+                    )
+                )
+    assert granted == [([SCALABLE_TARGETS], SAGEMAKER_VARIANTS_ONLY)]
 
 
 # ---------------------------------------------------------------------------------------------

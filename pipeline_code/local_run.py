@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input",
         type=Path,
-        help="a CSV file, or a folder read recursively for *.csv files "
+        help="a CSV file, or a folder read recursively for CSV data, judged by content "
         "(default: scikit-learn's breast-cancer dataset)",
     )
     parser.add_argument("--label-column", default="label")

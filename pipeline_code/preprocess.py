@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import csv
 import difflib
+import io
 import json
 import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,20 +44,30 @@ _MAX_SHOWN_VALUES = 5
 _MAX_SHOWN_NAMES = 10
 # XGBoost holds every value as a 32-bit float; a larger magnitude would become infinite there.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Leading bytes of formats that are sometimes uploaded under a .csv name.
+_ACCEPTED = "only uncompressed, comma-delimited UTF-8 text is read"
+# Leading bytes of table containers: refused rather than skipped, since they may hold data
+# that would otherwise be left out of training without a word.
 _MAGIC_BYTES = (
-    (b"\x1f\x8b", "gzip-compressed; decompress it (gunzip) first"),
-    (b"PAR1", "a Parquet file; export it as CSV first"),
-    (b"PK\x03\x04", "a ZIP archive (or an Excel workbook); extract or export it as CSV first"),
+    (b"\x1f\x8b", "gzip-compressed"),
+    *((b"BZh" + bytes([digit]), "bzip2-compressed") for digit in b"123456789"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+    (b"\x04\x22\x4d\x18", "LZ4-compressed"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"PK\x03\x04", "a ZIP archive or an Excel/OpenDocument workbook"),
+    (b"PK\x05\x06", "a ZIP archive or an Excel/OpenDocument workbook"),
+    (b"PAR1", "a Parquet file"),
+    (b"Obj\x01", "an Avro file"),
+    (b"ARROW1", "an Arrow/Feather file"),
 )
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _OTHER_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
-# Table data in a form this step does not read: refused rather than skipped, so no part of
-# the data is silently left out.
-_DATA_SUFFIXES = frozenset(
-    {".gz", ".bz2", ".xz", ".zst", ".zip", ".tsv", ".tab", ".psv", ".txt", ".dat"}
-    | {".parquet", ".pq", ".orc", ".avro", ".feather", ".json", ".jsonl", ".ndjson"}
-    | {".xls", ".xlsx", ".ods"}
-)
+# Enough for a header row and a few data rows of a typical table; a wider header is read
+# further, up to the cap, so that at least two data rows are seen. Never the whole file.
+_SNIFF_BYTES = 8 * 1024
+_SNIFF_MAX_BYTES = 1024 * 1024
+_SNIFF_ROWS = 50
+_MAX_SHOWN_CHARS = 60
 
 Labels = npt.NDArray[np.int8]
 
@@ -107,18 +119,205 @@ def validate_fractions(validation_fraction: float, test_fraction: float) -> None
         raise DataValidationError(problems)
 
 
-def find_csv_files(input_path: Path) -> list[Path]:
-    """Every ``.csv`` file (suffix in any case) under ``input_path``, or ``input_path`` itself.
+class _Verdict(NamedTuple):
+    """What a file's first bytes show: ``read`` it, or why not (``form`` or ``reason``)."""
 
-    Hidden files and folders are skipped: editors and notebooks leave copies of data files there
-    (``.ipynb_checkpoints/``), which would silently duplicate rows. Files that hold table data
-    in another form (compressed, tab-separated, Parquet, JSON, Excel) are refused, since
-    skipping them would leave part of the data out of training without a word. Anything
-    else (a README, Spark's ``_SUCCESS`` marker) is not data: it is listed and skipped, so one
-    stray file does not break every scheduled run.
+    read: bool
+    form: str = ""  # table data in a form this step does not read
+    reason: str = ""  # why the file is not table data at all
+
+
+def _head(path: Path) -> tuple[bytes, bool]:
+    """The file's first bytes (see ``_SNIFF_BYTES``) and whether they are the whole file."""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
+        while head.count(b"\n") < 3 and len(head) < _SNIFF_MAX_BYTES:
+            more = handle.read(len(head))
+            if not more:
+                return head, True
+            head += more
+        return head, not handle.read(1)
+
+
+def _field_counts(text: str, delimiter: str) -> list[int]:
+    """Fields per non-blank row of the sample, the header row first."""
+    counts: list[int] = []
+    try:
+        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            if len(row) > 1 or (row and row[0].strip()):
+                counts.append(len(row))
+                if len(counts) > _SNIFF_ROWS:
+                    break
+    except csv.Error:
+        pass  # a NUL byte or a quote left open by the cut: judged on the rows before it
+    return counts
+
+
+def _is_table(counts: Sequence[int], meant_as_data: bool) -> bool:
+    """A header of two or more fields and rows that split alike.
+
+    A file meant as data (named .csv, or given by name) needs only a header and mostly
+    multi-field rows, so that ragged rows reach the scan that names their lines; any other
+    file must show at least one data row and every row with the header's field count.
+    """
+    if not counts or counts[0] < 2:
+        return False
+    rows = counts[1:]
+    if meant_as_data:
+        return 2 * sum(count >= 2 for count in rows) >= len(rows)
+    return bool(rows) and all(count == counts[0] for count in rows)
+
+
+def _json_form(text: str) -> _Verdict | None:
+    """JSON records are table data; any other JSON document is not; None if not JSON."""
+    stripped = text.strip()
+    if not stripped.startswith(("{", "[")):
+        return None
+    decoder = json.JSONDecoder()
+    if stripped.startswith("{"):
+        items: list[object] = []
+        for line in stripped.splitlines()[:_SNIFF_ROWS]:
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                break
+        form = "JSON-lines records"
+    else:
+        items, position = [], 1
+        while len(items) < _SNIFF_ROWS:
+            try:
+                item, position = decoder.raw_decode(stripped, _skip_space(stripped, position))
+            except ValueError:
+                break
+            items.append(item)
+            position = _skip_space(stripped, position)
+            if stripped[position : position + 1] != ",":
+                break
+            position += 1
+        form = "a JSON array of records"
+    keys = [tuple(sorted(item)) if isinstance(item, dict) else None for item in items]
+    if len(keys) >= 2 and keys[0] and all(key == keys[0] for key in keys):
+        return _Verdict(read=False, form=form)
+    try:
+        _, end = decoder.raw_decode(stripped)
+    except ValueError:
+        end = 0
+    # Anything but one whole JSON document is judged as text (a header row may start with a
+    # bracket); one that does not fit in the sample is not records either way.
+    if end < len(stripped):
+        return None
+    return _Verdict(read=False, reason="it is JSON, not records")
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def _not_a_table(text: str) -> str:
+    """Why text that no delimiter splits into a table is not one."""
+    counts = _field_counts(text, ",")
+    if not counts or counts[0] < 2:
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        return (
+            f"its first line {_clip(first)!r} has no comma (a header row names the label and "
+            "feature columns, separated by commas)"
+        )
+    single = sum(count < 2 for count in counts[1:])
+    if 2 * single > len(counts) - 1:
+        return f"{single} of the {len(counts) - 1} lines after its first have no comma"
+    return "its lines do not split alike at a comma, semicolon, tab or pipe"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN_CHARS else text[: _MAX_SHOWN_CHARS - 3] + "..."
+
+
+def _decode(head: bytes, whole: bool) -> tuple[str, str] | None:
+    """The sample as text and what kind of text it is, or None if it is binary."""
+    if not whole and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]  # no row or character cut in two
+    if head.startswith(_UTF16_BOMS):
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace"), "UTF-16 text"
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8-sig"), "text"
+    except UnicodeDecodeError:
+        # Judged on its shape: a table in another encoding is read, and the scan names the
+        # line that is not UTF-8.
+        return head.decode("latin-1"), "text"
+
+
+def _sniff(path: Path, meant_as_data: bool) -> _Verdict:
+    """Decide from the first bytes whether ``path`` is comma-delimited table data.
+
+    ``meant_as_data`` (a .csv name, or a file given by name) lets through anything the scan
+    reports better itself: an empty file, a header row only, ragged rows, text that is not
+    UTF-8.
+    """
+    head, whole = _head(path)
+    if not head:
+        return _Verdict(read=meant_as_data, reason="it is empty")
+    form = next((what for magic, what in _MAGIC_BYTES if head.startswith(magic)), None)
+    if form is not None:
+        return _Verdict(read=False, form=form)
+    decoded = _decode(head, whole)
+    if decoded is None:
+        return _Verdict(read=False, reason="it is binary, not text")
+    text, encoding = decoded
+    # JSON first: a line of JSON-lines records splits alike at its commas.
+    return (
+        _json_form(text)
+        or _delimited(text, encoding, meant_as_data)
+        or _Verdict(read=False, reason=_not_a_table(text))
+    )
+
+
+def _delimited(text: str, encoding: str, meant_as_data: bool) -> _Verdict | None:
+    for delimiter, name in {",": "comma", **_OTHER_DELIMITERS}.items():
+        if _is_table(_field_counts(text, delimiter), meant_as_data):
+            if delimiter == "," and encoding == "text":
+                return _Verdict(read=True)
+            return _Verdict(read=False, form=f"{name}-delimited {encoding}")
+    return None
+
+
+def _refusal(path: Path, verdict: _Verdict) -> str:
+    """The problem with a file meant as data that is not read."""
+    if verdict.form:
+        return f"{path} is {verdict.form}: {_ACCEPTED}"
+    return f"{path} does not look like a table: {verdict.reason}"
+
+
+def _named_file(path: Path) -> list[Path]:
+    verdict = _sniff(path, meant_as_data=True)
+    if not verdict.read:
+        raise DataValidationError([_refusal(path, verdict)])
+    return [path]
+
+
+def find_csv_files(input_path: Path) -> list[Path]:
+    """The files under ``input_path`` that hold comma-delimited table data, or ``input_path``.
+
+    Each file is judged by its first bytes, not its name, so a README, notes.json or Spark's
+    ``_SUCCESS`` never stops a run: files that are not table data are listed and skipped.
+    Table data in a form this step does not read (compressed, Parquet, Excel, JSON records,
+    another delimiter or encoding) is refused with its name and form, since skipping it would
+    leave part of the data out of training without a word.
+
+    Comma-delimited text is read whatever its name: Spark, Hive, Redshift UNLOAD and Firehose
+    write parts without a .csv suffix (``part-00000``), and refusing them would only make
+    someone rename every part; the files read without a .csv name are listed. A .csv name, or
+    a file given by name, says the file was meant as data, so one whose content is not a
+    table (prose, an image) is refused with the reason instead of skipped.
+
+    Hidden files and folders are skipped without a word: editors and notebooks leave copies of
+    data files there (``.ipynb_checkpoints/``), which would silently duplicate rows.
     """
     if input_path.is_file():
-        return [input_path]
+        return _named_file(input_path)
     if not input_path.is_dir():
         raise DataValidationError([f"no CSV files found: {input_path} does not exist"])
     visible = sorted(
@@ -127,29 +326,35 @@ def find_csv_files(input_path: Path) -> list[Path]:
         if path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(input_path).parts)
     )
-    files = [path for path in visible if path.suffix.lower() == ".csv"]
-    others = [path for path in visible if path.suffix.lower() != ".csv"]
-    refused = [
-        path.relative_to(input_path).as_posix()
-        for path in others
-        if path.suffix.lower() in _DATA_SUFFIXES
-    ]
-    skipped = [
-        path.relative_to(input_path).as_posix()
-        for path in others
-        if path.suffix.lower() not in _DATA_SUFFIXES
-    ]
-    if skipped:
-        print(f"Skipping {len(skipped)} file(s) that are not data: {_listed(skipped)}")
-    problems = []
+    files, unsuffixed, refused, skipped, problems = [], [], [], [], []
+    for path in visible:
+        name = path.relative_to(input_path).as_posix()
+        named_csv = path.suffix.lower() == ".csv"
+        verdict = _sniff(path, meant_as_data=named_csv)
+        if verdict.read:
+            files.append(path)
+            unsuffixed.extend([] if named_csv else [name])
+        elif verdict.form:
+            refused.append(f"{name} ({verdict.form})")
+        elif named_csv:
+            problems.append(_refusal(path, verdict))
+        else:
+            skipped.append(name)
+    for listed, what in (
+        (skipped, "Skipping {} file(s) that are not data: "),
+        (unsuffixed, "Reading {} file(s) without a .csv name as comma-delimited tables: "),
+    ):
+        if listed:
+            print(what.format(len(listed)) + _listed(listed))
     if refused:
         problems.append(
-            f"{input_path} holds data file(s) that are not read: {_listed(refused)}; only "
-            "uncompressed, comma-separated .csv files are read, so convert or remove them"
+            f"{input_path} holds table data in a form this step does not read: "
+            f"{_listed(refused)}; {_ACCEPTED}, so convert or remove them"
         )
-    if not files:
+    if not files and not problems:
         problems.append(
-            f"no CSV files found: looked for *.csv files in {input_path} and its subfolders"
+            f"no CSV files found: no file in {input_path} or its subfolders holds "
+            "comma-delimited table data"
         )
     if problems:
         raise DataValidationError(problems)
@@ -158,12 +363,10 @@ def find_csv_files(input_path: Path) -> list[Path]:
 
 def _check_not_binary(path: Path) -> None:
     with path.open("rb") as handle:
-        start = handle.read(4)
+        start = handle.read(8)
     for magic, what in _MAGIC_BYTES:
         if start.startswith(magic):
-            raise DataValidationError(
-                [f"{path} is {what}: only uncompressed, comma-separated .csv files are read"]
-            )
+            raise DataValidationError([f"{path} is {what}: {_ACCEPTED}"])
 
 
 def _other_delimiter(header: Sequence[str]) -> str | None:
@@ -588,8 +791,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-dir",
         type=Path,
         default=DEFAULT_INPUT_DIR,
-        help="folder read recursively for .csv files (hidden ones skipped, other files "
-        "refused), or one CSV file",
+        help="folder read recursively for comma-delimited table data, judged by content "
+        "whatever the file names (hidden files skipped), or one CSV file",
     )
     parser.add_argument("--train-dir", type=Path, default=DEFAULT_TRAIN_DIR)
     parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,6 +159,144 @@ def test_reads_every_csv_under_the_folder_sorted_and_skips_hidden_ones(
     assert "Skipping 2 file(s) that are not data: README.md, _SUCCESS" in capsys.readouterr().out
 
 
+# A 1x1 transparent PNG, and the start of a Finder .DS_Store (binary, NUL bytes).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
+)
+DS_STORE = b"\x00\x00\x00\x01Bud1\x00\x00\x10\x00\x00\x00\x08\x00" + bytes(64)
+
+
+def test_files_that_are_not_tables_are_listed_and_skipped_whatever_their_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in"
+    write(make_frame(), source / "data.csv")
+    # Commas in prose do not make a table: the lines do not split alike.
+    (source / "README.txt").write_text(
+        "Churn export, refreshed nightly by the data team.\nQuestions: #churn-data\n"
+    )
+    (source / "README").write_text("Uploaded by the export job.\nDo not edit by hand.\n")
+    notes = {"owner": "data team", "rows": ROWS, "columns": ["mean radius", "count"]}
+    (source / "notes.json").write_text(json.dumps(notes, indent=2))
+    (source / "_SUCCESS").touch()
+    (source / "preview.png").write_bytes(PNG)
+    (source / "Icon").write_bytes(DS_STORE)
+
+    assert [p.name for p in preprocess.find_csv_files(source)] == ["data.csv"]
+    assert run_main(source, tmp_path / "out") == 0
+
+    assert sum(len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS) == ROWS
+    assert (
+        "Skipping 6 file(s) that are not data: Icon, README, README.txt, _SUCCESS, notes.json, "
+        "preview.png" in capsys.readouterr().out
+    )
+
+
+def test_comma_separated_tables_are_read_whatever_their_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = make_frame(300)
+    source = tmp_path / "in"
+    write(frame.iloc[:100], source / "spark" / "part-00000")
+    write(frame.iloc[100:200], source / "export.txt")
+    write(frame.iloc[200:], source / "c.csv")
+
+    assert [p.relative_to(source).as_posix() for p in preprocess.find_csv_files(source)] == [
+        "c.csv",
+        "export.txt",
+        "spark/part-00000",
+    ]
+    assert run_main(source, tmp_path / "out") == 0
+
+    assert sum(len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS) == 300
+    out = capsys.readouterr().out
+    assert "as comma-delimited tables: export.txt, spark/part-00000" in out
+    assert "Skipping" not in out
+
+
+def test_a_table_with_a_header_wider_than_the_first_read_is_still_recognized(
+    tmp_path: Path,
+) -> None:
+    wide = pd.DataFrame({f"feature number {n}": [n] * 20 for n in range(1500)})
+    path = write(pd.concat([make_frame(20), wide], axis="columns"), tmp_path / "in" / "part-00000")
+    assert len(path.read_text().splitlines()[0]) > 16 * 1024
+
+    assert preprocess.find_csv_files(tmp_path / "in") == [path]
+
+
+def _gzip_csv(frame: pd.DataFrame) -> bytes:
+    return gzip.compress(frame.to_csv(index=False).encode())
+
+
+def _records(frame: pd.DataFrame, lines: bool) -> bytes:
+    return str(frame.to_json(orient="records", lines=lines)).encode()
+
+
+REFUSED_FORMS: dict[str, tuple[str, Callable[[pd.DataFrame], bytes], str]] = {
+    "gzip named .csv.gz": ("data.csv.gz", _gzip_csv, "gzip-compressed"),
+    "gzip without a suffix": ("part-0000", _gzip_csv, "gzip-compressed"),
+    "bzip2": ("data.csv.bz2", lambda f: bz2.compress(f.to_csv().encode()), "bzip2-compressed"),
+    "xz": ("data.csv.xz", lambda f: lzma.compress(f.to_csv().encode()), "xz-compressed"),
+    "zstd": ("data.csv.zst", lambda f: b"\x28\xb5\x2f\xfd" + bytes(16), "zstd-compressed"),
+    "excel workbook": ("book.xlsx", lambda f: b"PK\x03\x04" + bytes(26), "a ZIP archive"),
+    "parquet": ("part-0001.snappy.parquet", lambda f: b"PAR1\x15\x04" + bytes(8), "a Parquet file"),
+    "tab-separated .txt": (
+        "data.txt",
+        lambda f: f.to_csv(sep="\t", index=False).encode(),
+        "tab-delimited",
+    ),
+    "semicolon-separated, decimal commas": (
+        "export",
+        lambda f: f.to_csv(sep=";", decimal=",", index=False).encode(),
+        "semicolon-delimited",
+    ),
+    "pipe-separated": ("rows.psv", lambda f: f.to_csv(sep="|", index=False).encode(), "pipe"),
+    "UTF-16 tab-separated (Excel's Unicode text)": (
+        "unicode.txt",
+        lambda f: f.to_csv(sep="\t", index=False).encode("utf-16"),
+        "tab-delimited UTF-16 text",
+    ),
+    "JSON lines": ("records.jsonl", lambda f: _records(f, lines=True), "JSON-lines records"),
+    "JSON array": ("records.json", lambda f: _records(f, lines=False), "a JSON array of records"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_FORMS)
+def test_table_data_in_a_form_not_read_is_refused_by_name_and_form(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name, make, form = REFUSED_FORMS[case]
+    source = tmp_path / "in"
+    write(make_frame(), source / "a.csv")
+    (source / name).write_bytes(make(make_frame(60)))
+
+    assert run_main(source, tmp_path / "out") == 1
+
+    error = capsys.readouterr().err
+    assert f"does not read: {name} ({form}" in error, error
+    assert "only uncompressed, comma-delimited UTF-8 text is read" in error
+    assert output_files(tmp_path / "out") == []
+
+
+def test_a_csv_file_that_is_not_a_table_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in"
+    write(make_frame(), source / "a.csv")
+    (source / "notes.csv").write_text("Export notes\nThe churn export runs nightly.\n")
+    (source / "logo.csv").write_bytes(PNG)
+
+    assert run_main(source, tmp_path / "out") == 1
+
+    error = capsys.readouterr().err
+    assert f"{source / 'notes.csv'} does not look like a table: its first line " in error
+    assert "'Export notes' has no comma" in error
+    assert f"{source / 'logo.csv'} does not look like a table: it is binary" in error
+    assert "different columns" not in error
+    assert output_files(tmp_path / "out") == []
+
+
 def test_read_input_keeps_column_names_with_spaces(tmp_path: Path) -> None:
     data = preprocess.read_input([write(make_frame(), tmp_path / "data.csv")])
     assert list(data.columns) == ["mean radius", "count", "flag", "label"]
@@ -282,22 +423,30 @@ def _constant_features(folder: Path) -> Path:
 BAD_INPUTS = {
     "no csv files": (
         _empty_folder,
-        ["no CSV files found", "looked for *.csv files in"],
+        ["no CSV files found", "or its subfolders holds comma-delimited table data"],
     ),
-    "files that would be skipped": (
+    "table data in other forms": (
         _unread_files,
         [
-            "holds data file(s) that are not read: c.csv.gz, d.tsv;",
-            "only uncompressed, comma-separated .csv files are read",
+            "does not read: c.csv.gz (gzip-compressed), d.tsv (tab-delimited text);",
+            "only uncompressed, comma-delimited UTF-8 text is read, so convert or remove them",
         ],
     ),
     "gzip named .csv": (
         _bytes(gzip.compress(b"a,b,label\n1,2,0\n")),
-        ["data.csv is gzip-compressed", "only uncompressed, comma-separated .csv files"],
+        ["data.csv is gzip-compressed: only uncompressed, comma-delimited UTF-8 text is read"],
     ),
     "parquet named .csv": (
         _bytes(b"PAR1\x15\x04\x15\x10"),
-        ["data.csv is a Parquet file", "only uncompressed, comma-separated .csv files"],
+        ["data.csv is a Parquet file: only uncompressed, comma-delimited UTF-8 text is read"],
+    ),
+    "prose named .csv": (
+        _csv("Hello, this is the export, refreshed daily.\nSee the wiki.\nThanks\n"),
+        ["data.csv does not look like a table: 2 of the 2 lines after its first have no comma"],
+    ),
+    "one column named .csv": (
+        _csv("label\n0\n1\n"),
+        ["data.csv does not look like a table: its first line 'label' has no comma"],
     ),
     "row index on data rows only": (
         _shifted_rows,
@@ -317,11 +466,11 @@ BAD_INPUTS = {
     ),
     "semicolon-delimited": (
         _csv("a;b;label\n1;2,5;0\n"),
-        ["data.csv is semicolon-delimited", "'a;b;label'", "only comma-delimited"],
+        ["data.csv is semicolon-delimited text: only uncompressed, comma-delimited"],
     ),
     "tab-delimited": (
         _csv("a\tb\tlabel\n1\t2\t0\n"),
-        ["data.csv is tab-delimited", "only comma-delimited"],
+        ["data.csv is tab-delimited text: only uncompressed, comma-delimited"],
     ),
     "every feature constant": (
         _constant_features,
@@ -391,6 +540,25 @@ def test_bad_input_fails_with_a_message_naming_the_problem_and_writes_nothing(
         assert fragment in error, (fragment, error)
     assert "Did you mean" not in error
     assert output_files(out) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (gzip.compress(b"a,b,label\n1,2,0\n"), "is gzip-compressed: only uncompressed, comma"),
+        (b"a;b;label\n1;2;0\n", "is semicolon-delimited (its header row 'a;b;label' is a single"),
+    ],
+    ids=["gzip", "semicolon"],
+)
+def test_read_input_checks_files_that_were_not_sniffed(
+    content: bytes, fragment: str, tmp_path: Path
+) -> None:
+    # read_input is public: a caller may hand it files that find_csv_files never judged.
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(DataValidationError, match=re.escape(f"{path} {fragment}")):
+        preprocess.read_input([path])
 
 
 def test_header_only_files_are_named_among_good_ones(

@@ -18,7 +18,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck pytest pipeline pipeline-check instance-types local-run bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck pytest pipeline pipeline-check instance-types local-run local-run-steps bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -49,8 +49,64 @@ pipeline-check: $(VENV)/.dev-deps ## Fail if the committed definition differs fr
 instance-types: $(VENV)/.dev-deps ## Refresh config/instance_types.json from botocore's SageMaker API model
 	$(PY) tools/sagemaker_instance_types.py
 
-local-run: $(VENV)/.dev-deps ## Run preprocess, train and evaluate on this machine (ARGS="--input my.csv")
-	$(PY) -m pipeline_code.local_run $(ARGS)
+# make's own exit status is 0, 2 when any recipe fails whatever the recipe's status, or 1
+# under -q; so a failed gate (3) and a failed step (1) would both end `make local-run` with 2.
+# Only a function loaded into make (GNU make's `load`) can end make with another status: the
+# C below, compiled once into LOCAL_RUN_STATE when local-run is the only goal and recipes run
+# (not -n, -q, -t), gives make `$(local-run-exit N)`. The run itself is a prerequisite because
+# make expands all lines of a recipe before it runs the first. Without `load` or a C compiler,
+# make exits 2 on any failure; the code is then in LOCAL_RUN_STATE/exit-code.
+LOCAL_RUN_STATE ?= .local-run
+LOCAL_RUN_CODE := $(LOCAL_RUN_STATE)/exit-code
+LOCAL_RUN_EXIT := $(LOCAL_RUN_STATE)/local_run_exit
+define LOCAL_RUN_EXIT_C
+#include <stdlib.h>
+int plugin_is_GPL_compatible;
+typedef char *(*gmk_func_ptr)(const char *, unsigned int, char **);
+void gmk_add_function(const char *, gmk_func_ptr, unsigned int, unsigned int, unsigned int);
+static char *local_run_exit(const char *name, unsigned int argc, char **argv)
+{
+	char *end;
+	long code = strtol(argv[0], &end, 10);
+	(void)name;
+	(void)argc;
+	if (end != argv[0] && *end == '\0' && code >= 0 && code <= 255)
+		exit((int)code);
+	return NULL;
+}
+int local_run_exit_gmk_setup(void)
+{
+	gmk_add_function("local-run-exit", local_run_exit, 1, 1, 0);
+	return 1;
+}
+endef
+ifeq ($(MAKECMDGOALS)$(filter load,$(.FEATURES)),local-runload)
+ifeq ($(strip $(foreach flag,n q t,$(findstring $(flag),$(firstword -$(MAKEFLAGS))))),)
+ifneq ($(file <$(LOCAL_RUN_EXIT).c),$(LOCAL_RUN_EXIT_C))
+LOCAL_RUN_BUILD := $(shell mkdir -p $(LOCAL_RUN_STATE) && rm -f $(LOCAL_RUN_EXIT).so)
+$(file >$(LOCAL_RUN_EXIT).c,$(LOCAL_RUN_EXIT_C))
+endif
+ifeq ($(wildcard $(LOCAL_RUN_EXIT).so),)
+LOCAL_RUN_BUILD := $(shell $(CC) -shared -fPIC -o $(LOCAL_RUN_EXIT).so $(LOCAL_RUN_EXIT).c 2>&1)
+endif
+# make would try to remake a missing object and stop, even with -load.
+ifneq ($(wildcard $(LOCAL_RUN_EXIT).so),)
+-load $(LOCAL_RUN_EXIT).so
+endif
+endif
+endif
+LOCAL_RUN_EXITS := $(filter $(LOCAL_RUN_EXIT).so,$(.LOADED))
+
+local-run: local-run-steps ## Run preprocess, train and evaluate on this machine (ARGS="--input my.csv")
+	@$(if $(LOCAL_RUN_EXITS),$(local-run-exit $(file <$(LOCAL_RUN_CODE))))exit $$(cat $(LOCAL_RUN_CODE))
+
+local-run-steps: $(VENV)/.dev-deps
+	@mkdir -p $(LOCAL_RUN_STATE) && rm -f $(LOCAL_RUN_CODE)
+	@$(PY) -m pipeline_code.local_run $(ARGS); code=$$?; echo $$code > $(LOCAL_RUN_CODE); \
+	case $$code in 0) meaning="success";; 1) meaning="a step failed";; \
+		2) meaning="bad arguments";; 3) meaning="the gate would fail";; *) meaning="unexpected";; esac; \
+	echo "local-run: exit code $$code ($$meaning)$(if $(LOCAL_RUN_EXITS),,; this make exits 2 \
+	on any failure, the code is in $(LOCAL_RUN_CODE))"
 
 bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite (ARGS="--skip-tests --repeats 5")
 	$(OFFLINE) $(PY) tools/bench.py $(ARGS)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +172,119 @@ def test_gate_mirrors_the_condition_step(
     value: float, threshold: float, passed: bool, sentence: str
 ) -> None:
     assert local_run.gate("f1", value, threshold) == (passed, sentence)
+
+
+REPO = Path(__file__).resolve().parents[2]
+MAKE = shutil.which("make")
+needs_make_and_cc = pytest.mark.skipif(
+    MAKE is None or shutil.which("cc") is None,
+    reason="make local-run keeps the run's exit code only where cc can build its make helper",
+)
+
+
+def make_local_run(
+    state: Path, *args: str, make_options: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    assert MAKE is not None
+    # Under `make pytest` the outer make's flags and jobserver would reach this make too.
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    return subprocess.run(
+        [
+            MAKE,
+            "--no-print-directory",
+            "-C",
+            str(REPO),
+            *make_options,
+            "local-run",
+            f"LOCAL_RUN_STATE={state}",
+            f"ARGS={' '.join(args)}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def make_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One state folder for the module, so make's exit helper is compiled once."""
+    return tmp_path_factory.mktemp("make-state")
+
+
+def bad_csv(path: Path) -> Path:
+    path.write_text("a,b,label\n1,x,0\n2,y,1\n")
+    return path
+
+
+def fake_python(folder: Path) -> str:
+    """A stand-in for the virtualenv's python that exits with the code given as ARGS.
+
+    Runs make's side of local-run in milliseconds instead of seconds of imports.
+    """
+    script = folder / "python"
+    script.write_text('#!/bin/sh\n# called as: python -m pipeline_code.local_run CODE\nexit "$3"\n')
+    script.chmod(0o755)
+    return f"PY={script}"
+
+
+@needs_make_and_cc
+@pytest.mark.parametrize(
+    ("extra", "code", "meaning"),
+    [("--threshold=1", 3, "the gate would fail"), ("--threshold=0", 1, "a step failed")],
+)
+def test_make_local_run_exits_with_the_runs_own_code(
+    extra: str, code: int, meaning: str, make_state: Path, tmp_path: Path
+) -> None:
+    source = random_label_csv(tmp_path / "in.csv") if code == 3 else bad_csv(tmp_path / "in.csv")
+
+    result = make_local_run(
+        make_state, f"--input={source}", f"--work-dir={tmp_path / 'work'}", extra
+    )
+
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"local-run: exit code {code} ({meaning})"
+    assert (make_state / "exit-code").read_text() == f"{code}\n"
+
+
+@needs_make_and_cc
+@pytest.mark.parametrize(
+    ("code", "meaning"), [(0, "success"), (2, "bad arguments"), (5, "unexpected")]
+)
+def test_make_local_run_hands_on_any_code(
+    code: int, meaning: str, make_state: Path, tmp_path: Path
+) -> None:
+    result = make_local_run(make_state, str(code), make_options=[fake_python(tmp_path)])
+
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"local-run: exit code {code} ({meaning})"
+    assert (make_state / "exit-code").read_text() == f"{code}\n"
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_without_its_exit_helper_make_exits_2_and_names_the_code(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+
+    result = make_local_run(state, "3", make_options=["CC=false", fake_python(tmp_path)])
+
+    assert result.returncode == 2
+    assert result.stdout.splitlines()[-1] == (
+        f"local-run: exit code 3 (the gate would fail); this make exits 2 on any failure, the "
+        f"code is in {state}/exit-code"
+    )
+    assert "local-run] Error 3" in result.stderr
+    assert (state / "exit-code").read_text() == "3\n"
+
+
+@needs_make_and_cc
+def test_a_dry_run_neither_runs_nor_exits_with_a_previous_code(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "exit-code").write_text("3\n")
+
+    result = make_local_run(state, "--threshold=1", make_options=["-n"])
+
+    assert result.returncode == 0, result.stderr
+    assert "-m pipeline_code.local_run --threshold=1" in result.stdout
+    assert (state / "exit-code").read_text() == "3\n"

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from config.endpoint_settings import EndpointSettings
 from config.frozen_settings import FrozenSettings
+from config.powertools_layer import check_powertools_region
 from config.retraining_schedule import RetrainingSchedule
 from config.source_settings import SourceSettings
 from config.validation import (
@@ -56,6 +57,7 @@ class EnvironmentConfig(FrozenSettings):
         str,
         pattern(REGION, "an AWS region code such as eu-west-1"),
         AfterValidator(check_supported_region),
+        AfterValidator(check_powertools_region),
     ]
     project_name: Annotated[str, AfterValidator(check_name), Field(min_length=1)]
     account: Annotated[

@@ -66,12 +66,12 @@ class Deployment(Construct):
             description=f"Hosts the approved {config.project_name} model on the {config.name} "
             "endpoints",
         ).role
-        # The job-event and reporting code the deploy pipeline's Lambda actions share.
+        # The logging, client and job-reporting code the deploy pipeline's Lambda actions share.
         self.job_layer = PythonLayer(
             self,
             "CodePipelineJobLayer",
-            code_dir_name="codepipeline_job",
-            description="Reads CodePipeline job events and reports their results",
+            code_dir_name="shared",
+            description="Logging, AWS clients and CodePipeline job reporting the functions share",
         ).layer
         self.resolver = ModelPackageResolver(
             self,

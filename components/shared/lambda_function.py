@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from config.powertools_layer import powertools_layer_arn
+
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLER = "handler.lambda_handler"
-# The newest Python runtime (cdk-nag L1); the handlers need Python >= 3.11 and boto3 only.
+# The newest Python runtime (cdk-nag L1); the handlers need Python >= 3.11, boto3 (in the
+# runtime) and Powertools (the AWS-published layer, config/powertools_layer.py).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 DEFAULT_TIMEOUT = Duration.seconds(30)
 # Local caches and tests never belong in the deployment package (they would also change
@@ -28,8 +31,8 @@ class PythonLambda(Construct):
 
     The role is created here rather than by ``lambda.Function`` so it carries no managed
     policy (AWSLambdaBasicExecutionRole allows writing to every log group in the account).
-    The handlers only need boto3, which the runtime provides, so the code is packaged as is:
-    no bundling, no Docker.
+    The handlers need boto3, which the runtime provides, and Powertools, which the
+    AWS-published layer provides, so the code is packaged as is: no bundling, no Docker.
     """
 
     def __init__(
@@ -46,6 +49,7 @@ class PythonLambda(Construct):
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         environment: Mapping[str, str] | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
+        powertools: bool = True,
     ) -> None:
         super().__init__(scope, id_)
         code_dir = LAMBDAS_DIR / code_dir_name
@@ -88,7 +92,22 @@ class PythonLambda(Construct):
             environment={"LOG_LEVEL": log_level, **(environment or {})},
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
-            layers=list(layers),
+            layers=[*self._powertools_layers(powertools), *layers],
         )
         # Logs are written with the role's credentials only once the policy exists.
         self.function.node.add_dependency(self.role)
+
+    def _powertools_layers(self, wanted: bool) -> list[lambda_.ILayerVersion]:
+        if not wanted:
+            return []
+        region = Stack.of(self).region
+        if Token.is_unresolved(region):
+            raise ValueError(
+                f"{self.node.path}: the Powertools layer ARN is regional; give the stack an "
+                "explicit region"
+            )
+        return [
+            lambda_.LayerVersion.from_layer_version_arn(
+                self, "Powertools", powertools_layer_arn(region)
+            )
+        ]

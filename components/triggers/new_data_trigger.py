@@ -12,6 +12,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from components.shared.lambda_function import PythonLambda
+from components.shared.lambda_layer import PythonLayer
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from components.shared.pipeline_reference import PipelineReference
 from components.shared.queues import dead_letter_queue
@@ -75,6 +76,12 @@ class NewDataTrigger(Construct):
         )
         self.rule.add_target(targets.SqsQueue(self.queue))
 
+        shared = PythonLayer(
+            self,
+            "SharedLayer",
+            code_dir_name="shared",
+            description="Logging and AWS clients the functions share",
+        )
         self.handler = PythonLambda(
             self,
             "StartPipeline",
@@ -88,6 +95,7 @@ class NewDataTrigger(Construct):
                 "INPUT_PREFIX": input_prefix,
                 "INPUT_PARAMETER_NAME": "InputDataUri",
             },
+            layers=[shared.layer],
         )
         self.handler.function.add_event_source(
             event_sources.SqsEventSource(

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import logging
 import re
 import shutil
 import tempfile
@@ -56,22 +55,24 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 import boto3
-from botocore.config import Config
+from aws_lambda_powertools.utilities.data_classes import CodePipelineJobEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from codepipeline_job import (
     MAX_FAILURE_MESSAGE_CHARS,
     JobError,
-    configure_logging,
     error_code,
     failure_type_of,
     read_user_parameters,
     report_job_error,
     report_success_or_failure,
-    require_job_id,
+    require_job,
 )
+from shared_runtime import Clients, function_logger
 
-logger = logging.getLogger("check_deploy_config")
+logger = function_logger("check_deploy_config")
+clients = Clients(max_attempts=5)
 
 # CloudFormation's template configuration file format.
 CONFIG_KEYS = ("Parameters", "Tags", "StackPolicy")
@@ -106,16 +107,6 @@ PARAMETER_RANK = 2
 RELATION_RANK = 3
 TAG_RANK = 4
 
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
-_clients: dict[str, Any] = {}
-
-
-def _client(service: str) -> Any:
-    """Create clients on first use so importing the module never needs AWS."""
-    if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
-    return _clients[service]
-
 
 def _artifact_client(credentials: Mapping[str, Any]) -> Any:
     """An S3 client with the job's artifact credentials, so the function's own role needs no
@@ -125,7 +116,7 @@ def _artifact_client(credentials: Mapping[str, Any]) -> Any:
         aws_access_key_id=credentials["accessKeyId"],
         aws_secret_access_key=credentials["secretAccessKey"],
         aws_session_token=credentials["sessionToken"],
-        config=_BOTO_CONFIG,
+        config=clients.config,
     )
 
 
@@ -727,8 +718,10 @@ def check_deploy_config(
 # Entry point
 
 
-def run_check(event: Mapping[str, Any], job_id: str) -> tuple[CheckSettings, list[Problem]]:
-    settings = parse_settings(read_user_parameters(event))
+def run_check(
+    event: Mapping[str, Any], job: CodePipelineJobEvent, job_id: str
+) -> tuple[CheckSettings, list[Problem]]:
+    settings = parse_settings(read_user_parameters(job))
     config_location = artifact_location(event, settings.config_artifact)
     templates_location = artifact_location(event, settings.templates_artifact)
     logger.info(
@@ -750,14 +743,14 @@ def run_check(event: Mapping[str, Any], job_id: str) -> tuple[CheckSettings, lis
         return settings, check_deploy_config(settings, config, templates)
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    configure_logging(logger)
-    # The job event carries temporary artifact credentials: log identifiers, never the event.
-    job_id = require_job_id(event, logger)
+# The job event carries temporary artifact credentials: log identifiers, never the event.
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    job_id, job = require_job(event, logger)
 
-    codepipeline = _client("codepipeline")
+    codepipeline = clients("codepipeline")
     try:
-        settings, problems = run_check(event, job_id)
+        settings, problems = run_check(event, job, job_id)
     except Exception as exc:
         report_job_error(
             codepipeline,

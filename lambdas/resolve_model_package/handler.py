@@ -13,7 +13,7 @@ Result, reported to CodePipeline (never through the return value):
   ``#{<namespace>.ModelPackageArn}``.
 * no Approved package, malformed parameters, unexpected error -> ``PutJobFailureResult``.
 
-Environment: ``LOG_LEVEL`` (optional, default ``INFO``).
+Environment: ``LOG_LEVEL`` (optional, default ``INFO``). Logs are Powertools JSON lines.
 
 CodePipeline invokes the function asynchronously, so an exception escaping the handler makes
 Lambda retry the same job after the first attempt may already have reported a result. The
@@ -23,26 +23,25 @@ raises only when the event carries no job id (there is nothing to report to).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from codepipeline_job import (
     JobError,
-    configure_logging,
     parse_user_parameters,
     report_job_error,
     report_success_or_failure,
-    require_job_id,
+    require_job,
 )
+from shared_runtime import Clients, function_logger
 
-logger = logging.getLogger("resolve_model_package")
+logger = function_logger("resolve_model_package")
+clients = Clients(max_attempts=5)
 
 APPROVED = "Approved"
 # CodePipeline rejects longer output variable values; checking here turns an opaque API
@@ -51,16 +50,6 @@ MAX_OUTPUT_VARIABLE_CHARS = 1000
 # SageMaker reports a missing model package as a ValidationException rather than by a
 # not-found code; these phrases in its message tell that from a malformed request.
 _NOT_FOUND_PHRASES = ("not found", "does not exist", "cannot find", "could not find")
-
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5)
-_clients: dict[str, Any] = {}
-
-
-def _client(service: str) -> Any:
-    """Create clients on first use so importing the module never needs AWS."""
-    if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
-    return _clients[service]
 
 
 @dataclass(frozen=True)
@@ -213,20 +202,20 @@ def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
 # Entry point
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    configure_logging(logger)
-    # The job event carries temporary artifact credentials: log identifiers, never the event.
-    job_id = require_job_id(event, logger)
+# The job event carries temporary artifact credentials: log identifiers, never the event.
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    job_id, job = require_job(event, logger)
 
-    codepipeline = _client("codepipeline")
+    codepipeline = clients("codepipeline")
     try:
-        params = parse_user_parameters(event, ["model_package_group_name"])
+        params = parse_user_parameters(job, ["model_package_group_name"])
         group = params["model_package_group_name"]
         logger.info(
             "Resolving newest approved model package",
             extra={"job_id": job_id, "model_package_group": group},
         )
-        package = resolve_newest_approved(_client("sagemaker"), group)
+        package = resolve_newest_approved(clients("sagemaker"), group)
         variables = package.output_variables()
     except Exception as exc:
         report_job_error(

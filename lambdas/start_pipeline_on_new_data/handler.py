@@ -16,30 +16,39 @@ Environment:
   ``input-data/``.
 * ``INPUT_PARAMETER_NAME`` (optional, default ``InputDataUri``) - the pipeline parameter that
   receives ``s3://<bucket>/<directory of the newest object>/``.
-* ``LOG_LEVEL`` (optional, default ``INFO``).
+* ``LOG_LEVEL`` (optional, default ``INFO``); logs are Powertools JSON lines.
 
-Returns ``{"batchItemFailures": [...]}``. Records that can never succeed (malformed, unrelated,
-folder markers, empty objects) are logged and dropped, never retried. The valid records of a
-batch are reported as failures only when starting the pipeline failed, so SQS redelivers them
-and its dead-letter queue catches what keeps failing.
+Returns ``{"batchItemFailures": [...]}`` through Powertools' ``BatchProcessor``. Records that
+can never succeed (malformed, unrelated, folder markers, empty objects) are logged and
+dropped, never retried. The valid records of a batch are reported as failures only when
+starting the pipeline failed, so SQS redelivers them and its dead-letter queue catches what
+keeps failing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-logger = logging.getLogger("start_pipeline_on_new_data")
+from shared_runtime import Clients, function_logger
+
+logger = function_logger("start_pipeline_on_new_data")
+clients = Clients(max_attempts=3)
 
 DEFAULT_INPUT_PARAMETER_NAME = "InputDataUri"
 # Error codes after which a later attempt can succeed. Anything else is reported as a
@@ -64,16 +73,6 @@ TRANSIENT_ERROR_CODES = frozenset(
 MAX_DESCRIPTION_CHARS = 3072
 # Bounds the extra calls spent confirming that a running execution reads the same data.
 MAX_RUNNING_EXECUTIONS_TO_CHECK = 10
-
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
-_clients: dict[str, Any] = {}
-
-
-def _client(service: str) -> Any:
-    """Create clients on first use so importing the module never needs AWS."""
-    if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
-    return _clients[service]
 
 
 class ConfigError(RuntimeError):
@@ -317,19 +316,12 @@ def start_execution(
 # Entry point
 
 
-def _configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    try:
-        logger.setLevel(level)
-    except ValueError:
-        logger.setLevel(logging.INFO)
-        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})
+class PipelineNotStartedError(RuntimeError):
+    """Starting the pipeline for this record's data failed; SQS redelivers the record."""
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
-    _configure_logging()
-    settings = Settings.from_env(os.environ)
-
+def classify_batch(event: Any, settings: Settings) -> list[NewObject]:
+    """The batch's new-data records; every other record is logged and dropped."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     new_objects: list[NewObject] = []
     for record in records if isinstance(records, list) else []:
@@ -354,14 +346,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
             )
         else:
             new_objects.append(outcome)
+    return new_objects
 
+
+def start_for_batch(new_objects: list[NewObject], settings: Settings) -> set[str]:
+    """Starts one execution for the batch; the message ids to retry (all the new-data
+    records) when that failed, else none."""
     if not new_objects:
         logger.info("No new data objects in this batch; nothing to start")
-        return {"batchItemFailures": []}
-
-    trigger = newest(new_objects)
+        return set()
     try:
-        start_execution(_client("sagemaker"), settings, trigger, len(new_objects))
+        start_execution(clients("sagemaker"), settings, newest(new_objects), len(new_objects))
     except Exception as exc:
         transient = is_transient(exc)
         log = logger.warning if transient else logger.error
@@ -375,5 +370,24 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[s
                 "failed_records": len(new_objects),
             },
         )
-        return {"batchItemFailures": [{"itemIdentifier": o.message_id} for o in new_objects]}
-    return {"batchItemFailures": []}
+        return {o.message_id for o in new_objects}
+    return set()
+
+
+# The whole batch is returned as failed when the start failed for all of it, rather than
+# raised: the response lists exactly the records to redeliver either way.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    settings = Settings.from_env(os.environ)
+    retry = start_for_batch(classify_batch(event, settings), settings)
+
+    def record_outcome(record: SQSRecord) -> None:
+        if record.message_id in retry:
+            raise PipelineNotStartedError(f"pipeline {settings.pipeline_name} did not start")
+
+    return process_partial_response(
+        event=event, record_handler=record_outcome, processor=processor, context=context
+    )

@@ -15,7 +15,7 @@ Result, reported to CodePipeline: success with output variables ``RowsTested``, 
 ``MaxScore`` (strings), or failure with a message saying what was wrong. Row numbers in
 messages count from 1.
 
-Environment: ``LOG_LEVEL`` (optional, default ``INFO``).
+Environment: ``LOG_LEVEL`` (optional, default ``INFO``). Logs are Powertools JSON lines.
 
 CodePipeline invokes the function asynchronously, so an exception escaping the handler makes
 Lambda retry a job that may already have a result. Every failure attributable to a job is
@@ -26,29 +26,29 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import math
 import re
 import tarfile
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from codepipeline_job import (
     JobError,
-    configure_logging,
     error_code,
     failure_type_of,
     parse_user_parameters,
     report_job_error,
     report_success_or_failure,
-    require_job_id,
+    require_job,
 )
+from shared_runtime import Clients, function_logger
 
-logger = logging.getLogger("test_endpoint")
+logger = function_logger("test_endpoint")
+# Endpoint invocations time out server-side after 60 s; waiting longer gains nothing.
+clients = Clients(max_attempts=3, read_timeout=70)
 
 MAX_ROWS = 10
 PAYLOAD_MEMBER = "payload.csv"
@@ -59,19 +59,6 @@ MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
 RESPONSE_PREVIEW_BYTES = 80
 # The characters of bucket names, legacy us-east-1 ones included; S3 judges the rest.
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")
-
-# Endpoint invocations time out server-side after 60 s; waiting longer gains nothing.
-_BOTO_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=70
-)
-_clients: dict[str, Any] = {}
-
-
-def _client(service: str) -> Any:
-    """Create clients on first use so importing the module never needs AWS."""
-    if service not in _clients:
-        _clients[service] = boto3.client(service, config=_BOTO_CONFIG)
-    return _clients[service]
 
 
 @dataclass(frozen=True)
@@ -292,15 +279,15 @@ def invoke(runtime: Any, endpoint_name: str, rows: list[str]) -> tuple[bytes, st
 
 
 def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
-    sagemaker = _client("sagemaker")
+    sagemaker = clients("sagemaker")
     require_in_service(sagemaker, endpoint_name)
     url = sample_payload_url(sagemaker, model_package_arn)
-    rows = read_payload_rows(download_archive(_client("s3"), url), url)
+    rows = read_payload_rows(download_archive(clients("s3"), url), url)
     logger.info(
         "Invoking endpoint with sample payload",
         extra={"endpoint_name": endpoint_name, "sample_payload_url": url, "rows": len(rows)},
     )
-    body, content_type = invoke(_client("sagemaker-runtime"), endpoint_name, rows)
+    body, content_type = invoke(clients("sagemaker-runtime"), endpoint_name, rows)
     return validate_predictions(parse_predictions(body, content_type), len(rows))
 
 
@@ -308,14 +295,14 @@ def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
 # Entry point
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> None:
-    configure_logging(logger)
-    # The job event carries temporary artifact credentials: log identifiers, never the event.
-    job_id = require_job_id(event, logger)
+# The job event carries temporary artifact credentials: log identifiers, never the event.
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
+    job_id, job = require_job(event, logger)
 
-    codepipeline = _client("codepipeline")
+    codepipeline = clients("codepipeline")
     try:
-        params = parse_user_parameters(event, ["endpoint_name", "model_package_arn"])
+        params = parse_user_parameters(job, ["endpoint_name", "model_package_arn"])
         endpoint_name = params["endpoint_name"]
         logger.info(
             "Testing endpoint",

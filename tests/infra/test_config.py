@@ -149,6 +149,9 @@ BAD_VALUES = [
     ("project_name", "sthree", "project_name", "S3 reserves names starting with"),
     ("project_name", "amzn-s3-demo", "project_name", "S3 reserves names starting with"),
     ("region", "us-isof-south-1", "region", "isolated partition"),
+    # SageMaker images exist there, the Powertools layer the functions use does not.
+    ("region", "ca-west-1", "region", "no AWS-published Powertools for AWS Lambda layer"),
+    ("region", "us-gov-west-1", "region", "no AWS-published Powertools for AWS Lambda layer"),
     ("staging_endpoint.mode", "gpu", "staging_endpoint.mode", "'serverless' or 'instance'"),
     (
         "staging_endpoint.serverless_memory_mb",

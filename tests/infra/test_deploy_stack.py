@@ -11,6 +11,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 
 from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
+from config.powertools_layer import LAYER_VERSION
 from tests.infra.conftest import Synthesized, as_list
 
 ENVS = ["dev", "prod"]
@@ -470,9 +471,20 @@ def test_functions_log_json_to_their_own_encrypted_log_group(
     repo_code = Path(__file__).resolve().parents[2] / "lambdas" / code_dir
     assert (code / "handler.py").read_text() == (repo_code / "handler.py").read_text()
     assert not (code / "__pycache__").exists()
-    # The handlers import the shared job code from the layer, as /opt/python/codepipeline_job.py.
+    # Powertools from the AWS-published layer of the stack's region, pinned to one version;
+    # the shared code from the project's layer, as /opt/python/codepipeline_job.py.
     (layer_id,) = _resources(synthesized, env, "AWS::Lambda::LayerVersion")
-    assert props["Layers"] == [{"Ref": layer_id}]
+    # (In no particular order: the two layers share no file.)
+    assert sorted(map(json.dumps, props["Layers"])) == sorted(
+        map(
+            json.dumps,
+            [
+                {"Ref": layer_id},
+                "arn:aws:lambda:eu-west-1:017000801446:layer:"
+                f"AWSLambdaPowertoolsPythonV3-python314-arm64:{LAYER_VERSION}",
+            ],
+        )
+    )
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -482,14 +494,9 @@ def test_the_shared_job_layer_ships_its_python_folder(synthesized: Synthesized, 
     assert props["CompatibleRuntimes"] == ["python3.14"]
     assert props["CompatibleArchitectures"] == ["arm64"]
     content = _asset_dir(synthesized, props["Content"]["S3Key"])
-    repo_module = (
-        Path(__file__).resolve().parents[2]
-        / "lambdas"
-        / "codepipeline_job"
-        / "python"
-        / "codepipeline_job.py"
-    )
-    assert (content / "python" / "codepipeline_job.py").read_text() == repo_module.read_text()
+    repo_modules = Path(__file__).resolve().parents[2] / "lambdas" / "shared" / "python"
+    for name in ("codepipeline_job.py", "shared_runtime.py"):
+        assert (content / "python" / name).read_text() == (repo_modules / name).read_text()
 
 
 # ---------------------------------------------------------------------------------------------

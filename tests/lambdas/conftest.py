@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.session
 import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.stub import Stubber
 from moto import mock_aws
 
 # The functions import their shared layer as Lambda provides it: from /opt/python.
-LAYER_DIR = Path(__file__).resolve().parents[2] / "lambdas" / "codepipeline_job" / "python"
+LAYER_DIR = Path(__file__).resolve().parents[2] / "lambdas" / "shared" / "python"
 if str(LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_DIR))
 
@@ -131,9 +132,21 @@ def codepipeline(make_client: Callable[[str], Any]) -> Iterator[CodePipelineReco
         recorder.stubber.assert_no_pending_responses()
 
 
+# What Powertools' inject_lambda_context reads from the context.
+LAMBDA_CONTEXT = cast(
+    LambdaContext,
+    SimpleNamespace(
+        aws_request_id=REQUEST_ID,
+        function_name="under-test",
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:under-test",
+    ),
+)
+
+
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(aws_request_id=REQUEST_ID, function_name="under-test")
+def lambda_context() -> LambdaContext:
+    return LAMBDA_CONTEXT
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from botocore.stub import Stubber
 
 from lambdas.check_deploy_config import handler
+from shared_runtime import Clients
 from tests.lambdas.conftest import JOB_ID, REQUEST_ID, CodePipelineRecorder
 
 BUCKET = "mlops-demo-deploy-artifacts"
@@ -187,7 +188,7 @@ def drop_parameter(name: str) -> Callable[[dict[str, Any]], None]:
 
 @pytest.fixture(autouse=True)
 def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(handler, "clients", Clients())
 
 
 @pytest.fixture
@@ -202,7 +203,7 @@ def s3(
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto_session)
     client = make_client("s3")
     client.create_bucket(Bucket=BUCKET)
-    handler._clients["codepipeline"] = codepipeline.client
+    handler.clients.cache["codepipeline"] = codepipeline.client
     return client
 
 
@@ -885,7 +886,7 @@ def test_access_denied_is_a_permission_error(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    handler._clients["codepipeline"] = codepipeline.client
+    handler.clients.cache["codepipeline"] = codepipeline.client
     s3 = make_client("s3")
     monkeypatch.setattr(handler, "_artifact_client", lambda credentials: s3)
     with Stubber(s3) as stub:
@@ -1090,7 +1091,7 @@ def test_malformed_user_parameters_are_a_configuration_error(
 def test_event_without_job_id_raises(
     codepipeline: CodePipelineRecorder, lambda_context: Any, bad_event: dict[str, Any]
 ) -> None:
-    handler._clients["codepipeline"] = codepipeline.client
+    handler.clients.cache["codepipeline"] = codepipeline.client
 
     with pytest.raises(ValueError, match=re.escape("no 'CodePipeline.job'.id")):
         handler.lambda_handler(bad_event, lambda_context)

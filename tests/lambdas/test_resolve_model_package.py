@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from botocore.stub import Stubber
 
 from codepipeline_job import JobError
 from lambdas.resolve_model_package import handler
+from shared_runtime import Clients, function_logger
 from tests.lambdas.conftest import ACCOUNT_ID, JOB_ID, REGION, REQUEST_ID, CodePipelineRecorder
 
 GROUP = "churn-models"
@@ -32,13 +34,13 @@ def model_data_url(version: int) -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(handler, "clients", Clients())
 
 
 @pytest.fixture
 def sagemaker(make_client: Any, codepipeline: CodePipelineRecorder) -> Any:
     client = make_client("sagemaker")
-    handler._clients.update(sagemaker=client, codepipeline=codepipeline.client)
+    handler.clients.cache.update(sagemaker=client, codepipeline=codepipeline.client)
     return client
 
 
@@ -422,7 +424,7 @@ def test_job_without_user_parameters_fails_the_job(
 def test_event_without_job_id_raises(
     codepipeline: CodePipelineRecorder, lambda_context: Any, event: dict[str, Any]
 ) -> None:
-    handler._clients["codepipeline"] = codepipeline.client
+    handler.clients.cache["codepipeline"] = codepipeline.client
 
     with pytest.raises(ValueError, match=re.escape("no 'CodePipeline.job'.id")):
         handler.lambda_handler(event, lambda_context)
@@ -547,3 +549,17 @@ def test_creation_time_ties_are_broken_by_version() -> None:
     ordered = sorted(summaries, key=handler._newest_first_key, reverse=True)
 
     assert [s["ModelPackageVersion"] for s in ordered] == [9, 8, 7]
+
+
+def test_an_unknown_log_level_falls_back_to_info(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Powertools raises on an unknown level, which would break the module's import.
+    monkeypatch.setenv("LOG_LEVEL", "verbose")
+
+    logger = function_logger("under-test")
+
+    assert logger.log_level == logging.INFO
+    assert [(r.getMessage(), r.log_level) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("Unknown LOG_LEVEL; using INFO", "VERBOSE")
+    ]

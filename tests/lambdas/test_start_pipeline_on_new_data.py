@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from lambdas.start_pipeline_on_new_data import handler
+from shared_runtime import Clients
 from tests.lambdas.conftest import ACCOUNT_ID
+from tests.lambdas.conftest import LAMBDA_CONTEXT as CONTEXT
 
 PIPELINE = "churn-training"
 BUCKET = "churn-data"
@@ -71,7 +73,7 @@ def batch(*records: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(handler, "clients", Clients())
     monkeypatch.setenv("PIPELINE_NAME", PIPELINE)
     monkeypatch.setenv("INPUT_BUCKET", BUCKET)
     monkeypatch.setenv("INPUT_PREFIX", PREFIX)
@@ -81,7 +83,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def sagemaker(make_client: Any) -> Any:
     client = make_client("sagemaker")
-    handler._clients["sagemaker"] = client
+    handler.clients.cache["sagemaker"] = client
     return client
 
 
@@ -153,7 +155,7 @@ def test_one_new_object_starts_one_execution(
 ) -> None:
     event = s3_event("input-data/2026/03/customers.csv", event_id="evt-42")
 
-    result = handler.lambda_handler(batch(sqs_record(event)), None)
+    result = handler.lambda_handler(batch(sqs_record(event)), CONTEXT)
 
     assert result == {"batchItemFailures": []}
     assert start_calls == [
@@ -187,7 +189,7 @@ def test_burst_of_uploads_starts_once_with_newest_directory(
     ]
 
     result = handler.lambda_handler(
-        batch(*(sqs_record(e, f"m-{i}") for i, e in enumerate(events))), None
+        batch(*(sqs_record(e, f"m-{i}") for i, e in enumerate(events))), CONTEXT
     )
 
     assert result == {"batchItemFailures": []}
@@ -200,7 +202,7 @@ def test_burst_of_uploads_starts_once_with_newest_directory(
 def test_upper_case_csv_suffix_starts_the_pipeline(
     pipeline: str, sagemaker: Any, start_calls: list[dict[str, Any]]
 ) -> None:
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/x/EXPORT.CSV"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/x/EXPORT.CSV"))), CONTEXT)
 
     assert input_uris(sagemaker) == [f"s3://{BUCKET}/input-data/x/"]
 
@@ -208,7 +210,7 @@ def test_upper_case_csv_suffix_starts_the_pipeline(
 def test_object_directly_under_prefix_uses_the_prefix(
     pipeline: str, sagemaker: Any, start_calls: list[dict[str, Any]]
 ) -> None:
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/all.csv"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/all.csv"))), CONTEXT)
 
     assert input_uris(sagemaker) == [f"s3://{BUCKET}/input-data/"]
 
@@ -221,7 +223,7 @@ def test_custom_input_parameter_name(
 ) -> None:
     monkeypatch.setenv("INPUT_PARAMETER_NAME", "TrainingData")
 
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/x/1.csv"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/x/1.csv"))), CONTEXT)
 
     assert start_calls[0]["PipelineParameters"] == [
         {"Name": "TrainingData", "Value": f"s3://{BUCKET}/input-data/x/"}
@@ -258,7 +260,7 @@ def test_unusable_records_are_ignored_with_a_reason(
     body: Any,
     reason: str,
 ) -> None:
-    result = handler.lambda_handler(batch(sqs_record(body, "m-ignored")), None)
+    result = handler.lambda_handler(batch(sqs_record(body, "m-ignored")), CONTEXT)
 
     assert result == {"batchItemFailures": []}
     assert start_calls == []
@@ -275,7 +277,7 @@ def test_ignored_records_do_not_block_valid_ones(
     records = [sqs_record(body, f"m-{i}") for i, (body, _) in enumerate(IGNORED)]
     records.append(sqs_record(s3_event("input-data/ok/1.csv", event_id="ok"), "m-ok"))
 
-    result = handler.lambda_handler(batch(*records), None)
+    result = handler.lambda_handler(batch(*records), CONTEXT)
 
     assert result == {"batchItemFailures": []}
     assert [c["ClientRequestToken"] for c in start_calls] == [expected_token("ok")]
@@ -302,7 +304,7 @@ def test_a_record_that_fails_classification_is_dropped_not_the_batch(
         sqs_record(s3_event("input-data/x/ok.csv", event_id="ok"), "m-ok"),
     ]
 
-    result = handler.lambda_handler(batch(*records), None)
+    result = handler.lambda_handler(batch(*records), CONTEXT)
 
     assert result == {"batchItemFailures": []}
     assert [c["ClientRequestToken"] for c in start_calls] == [expected_token("ok")]
@@ -323,8 +325,8 @@ def test_redelivered_event_reuses_the_client_request_token(
     # The first execution has already finished, so only SageMaker's token check can dedup.
     event = batch(sqs_record(s3_event("input-data/d/1.csv", event_id="dup")))
 
-    handler.lambda_handler(event, None)
-    handler.lambda_handler(event, None)
+    handler.lambda_handler(event, CONTEXT)
+    handler.lambda_handler(event, CONTEXT)
 
     tokens = [call["ClientRequestToken"] for call in start_calls]
     assert tokens == [expected_token("dup"), expected_token("dup")]
@@ -340,8 +342,8 @@ def test_redelivered_event_while_execution_runs_is_skipped(
 ) -> None:
     event = batch(sqs_record(s3_event("input-data/d/1.csv", event_id="dup")))
 
-    first = handler.lambda_handler(event, None)
-    second = handler.lambda_handler(event, None)
+    first = handler.lambda_handler(event, CONTEXT)
+    second = handler.lambda_handler(event, CONTEXT)
 
     assert first == second == {"batchItemFailures": []}
     assert len(start_calls) == 1
@@ -356,8 +358,8 @@ def test_running_execution_for_another_directory_does_not_hide_new_data(
     start_calls: list[dict[str, Any]],
     executions_still_running: None,
 ) -> None:
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/b/1.csv", event_id="b"))), None)
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/a/1.csv", event_id="a"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/b/1.csv", event_id="b"))), CONTEXT)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/a/1.csv", event_id="a"))), CONTEXT)
 
     assert sorted(input_uris(sagemaker)) == [
         f"s3://{BUCKET}/input-data/a/",
@@ -373,9 +375,9 @@ def test_running_execution_started_before_the_data_landed_does_not_count(
 ) -> None:
     # moto stamps executions with the wall clock, so an event an hour ahead is "later data".
     later = datetime.now(UTC) + timedelta(hours=1)
-    handler.lambda_handler(batch(sqs_record(s3_event("input-data/d/1.csv", event_id="1"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("input-data/d/1.csv", event_id="1"))), CONTEXT)
     handler.lambda_handler(
-        batch(sqs_record(s3_event("input-data/d/2.csv", event_id="2", at=later))), None
+        batch(sqs_record(s3_event("input-data/d/2.csv", event_id="2", at=later))), CONTEXT
     )
 
     assert [c["ClientRequestToken"] for c in start_calls] == [
@@ -402,7 +404,7 @@ def test_throttling_returns_the_valid_records_for_retry(
             "start_pipeline_execution", "ThrottlingException", "Rate exceeded", 400
         )
 
-        result = handler.lambda_handler(batch(*records), None)
+        result = handler.lambda_handler(batch(*records), CONTEXT)
 
         stub.assert_no_pending_responses()
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
@@ -416,7 +418,9 @@ def test_missing_pipeline_is_logged_as_an_error_and_retried(
     sagemaker: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No pipeline fixture: moto answers like SageMaker for an unknown pipeline name.
-    result = handler.lambda_handler(batch(sqs_record(s3_event("input-data/n/1.csv"), "m-1")), None)
+    result = handler.lambda_handler(
+        batch(sqs_record(s3_event("input-data/n/1.csv"), "m-1")), CONTEXT
+    )
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     failure_logs = [r for r in caplog.records if r.getMessage().startswith("Could not start")]
@@ -432,7 +436,7 @@ def test_missing_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch, 
     with pytest.raises(
         handler.ConfigError, match=f"^Missing required environment variable {name}$"
     ):
-        handler.lambda_handler(batch(sqs_record(s3_event("input-data/a.csv"))), None)
+        handler.lambda_handler(batch(sqs_record(s3_event("input-data/a.csv"))), CONTEXT)
 
 
 def test_empty_prefix_accepts_the_whole_bucket(
@@ -443,7 +447,7 @@ def test_empty_prefix_accepts_the_whole_bucket(
 ) -> None:
     monkeypatch.setenv("INPUT_PREFIX", "")
 
-    handler.lambda_handler(batch(sqs_record(s3_event("top.csv"))), None)
+    handler.lambda_handler(batch(sqs_record(s3_event("top.csv"))), CONTEXT)
 
     assert input_uris(sagemaker) == [f"s3://{BUCKET}/"]
 

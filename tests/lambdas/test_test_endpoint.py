@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 
 from codepipeline_job import JobError
 from lambdas.test_endpoint import handler
+from shared_runtime import Clients
 from tests.lambdas.conftest import ACCOUNT_ID, REGION, REQUEST_ID, CodePipelineRecorder
 
 ENDPOINT = "churn-staging"
@@ -200,7 +201,7 @@ def test_parse_s3_uri_keeps_the_key_exactly(key: str) -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(handler, "_clients", {})
+    monkeypatch.setattr(handler, "clients", Clients())
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ def aws(make_client: Any, codepipeline: CodePipelineRecorder) -> dict[str, Any]:
         "s3": make_client("s3"),
         "codepipeline": codepipeline.client,
     }
-    handler._clients.update(clients)
+    handler.clients.cache.update(clients)
     return clients
 
 

@@ -1,8 +1,10 @@
-"""What every CodePipeline "Lambda invoke" action of this project shares: reading the job
-event and reporting its result.
+"""What every CodePipeline "Lambda invoke" action of this project shares beyond Powertools:
+the job's UserParameters as a checked JSON object, failure types, and reporting the job's
+result (Powertools parses the job event but has no helper for PutJobSuccessResult or
+PutJobFailureResult).
 
-Shipped as a Lambda layer (this folder's ``python/``), so the functions import it as
-``codepipeline_job``. Standard library only: boto3 clients are passed in.
+Shipped in the shared layer (this folder), so the functions import it as
+``codepipeline_job``. boto3 clients are passed in.
 
 CodePipeline invokes the functions asynchronously, so an exception escaping a handler makes
 Lambda retry the same job after the first attempt may already have reported a result. The
@@ -11,11 +13,11 @@ handlers therefore report every failure they can attribute to a job and return n
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import CodePipelineJobEvent
 
 # PutJobFailureResult's failureDetails.message limit, and executionDetails' limits.
 MAX_FAILURE_MESSAGE_CHARS = 5000
@@ -40,29 +42,33 @@ def job_id_of(event: Any) -> str | None:
     return job_id if isinstance(job_id, str) and job_id else None
 
 
-def require_job_id(event: Any, logger: logging.Logger) -> str:
-    """The job id. Without one there is nothing to report to, so this raises instead."""
+def require_job(event: Any, logger: Logger) -> tuple[str, CodePipelineJobEvent]:
+    """The job id and the event as Powertools' data class. Without a job id there is nothing
+    to report to, so this raises instead."""
     job_id = job_id_of(event)
     if job_id is None:
         logger.error("Event is not a CodePipeline job event; nothing to report to")
         raise ValueError("Event has no 'CodePipeline.job'.id; is this a CodePipeline job event?")
-    return job_id
+    return job_id, CodePipelineJobEvent(event)
 
 
-def read_user_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
+def read_user_parameters(job: CodePipelineJobEvent) -> dict[str, Any]:
     """The job's UserParameters, which this project always configures as a JSON object."""
     try:
-        raw = event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"][
-            "UserParameters"
-        ]
+        raw = job.user_parameters
     except (KeyError, TypeError) as exc:
+        raw = None
+        cause: Exception | None = exc
+    else:
+        cause = None
+    if raw is None:
         raise JobError(
             "Job event has no data.actionConfiguration.configuration.UserParameters; "
             "configure the action's UserParameters as a JSON object.",
             "ConfigurationError",
-        ) from exc
+        ) from cause
     try:
-        params = json.loads(raw)
+        params = job.decoded_user_parameters
     except (TypeError, ValueError) as exc:
         raise JobError(
             f"UserParameters is not valid JSON: {str(raw)[:200]!r}", "ConfigurationError"
@@ -75,9 +81,9 @@ def read_user_parameters(event: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def parse_user_parameters(event: Mapping[str, Any], required: Iterable[str]) -> dict[str, str]:
+def parse_user_parameters(job: CodePipelineJobEvent, required: Iterable[str]) -> dict[str, str]:
     """Return the required string parameters from the job's UserParameters JSON."""
-    params = read_user_parameters(event)
+    params = read_user_parameters(job)
     values: dict[str, str] = {}
     for key in required:
         value = params.get(key)
@@ -141,7 +147,7 @@ def _report_failure_or_log(
     message: str,
     *,
     context: Any,
-    logger: logging.Logger,
+    logger: Logger,
 ) -> None:
     try:
         report_failure(codepipeline, job_id, failure_type, message, context)
@@ -157,7 +163,7 @@ def report_job_error(
     exc: Exception,
     *,
     context: Any,
-    logger: logging.Logger,
+    logger: Logger,
     doing: str,
 ) -> None:
     """Fails the job for ``exc``: a JobError with its own message and type, anything else
@@ -190,7 +196,7 @@ def report_success_or_failure(
     variables: dict[str, str],
     summary: str,
     context: Any,
-    logger: logging.Logger,
+    logger: Logger,
 ) -> None:
     """Reports success; if CodePipeline refuses it (a size limit, throttling), fails the job
     instead of leaving it hanging until its timeout; if that fails too (typically the job
@@ -207,12 +213,3 @@ def report_success_or_failure(
             context=context,
             logger=logger,
         )
-
-
-def configure_logging(logger: logging.Logger) -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    try:
-        logger.setLevel(level)
-    except ValueError:
-        logger.setLevel(logging.INFO)
-        logger.warning("Unknown LOG_LEVEL; using INFO", extra={"log_level": level})

@@ -45,6 +45,7 @@ from components.registry.model_registry import ModelRegistry
 from components.shared.code_source import CodeSource
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from config import EnvironmentConfig
+from lambdas.check_deploy_config.schema import config_file_schema
 
 # Where, under the app's output directory, the generated files are staged before CDK turns
 # them into assets (one sub-directory per stack).
@@ -65,6 +66,10 @@ def config_file_name(stage: EndpointStage) -> str:
 
 def template_file_name(stage: EndpointStage) -> str:
     return f"{stage}.json"
+
+
+def schema_file_name(stage: EndpointStage) -> str:
+    return f"{stage}.schema.json"
 
 
 def _fresh_dir(path: Path) -> Path:
@@ -218,6 +223,15 @@ class ModelDeployPipeline(Construct):
         templates_dir = _fresh_dir(staging_dir(self, TEMPLATES_DIR))
         for stage, template in self.templates.items():
             _write_json(templates_dir / template_file_name(stage), template)
+            # Beside its template, so a run checks config files against the templates it
+            # deploys (lambdas/check_deploy_config).
+            _write_json(
+                templates_dir / schema_file_name(stage),
+                config_file_schema(
+                    template.get("Parameters", {}),
+                    wiring_parameter_names(endpoint_settings(config, stage)),
+                ),
+            )
         self.templates_asset = s3_assets.Asset(self, "EndpointTemplates", path=str(templates_dir))
 
         self.deployment_roles = {stage: self._deployment_role(stage) for stage in STAGES}
@@ -331,18 +345,12 @@ class ModelDeployPipeline(Construct):
     def _check_parameters(
         self, config_files: codepipeline.Artifact, templates: codepipeline.Artifact
     ) -> dict[str, Any]:
-        """What lambdas/check_deploy_config compares: each config file with its template."""
+        """What lambdas/check_deploy_config compares: each config file with its schema."""
         return {
             "config_artifact": config_files.artifact_name,
             "templates_artifact": templates.artifact_name,
             "stages": [
-                {
-                    "config_file": config_file_name(stage),
-                    "template_file": template_file_name(stage),
-                    "pipeline_parameters": list(
-                        wiring_parameter_names(endpoint_settings(self._config, stage))
-                    ),
-                }
+                {"config_file": config_file_name(stage), "schema_file": schema_file_name(stage)}
                 for stage in STAGES
             ],
             # The one rule CloudFormation parameters cannot express.

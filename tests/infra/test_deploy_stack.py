@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import pytest
 from aws_cdk import aws_codepipeline as codepipeline
 
 from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
 from config.powertools_layer import LAYER_VERSION
+from lambdas.check_deploy_config.schema import config_file_schema
 from tests.infra.conftest import Synthesized, as_list
 
 ENVS = ["dev", "prod"]
@@ -242,11 +244,26 @@ def test_endpoint_templates_come_from_the_staged_asset_without_a_trigger(
     assert config["PollForSourceChanges"] is False
     assert templates["OutputArtifacts"] == [{"Name": "EndpointTemplates"}]
     staged = _asset_dir(synthesized, config["S3ObjectKey"])
-    assert sorted(p.name for p in staged.iterdir()) == ["prod.json", "staging.json"]
+    assert sorted(p.name for p in staged.iterdir()) == [
+        "prod.json",
+        "prod.schema.json",
+        "staging.json",
+        "staging.schema.json",
+    ]
     in_memory = synthesized.stacks[env].deploy.deploy.templates
     for stage in ("staging", "prod"):
         text = (staged / f"{stage}.json").read_text()
         assert text == json.dumps(in_memory[stage], indent=2, sort_keys=True) + "\n"
+        # The config check's schema comes from the same template: they cannot drift.
+        schema = json.loads((staged / f"{stage}.schema.json").read_text())
+        assert schema == config_file_schema(in_memory[stage]["Parameters"], _wiring(env))
+
+
+def _wiring(env: str) -> list[str]:
+    wiring = ["ModelPackageArn", "ModelExecutionRoleArn", "KmsKeyArn"]
+    if env == "prod":  # instance endpoints also capture data into the artifact bucket
+        wiring.append("ArtifactBucketName")
+    return wiring
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -272,18 +289,11 @@ def test_both_config_files_are_checked_against_their_templates_before_staging(
     assert check["InputArtifacts"] == [{"Name": "DeployConfig"}, {"Name": "EndpointTemplates"}]
     function_id = _logical_id(synthesized, env, "AWS::Lambda::Function", "CheckDeployConfig")
     assert check["Configuration"]["FunctionName"] == {"Ref": function_id}
-    wiring = ["ModelPackageArn", "ModelExecutionRoleArn", "KmsKeyArn"]
-    if env == "prod":  # instance endpoints also capture data into the artifact bucket
-        wiring.append("ArtifactBucketName")
     assert json.loads(check["Configuration"]["UserParameters"]) == {
         "config_artifact": "DeployConfig",
         "templates_artifact": "EndpointTemplates",
         "stages": [
-            {
-                "config_file": f"{stage}-config.json",
-                "template_file": f"{stage}.json",
-                "pipeline_parameters": wiring,
-            }
+            {"config_file": f"{stage}-config.json", "schema_file": f"{stage}.schema.json"}
             for stage in ("staging", "prod")
         ],
         "at_least": {"AutoscalingMaxInstances": "InstanceCount"},
@@ -393,6 +403,15 @@ def test_repository_is_seeded_with_both_config_files_and_a_readme(
                 "ServerlessMemorySizeInMB": str(settings.serverless_memory_mb),
                 "ServerlessMaxConcurrency": str(settings.serverless_max_concurrency),
             }
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_seeded_config_files_pass_their_own_check(synthesized: Synthesized, env: str) -> None:
+    content = _repository_content(synthesized, env)
+    templates = synthesized.stacks[env].deploy.deploy.templates
+    for stage in ("staging", "prod"):
+        schema = config_file_schema(templates[stage]["Parameters"], _wiring(env))
+        fastjsonschema.compile(schema)(json.loads((content / f"{stage}-config.json").read_text()))
 
 
 def test_config_file_values_come_from_the_environment_config(synthesized: Synthesized) -> None:

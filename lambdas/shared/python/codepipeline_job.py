@@ -25,7 +25,8 @@ MAX_SUMMARY_CHARS = 2048
 MAX_EXECUTION_ID_CHARS = 1500
 
 
-_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+# S3 answers HeadObject (as in a download) with the bare status code.
+_ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})
 
 
 class JobError(Exception):

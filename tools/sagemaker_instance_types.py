@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import botocore.session
+from botocore.model import StringShape
 
 TABLE = Path(__file__).resolve().parents[1] / "config" / "instance_types.json"
 # Our use of an instance type -> the SageMaker API enum that lists the accepted ones.
@@ -25,7 +26,13 @@ API_SHAPES = {
 
 def instance_types_from_botocore() -> dict[str, list[str]]:
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return {use: sorted(model.shape_for(shape).enum) for use, shape in API_SHAPES.items()}
+    table: dict[str, list[str]] = {}
+    for use, name in API_SHAPES.items():
+        shape = model.shape_for(name)
+        if not isinstance(shape, StringShape):
+            raise TypeError(f"SageMaker's {name} is no longer a string enum")
+        table[use] = sorted(shape.enum)
+    return table
 
 
 def render(table: dict[str, list[str]]) -> str:

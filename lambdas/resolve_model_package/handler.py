@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -40,10 +40,17 @@ from codepipeline_job import (
 )
 from shared_runtime import Clients, function_logger
 
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import (
+        DescribeModelPackageOutputTypeDef,
+        ModelPackageSummaryTypeDef,
+    )
+
 logger = function_logger("resolve_model_package")
 clients = Clients(max_attempts=5)
 
-APPROVED = "Approved"
+APPROVED: Final = "Approved"
 # CodePipeline rejects longer output variable values; checking here turns an opaque API
 # error into a message naming the variable.
 MAX_OUTPUT_VARIABLE_CHARS = 1000
@@ -80,7 +87,7 @@ class ResolvedPackage:
 # Model registry
 
 
-def _newest_first_key(summary: Mapping[str, Any]) -> tuple[datetime, int]:
+def _newest_first_key(summary: ModelPackageSummaryTypeDef) -> tuple[datetime, int]:
     # Versions grow monotonically within a group, so they break CreationTime ties exactly.
     created = summary.get("CreationTime")
     if not isinstance(created, datetime):
@@ -90,7 +97,9 @@ def _newest_first_key(summary: Mapping[str, Any]) -> tuple[datetime, int]:
     return created, int(summary.get("ModelPackageVersion") or 0)
 
 
-def list_approved_newest_first(sagemaker: Any, group: str) -> list[dict[str, Any]]:
+def list_approved_newest_first(
+    sagemaker: SageMakerClient, group: str
+) -> list[ModelPackageSummaryTypeDef]:
     """All Approved packages of the group, newest first.
 
     The server sorts by CreationTime descending, which alone would put the newest first on
@@ -153,9 +162,11 @@ def _is_not_found(exc: ClientError) -> bool:
     )
 
 
-def _describe_if_exists(sagemaker: Any, arn: str) -> dict[str, Any] | None:
+def _describe_if_exists(
+    sagemaker: SageMakerClient, arn: str
+) -> DescribeModelPackageOutputTypeDef | None:
     try:
-        description: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
+        description = sagemaker.describe_model_package(ModelPackageName=arn)
     except ClientError as exc:
         if _is_not_found(exc):
             return None
@@ -163,7 +174,7 @@ def _describe_if_exists(sagemaker: Any, arn: str) -> dict[str, Any] | None:
     return description
 
 
-def resolve_newest_approved(sagemaker: Any, group: str) -> ResolvedPackage:
+def resolve_newest_approved(sagemaker: SageMakerClient, group: str) -> ResolvedPackage:
     """Newest package whose approval still holds when described.
 
     Approval can be revoked, or the package deleted, between the list and the describe; such

@@ -33,7 +33,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -46,6 +46,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared_runtime import Clients, function_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
 
 logger = function_logger("start_pipeline_on_new_data")
 clients = Clients(max_attempts=3)
@@ -239,7 +242,7 @@ def is_transient(exc: Exception) -> bool:
 
 
 def find_covering_execution(
-    sagemaker: Any, settings: Settings, since: datetime, uri: str
+    sagemaker: SageMakerClient, settings: Settings, since: datetime, uri: str
 ) -> str | None:
     """ARN of an Executing run, started at or after ``since``, that reads ``uri``.
 
@@ -279,7 +282,7 @@ def find_covering_execution(
 
 
 def start_execution(
-    sagemaker: Any, settings: Settings, trigger: NewObject, file_count: int
+    sagemaker: SageMakerClient, settings: Settings, trigger: NewObject, file_count: int
 ) -> str | None:
     """Start one execution for the burst; None when a running one already covers it."""
     uri = input_data_uri(trigger)

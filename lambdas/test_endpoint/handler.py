@@ -30,7 +30,7 @@ import math
 import re
 import tarfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
@@ -45,6 +45,11 @@ from codepipeline_job import (
     require_job,
 )
 from shared_runtime import Clients, function_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
 logger = function_logger("test_endpoint")
 # Endpoint invocations time out server-side after 60 s; waiting longer gains nothing.
@@ -208,7 +213,7 @@ def _error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", str(exc)))
 
 
-def require_in_service(sagemaker: Any, endpoint_name: str) -> None:
+def require_in_service(sagemaker: SageMakerClient, endpoint_name: str) -> None:
     try:
         status = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointStatus"]
     except ClientError as exc:
@@ -220,7 +225,7 @@ def require_in_service(sagemaker: Any, endpoint_name: str) -> None:
         raise JobError(f"Endpoint {endpoint_name!r} is {status}, not InService.")
 
 
-def sample_payload_url(sagemaker: Any, model_package_arn: str) -> str:
+def sample_payload_url(sagemaker: SageMakerClient, model_package_arn: str) -> str:
     try:
         description = sagemaker.describe_model_package(ModelPackageName=model_package_arn)
     except ClientError as exc:
@@ -242,7 +247,7 @@ def sample_payload_url(sagemaker: Any, model_package_arn: str) -> str:
     return url
 
 
-def download_archive(s3: Any, url: str) -> bytes:
+def download_archive(s3: S3Client, url: str) -> bytes:
     bucket, key = parse_s3_uri(url)
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
@@ -261,7 +266,9 @@ def download_archive(s3: Any, url: str) -> bytes:
     return body
 
 
-def invoke(runtime: Any, endpoint_name: str, rows: list[str]) -> tuple[bytes, str | None]:
+def invoke(
+    runtime: SageMakerRuntimeClient, endpoint_name: str, rows: list[str]
+) -> tuple[bytes, str | None]:
     try:
         response = runtime.invoke_endpoint(
             EndpointName=endpoint_name,

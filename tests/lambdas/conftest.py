@@ -79,7 +79,7 @@ def moto(aws_env: None) -> Iterator[None]:
 @pytest.fixture
 def make_client(moto: None, boto_session: boto3.Session) -> Callable[[str], Any]:
     """Clients created inside moto, so a call no test stubbed can never reach AWS."""
-    client: Callable[[str], Any] = boto_session.client
+    client: Callable[..., Any] = boto_session.client
     return client
 
 

@@ -388,7 +388,7 @@ def test_artifacts_are_read_with_the_job_credentials(
 ) -> None:
     upload(s3)
     created: list[dict[str, Any]] = []
-    real_client = boto3.client
+    real_client: Callable[..., Any] = boto3.client
 
     def recording_client(service: str, **kwargs: Any) -> Any:
         created.append(kwargs)

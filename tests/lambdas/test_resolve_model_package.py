@@ -541,7 +541,7 @@ def test_package_without_model_data_is_a_configuration_error() -> None:
 
 def test_creation_time_ties_are_broken_by_version() -> None:
     same_time = datetime(2026, 1, 1, tzinfo=UTC)
-    summaries = [
+    summaries: list[Any] = [
         {"ModelPackageVersion": v, "CreationTime": same_time, "ModelApprovalStatus": "Approved"}
         for v in (7, 9, 8)
     ]

@@ -478,9 +478,8 @@ def test_client_request_token_is_deterministic_and_valid() -> None:
     ],
 )
 def test_is_transient(code: str, status: int, transient: bool) -> None:
-    error = ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "StartPipelineExecution",
-    )
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {}}
+    response["ResponseMetadata"]["HTTPStatusCode"] = status
+    error = ClientError(response, "StartPipelineExecution")
 
     assert handler.is_transient(error) is transient

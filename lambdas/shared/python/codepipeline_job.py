@@ -14,10 +14,15 @@ handlers therefore report every failure they can attribute to a job and return n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import CodePipelineJobEvent
+
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt); the Lambda runtime has none and needs none.
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_codepipeline.type_defs import ExecutionDetailsTypeDef, FailureDetailsTypeDef
 
 # PutJobFailureResult's failureDetails.message limit, and executionDetails' limits.
 MAX_FAILURE_MESSAGE_CHARS = 5000
@@ -25,6 +30,9 @@ MAX_SUMMARY_CHARS = 2048
 MAX_EXECUTION_ID_CHARS = 1500
 
 
+# The failure types this project reports (CodePipeline's FailureType, spelt out so a typo is
+# a type error).
+FailureType = Literal["ConfigurationError", "JobFailed", "PermissionError"]
 # S3 answers HeadObject (as in a download) with the bare status code.
 _ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})
 
@@ -32,7 +40,7 @@ _ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403"})
 class JobError(Exception):
     """A failure to report to CodePipeline with the given failure type."""
 
-    def __init__(self, message: str, failure_type: str = "JobFailed") -> None:
+    def __init__(self, message: str, failure_type: FailureType = "JobFailed") -> None:
         super().__init__(message)
         self.failure_type = failure_type
 
@@ -104,7 +112,7 @@ def error_code(exc: Exception) -> str:
     return str(error.get("Code", "Unknown")) if isinstance(error, Mapping) else "Unknown"
 
 
-def failure_type_of(exc: Exception) -> str:
+def failure_type_of(exc: Exception) -> FailureType:
     """CodePipeline's failure type for an unexpected error: access problems stand out."""
     return "PermissionError" if error_code(exc) in _ACCESS_DENIED else "JobFailed"
 
@@ -117,9 +125,13 @@ def _execution_id(context: Any) -> str | None:
 
 
 def report_success(
-    codepipeline: Any, job_id: str, variables: dict[str, str], summary: str, context: Any
+    codepipeline: CodePipelineClient,
+    job_id: str,
+    variables: dict[str, str],
+    summary: str,
+    context: Any,
 ) -> None:
-    details: dict[str, Any] = {"summary": summary[:MAX_SUMMARY_CHARS]}
+    details: ExecutionDetailsTypeDef = {"summary": summary[:MAX_SUMMARY_CHARS]}
     execution_id = _execution_id(context)
     if execution_id:
         details["externalExecutionId"] = execution_id
@@ -129,9 +141,13 @@ def report_success(
 
 
 def report_failure(
-    codepipeline: Any, job_id: str, failure_type: str, message: str, context: Any
+    codepipeline: CodePipelineClient,
+    job_id: str,
+    failure_type: FailureType,
+    message: str,
+    context: Any,
 ) -> None:
-    details: dict[str, Any] = {
+    details: FailureDetailsTypeDef = {
         "type": failure_type,
         "message": message[:MAX_FAILURE_MESSAGE_CHARS] or "failed",
     }
@@ -142,9 +158,9 @@ def report_failure(
 
 
 def _report_failure_or_log(
-    codepipeline: Any,
+    codepipeline: CodePipelineClient,
     job_id: str,
-    failure_type: str,
+    failure_type: FailureType,
     message: str,
     *,
     context: Any,
@@ -159,7 +175,7 @@ def _report_failure_or_log(
 
 
 def report_job_error(
-    codepipeline: Any,
+    codepipeline: CodePipelineClient,
     job_id: str,
     exc: Exception,
     *,
@@ -191,7 +207,7 @@ def report_job_error(
 
 
 def report_success_or_failure(
-    codepipeline: Any,
+    codepipeline: CodePipelineClient,
     job_id: str,
     *,
     variables: dict[str, str],

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from aws_lambda_powertools import Logger
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    # Type stubs (requirements-dev.txt); the Lambda runtime has none and needs none.
+    from mypy_boto3_codepipeline import CodePipelineClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
 DEFAULT_LOG_LEVEL = "INFO"
 
@@ -48,7 +56,17 @@ class Clients:
         # Tests put stubbed clients here.
         self.cache: dict[str, Any] = {}
 
+    @overload
+    def __call__(self, service: Literal["codepipeline"]) -> CodePipelineClient: ...
+    @overload
+    def __call__(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def __call__(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
+    @overload
+    def __call__(self, service: Literal["sagemaker-runtime"]) -> SageMakerRuntimeClient: ...
     def __call__(self, service: str) -> Any:
         if service not in self.cache:
-            self.cache[service] = boto3.client(service, config=self.config)
+            # The typed overloads above only accept literal names; this one is any name.
+            create: Callable[..., Any] = boto3.client
+            self.cache[service] = create(service, config=self.config)
         return self.cache[service]

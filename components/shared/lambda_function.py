@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
@@ -23,6 +24,13 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 DEFAULT_TIMEOUT = Duration.seconds(30)
 # Local caches and tests never belong in the deployment package (they would also change
 # the asset hash, and so the template, from one machine to the next).
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+_APPLICATION_LOG_LEVELS = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
 CODE_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache", ".mypy_cache"]
 
 
@@ -45,7 +53,7 @@ class PythonLambda(Construct):
         key: kms.IKey,
         timeout: Duration = DEFAULT_TIMEOUT,
         memory_size: int = 256,
-        log_level: str = "INFO",
+        log_level: LogLevel = "INFO",
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
         environment: Mapping[str, str] | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
@@ -91,6 +99,9 @@ class PythonLambda(Construct):
             memory_size=memory_size,
             environment={"LOG_LEVEL": log_level, **(environment or {})},
             logging_format=lambda_.LoggingFormat.JSON,
+            # Powertools lets Lambda's own level (which JSON logs default to INFO) override
+            # LOG_LEVEL, so both are set from the same prop.
+            application_log_level_v2=_APPLICATION_LOG_LEVELS[log_level],
             log_group=self.log_group,
             layers=[*self._powertools_layers(powertools), *layers],
         )

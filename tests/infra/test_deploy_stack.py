@@ -478,7 +478,11 @@ def test_functions_log_json_to_their_own_encrypted_log_group(
     assert props["Timeout"] == timeout
     assert props["Environment"] == {"Variables": {"LOG_LEVEL": "INFO"}}
     log_group_id = _logical_id(synthesized, env, "AWS::Logs::LogGroup", f"{prefix}Logs")
-    assert props["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": log_group_id}}
+    assert props["LoggingConfig"] == {
+        "ApplicationLogLevel": "INFO",  # the same as LOG_LEVEL: Powertools lets it win
+        "LogFormat": "JSON",
+        "LogGroup": {"Ref": log_group_id},
+    }
     role_id = _logical_id(synthesized, env, "AWS::IAM::Role", f"{prefix}Role")
     assert props["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
     assert "ReservedConcurrentExecutions" not in props

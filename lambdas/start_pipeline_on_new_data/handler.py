@@ -386,9 +386,13 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     settings = Settings.from_env(os.environ)
     retry = start_for_batch(classify_batch(event, settings), settings)
+    if not retry:
+        return {"batchItemFailures": []}
 
     def record_outcome(record: SQSRecord) -> None:
-        if record.message_id in retry:
+        # Read defensively: a malformed record (no messageId, not an object) is dropped.
+        raw = record.raw_event
+        if isinstance(raw, Mapping) and raw.get("messageId") in retry:
             raise PipelineNotStartedError(f"pipeline {settings.pipeline_name} did not start")
 
     return process_partial_response(

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -483,3 +483,22 @@ def test_is_transient(code: str, status: int, transient: bool) -> None:
     error = ClientError(response, "StartPipelineExecution")
 
     assert handler.is_transient(error) is transient
+
+
+@pytest.mark.parametrize("starts", [True, False])
+def test_malformed_records_are_dropped_without_failing_the_batch(
+    pipeline: str, sagemaker: Any, monkeypatch: pytest.MonkeyPatch, starts: bool
+) -> None:
+    if not starts:
+        monkeypatch.setenv("PIPELINE_NAME", "no-such-pipeline")
+    valid = sqs_record(s3_event("input-data/ok/1.csv"), "m-ok")
+    no_id = {
+        k: v for k, v in sqs_record(s3_event("input-data/ok/2.csv")).items() if k != "messageId"
+    }
+
+    result = handler.lambda_handler(
+        batch(no_id, cast(dict[str, Any], "not a record"), valid), CONTEXT
+    )
+
+    retried = [] if starts else [{"itemIdentifier": "m-ok"}]
+    assert result == {"batchItemFailures": retried}

@@ -63,19 +63,17 @@ def require_job(event: Any, logger: Logger) -> tuple[str, CodePipelineJobEvent]:
 
 def read_user_parameters(job: CodePipelineJobEvent) -> dict[str, Any]:
     """The job's UserParameters, which this project always configures as a JSON object."""
+    missing = JobError(
+        "Job event has no data.actionConfiguration.configuration.UserParameters; "
+        "configure the action's UserParameters as a JSON object.",
+        "ConfigurationError",
+    )
     try:
         raw = job.user_parameters
     except (KeyError, TypeError) as exc:
-        raw = None
-        cause: Exception | None = exc
-    else:
-        cause = None
+        raise missing from exc
     if raw is None:
-        raise JobError(
-            "Job event has no data.actionConfiguration.configuration.UserParameters; "
-            "configure the action's UserParameters as a JSON object.",
-            "ConfigurationError",
-        ) from cause
+        raise missing
     try:
         params = job.decoded_user_parameters
     except (TypeError, ValueError) as exc:

@@ -411,7 +411,14 @@ def test_the_seeded_config_files_pass_their_own_check(synthesized: Synthesized, 
     templates = synthesized.stacks[env].deploy.deploy.templates
     for stage in ("staging", "prod"):
         schema = config_file_schema(templates[stage]["Parameters"], _wiring(env))
-        fastjsonschema.compile(schema)(json.loads((content / f"{stage}-config.json").read_text()))
+        document = json.loads((content / f"{stage}-config.json").read_text())
+        validate = fastjsonschema.compile(schema)
+        validate(document)
+        # And the template's constraints are in it: a value outside them is caught.
+        for name in document["Parameters"]:
+            wrong = {**document, "Parameters": {**document["Parameters"], name: "0"}}
+            with pytest.raises(fastjsonschema.JsonSchemaValueException, match=name):
+                validate(wrong)
 
 
 def test_config_file_values_come_from_the_environment_config(synthesized: Synthesized) -> None:

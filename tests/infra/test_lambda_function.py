@@ -7,7 +7,7 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
-from components.lambda_function import PythonLambda
+from components.shared.lambda_function import PythonLambda
 from config.powertools_layer import LAYER_NAME, LAYER_VERSION, powertools_layer_arn
 
 

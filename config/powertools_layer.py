@@ -1,27 +1,24 @@
-"""Where the AWS-published Powertools for AWS Lambda (Python) layer exists, and its ARN.
+"""Which AWS-published Powertools for AWS Lambda (Python) layer the functions use, and where.
 
-The functions get Powertools from this layer, referenced by ARN (no bundling). The ARN is a
-plain string built at synth from the environment's region, so synth needs no lookups.
-
-Source: the Powertools docs' installation page and its regional table
-(docs/getting-started/install.md, docs/includes/_layer_homepage_arm64.md). Layer version 36
-is the build of release 3.31.1: commercial Python 3.9 layers stopped at version 27 with
-release 3.23.0 (aws-powertools/powertools-lambda-python#8434) and every later release
-(3.24.0 ... 3.31.0, 3.31.1) published one version. requirements-dev.txt pins the same
-release for the tests. To upgrade, change both together.
+The functions get Powertools from its AWS-published layer (no bundling). The template names the
+layer by a CloudFormation dynamic reference to the public SSM parameter that Powertools
+publishes for every release, ``/aws/service/powertools/python/<arch>/<python>/<release>``
+(documented on the Powertools install page): CloudFormation resolves it to the exact layer
+version ARN at deploy time, so synth stays offline and deterministic, the release is pinned,
+and no layer version number has to be inferred. requirements-dev.txt pins the same release for
+the tests, so they run the code Lambda runs. To upgrade, change both together.
 """
 
 from __future__ import annotations
 
 POWERTOOLS_RELEASE = "3.31.1"
-LAYER_VERSION = 36
-# The functions' runtime and architecture (components/lambda_function.py).
-LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python314-arm64"
+# The functions' runtime and architecture (components/shared/lambda_function.py).
+LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_RELEASE}"
+LAYER_REFERENCE = "{{resolve:ssm:" + LAYER_PARAMETER + "}}"
 
-# The publishing account per partition. China: cn-north-1 only. GovCloud is published
-# separately and lags behind (at version 27 when this was pinned), so it is left out until
-# it carries this version.
-_ACCOUNTS = {"aws": "017000801446", "aws-cn": "498634801083"}
+# Where the layer is published (the install page's regional table). China: cn-north-1 only.
+# GovCloud is published separately and lags behind, so it is left out until it carries this
+# release.
 REGIONS: dict[str, frozenset[str]] = {
     "aws": frozenset(
         {
@@ -62,25 +59,13 @@ REGIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _partition(region: str) -> str | None:
-    return next((p for p, regions in REGIONS.items() if region in regions), None)
-
-
 def check_powertools_region(region: str) -> str:
     """The region, if the Powertools layer is published there; ValueError otherwise."""
-    if _partition(region) is None:
+    if not any(region in regions for regions in REGIONS.values()):
         published = ", ".join(sorted(set().union(*REGIONS.values())))
         raise ValueError(
-            f"{region!r} has no AWS-published Powertools for AWS Lambda layer "
-            f"{LAYER_NAME}:{LAYER_VERSION} (release {POWERTOOLS_RELEASE}), which the "
-            f"project's Lambda functions use; accepted: {published}"
+            f"{region!r} has no AWS-published Powertools for AWS Lambda layer (release "
+            f"{POWERTOOLS_RELEASE}, {LAYER_PARAMETER}), which the project's Lambda functions "
+            f"use; accepted: {published}"
         )
     return region
-
-
-def powertools_layer_arn(region: str) -> str:
-    partition = _partition(check_powertools_region(region))
-    assert partition is not None
-    return (
-        f"arn:{partition}:lambda:{region}:{_ACCOUNTS[partition]}:layer:{LAYER_NAME}:{LAYER_VERSION}"
-    )

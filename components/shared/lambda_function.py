@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from config.powertools_layer import powertools_layer_arn
+from config.powertools_layer import LAYER_REFERENCE
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLER = "handler.lambda_handler"
@@ -111,14 +111,5 @@ class PythonLambda(Construct):
     def _powertools_layers(self, wanted: bool) -> list[lambda_.ILayerVersion]:
         if not wanted:
             return []
-        region = Stack.of(self).region
-        if Token.is_unresolved(region):
-            raise ValueError(
-                f"{self.node.path}: the Powertools layer ARN is regional; give the stack an "
-                "explicit region"
-            )
-        return [
-            lambda_.LayerVersion.from_layer_version_arn(
-                self, "Powertools", powertools_layer_arn(region)
-            )
-        ]
+        # Resolved by CloudFormation in the stack's own region (config/powertools_layer.py).
+        return [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", LAYER_REFERENCE)]

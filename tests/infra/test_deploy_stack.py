@@ -12,7 +12,7 @@ from aws_cdk import aws_codepipeline as codepipeline
 
 from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
-from config.powertools_layer import LAYER_VERSION
+from config.powertools_layer import LAYER_REFERENCE
 from lambdas.check_deploy_config.schema import config_file_schema
 from tests.infra.conftest import Synthesized, as_list
 
@@ -510,8 +510,7 @@ def test_functions_log_json_to_their_own_encrypted_log_group(
             json.dumps,
             [
                 {"Ref": layer_id},
-                "arn:aws:lambda:eu-west-1:017000801446:layer:"
-                f"AWSLambdaPowertoolsPythonV3-python314-arm64:{LAYER_VERSION}",
+                LAYER_REFERENCE,
             ],
         )
     )

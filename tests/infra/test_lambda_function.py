@@ -1,14 +1,14 @@
-"""PythonLambda on its own: the Powertools layer, its opt-out, and the region it needs."""
+"""PythonLambda on its own: the pinned Powertools layer and its opt-out."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
-import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
+from aws_lambda_powertools.shared.version import VERSION
 
 from components.shared.lambda_function import PythonLambda
-from config.powertools_layer import LAYER_NAME, LAYER_VERSION, powertools_layer_arn
+from config.powertools_layer import LAYER_PARAMETER, LAYER_REFERENCE, POWERTOOLS_RELEASE
 
 
 def _function(region: str | None, *, powertools: bool = True) -> cdk.Stack:
@@ -33,25 +33,19 @@ def _layers(stack: cdk.Stack) -> list[object]:
     return layers
 
 
-@pytest.mark.parametrize(
-    ("region", "arn"),
-    [
-        ("eu-west-1", f"arn:aws:lambda:eu-west-1:017000801446:layer:{LAYER_NAME}:{LAYER_VERSION}"),
-        (
-            "cn-north-1",
-            f"arn:aws-cn:lambda:cn-north-1:498634801083:layer:{LAYER_NAME}:{LAYER_VERSION}",
-        ),
-    ],
-)
-def test_every_function_gets_the_regional_powertools_layer(region: str, arn: str) -> None:
-    assert powertools_layer_arn(region) == arn
-    assert _layers(_function(region)) == [arn]
+def test_every_function_gets_the_pinned_powertools_layer_resolved_at_deploy_time() -> None:
+    # The public parameter of exactly the pinned release, for the functions' runtime and
+    # architecture; CloudFormation resolves it, so synth needs no lookup.
+    assert (
+        f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_RELEASE}"
+    ) == LAYER_PARAMETER
+    assert _layers(_function("eu-west-1")) == [f"{{{{resolve:ssm:{LAYER_PARAMETER}}}}}"]
+    assert f"{{{{resolve:ssm:{LAYER_PARAMETER}}}}}" == LAYER_REFERENCE
+
+
+def test_the_pinned_release_is_the_one_the_tests_run() -> None:
+    assert VERSION == POWERTOOLS_RELEASE
 
 
 def test_a_function_can_do_without_powertools() -> None:
     assert _layers(_function("eu-west-1", powertools=False)) == []
-
-
-def test_a_stack_without_an_explicit_region_is_refused() -> None:
-    with pytest.raises(ValueError, match="Powertools layer ARN is regional"):
-        _function(None)

@@ -59,65 +59,91 @@ def acknowledge_iam_wildcards(
     Returns the acknowledged rule ids. Raises ValueError naming every finding (policy path
     and id) or ``*`` action without a reason, and every reason that explained nothing.
     """
-    any_resource = any_resource or {}
-    optional_reasons = optional_reasons or {}
-    if ANY_RESOURCE_FINDING in reasons or ANY_RESOURCE_FINDING in optional_reasons:
-        raise ValueError(
-            f"{scope.node.path}: {ANY_RESOURCE_FINDING!r} is explained per action; pass "
-            "any_resource={action: reason} instead"
-        )
+    book = _ReasonBook(scope.node.path, reasons, any_resource or {}, optional_reasons or {})
     acknowledged: list[str] = []
-    problems = [
-        f"{scope.node.path}: the reason for {key} is blank"
-        for key, reason in {**reasons, **optional_reasons, **any_resource}.items()
-        if not reason.strip()
-    ]
-    used_reasons: set[str] = set()
-    used_actions: set[str] = set()
     for policy in _policies(scope):
         document = Stack.of(policy).resolve(policy.policy_document)
-        acknowledgments: list[Acknowledgment] = []
-        for finding in sorted(wildcard_findings(document)):
-            if finding == ANY_RESOURCE_FINDING:
-                actions = sorted(actions_on_any_resource(document))
-                missing = [action for action in actions if action not in any_resource]
-                if missing:
-                    problems.append(
-                        f"{policy.node.path}: {finding} granted for {', '.join(missing)} "
-                        "(add each action to any_resource, or scope it to resources)"
-                    )
-                    continue
-                used_actions.update(actions)
-                reason = _any_resource_reason({action: any_resource[action] for action in actions})
-            elif finding in reasons or finding in optional_reasons:
-                used_reasons.add(finding)
-                reason = reasons[finding] if finding in reasons else optional_reasons[finding]
-            else:
-                problems.append(f"{policy.node.path}: {finding}")
-                continue
-            rule_id = f"{WILDCARD_RULE}[{finding}]"
-            acknowledgments.append(Acknowledgment(id=rule_id, reason=reason))
-            acknowledged.append(rule_id)
+        acknowledgments = [
+            Acknowledgment(id=f"{WILDCARD_RULE}[{finding}]", reason=reason)
+            for finding in sorted(wildcard_findings(document))
+            if (reason := book.reason_for(policy.node.path, finding, document)) is not None
+        ]
         if acknowledgments:
             # One call per policy: every jsii round-trip costs synth time.
             Validations.of(policy).acknowledge(*acknowledgments)
-    problems += [
-        f"{scope.node.path}: reason for {key} explains no finding (stale or mistyped)"
-        for key in reasons
-        if key not in used_reasons
-    ]
-    problems += [
-        f"{scope.node.path}: any_resource reason for {action} explains no action granted on "
-        f"{ANY_RESOURCE!r} (stale or mistyped)"
-        for action in any_resource
-        if action not in used_actions
-    ]
+            acknowledged += [acknowledgment.id for acknowledgment in acknowledgments]
+    problems = book.problems + book.unused()
     if problems:
         raise ValueError(
             "IAM wildcards and their documented reasons do not match (explain each finding "
             "exactly, narrow the grant, or drop the stale reason):\n  " + "\n  ".join(problems)
         )
     return acknowledged
+
+
+class _ReasonBook:
+    """The reasons of one construct: which finding each explains, which were used, and the
+    problems found so far (all are reported at once)."""
+
+    def __init__(
+        self,
+        path: str,
+        reasons: Mapping[str, str],
+        any_resource: Mapping[str, str],
+        optional_reasons: Mapping[str, str],
+    ) -> None:
+        self.path = path
+        self.reasons = {**optional_reasons, **reasons}
+        self.required = set(reasons)
+        self.any_resource = any_resource
+        self.used_reasons: set[str] = set()
+        self.used_actions: set[str] = set()
+        if ANY_RESOURCE_FINDING in self.reasons:
+            raise ValueError(
+                f"{path}: {ANY_RESOURCE_FINDING!r} is explained per action; pass "
+                "any_resource={action: reason} instead"
+            )
+        self.problems = [
+            f"{path}: the reason for {key} is blank"
+            for key, reason in {**self.reasons, **any_resource}.items()
+            if not reason.strip()
+        ]
+
+    def reason_for(self, policy_path: str, finding: str, document: Mapping[str, Any]) -> str | None:
+        """The reason for ``finding``, or None with the problem recorded."""
+        if finding == ANY_RESOURCE_FINDING:
+            return self._any_resource_reason(policy_path, document)
+        if finding in self.reasons:
+            self.used_reasons.add(finding)
+            return self.reasons[finding]
+        self.problems.append(f"{policy_path}: {finding}")
+        return None
+
+    def _any_resource_reason(self, policy_path: str, document: Mapping[str, Any]) -> str | None:
+        actions = sorted(actions_on_any_resource(document))
+        missing = [action for action in actions if action not in self.any_resource]
+        if missing:
+            self.problems.append(
+                f"{policy_path}: {ANY_RESOURCE_FINDING} granted for {', '.join(missing)} "
+                "(add each action to any_resource, or scope it to resources)"
+            )
+            return None
+        self.used_actions.update(actions)
+        return _any_resource_reason({action: self.any_resource[action] for action in actions})
+
+    def unused(self) -> list[str]:
+        """Reasons that explained nothing: stale or mistyped (optional ones may go unused)."""
+        stale = [
+            f"{self.path}: reason for {key} explains no finding (stale or mistyped)"
+            for key in self.reasons
+            if key in self.required and key not in self.used_reasons
+        ]
+        return stale + [
+            f"{self.path}: any_resource reason for {action} explains no action granted on "
+            f"{ANY_RESOURCE!r} (stale or mistyped)"
+            for action in self.any_resource
+            if action not in self.used_actions
+        ]
 
 
 def finding_for(scope: IConstruct, arn: str) -> str:

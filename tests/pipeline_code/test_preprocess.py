@@ -667,3 +667,285 @@ def test_boolean_features_are_written_as_0_and_1(tmp_path: Path) -> None:
     run_main(write(make_frame(), tmp_path / "data.csv"), tmp_path / "out")
     train = read_split(tmp_path / "out", "train")
     assert set(train[3]) == {0, 1}
+
+
+def _judged(folder: Path, name: str, content: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """What find_csv_files does with one file beside a good CSV: read, skipped, or the problem.
+
+    In a problem, FILE stands for the file's path, FOLDER for the folder's and NAME for the
+    file's name in the folder.
+    """
+    write(make_frame(), folder / "a.csv")
+    path = folder / name
+    path.write_text(content)
+    try:
+        found = preprocess.find_csv_files(folder)
+    except DataValidationError as error:
+        (problem,) = error.problems
+        return (
+            problem.replace(str(path), "FILE")
+            .replace(str(folder), "FOLDER")
+            .replace(f": {name} (", ": NAME (")
+        )
+    out = capsys.readouterr().out
+    if path in found:
+        return "read"
+    assert f"Skipping 1 file(s) that are not data: {name}" in out
+    return "skipped"
+
+
+def _unread(form: str) -> str:
+    return (
+        f"FOLDER holds table data in a form this step does not read: NAME ({form}); only "
+        "uncompressed, comma-delimited UTF-8 text is read, so convert or remove them"
+    )
+
+
+_JSON = "FILE does not look like a table: it is JSON, not records"
+_NO_COMMA = (
+    "FILE does not look like a table: its first line '{\"a\":1}' has no comma (a header row "
+    "names the label and feature columns, separated by commas)"
+)
+# (content, outcome without a .csv name, outcome named .csv): JSON-looking text is judged by
+# its shape, and text that only starts with a bracket is read as a table.
+JUDGED_BY_SHAPE = {
+    "header starting with a bracket": ("[id],x,label\n1,2,0\n3,4,1\n", "read", "read"),
+    "header starting with a brace": ("{id},x,label\n1,2,0\n3,4,1\n", "read", "read"),
+    "array with one record": ('[{"a": 1, "b": 2}]', "skipped", _JSON),
+    "one JSON line": ('{"a": 1, "b": 2}\n', "skipped", _JSON),
+    "array of numbers": ("[1, 2, 3]", "skipped", _JSON),
+    "array of lists": ("[[1,2],[3,4],[5,6]]", "skipped", _JSON),
+    "JSON lines with different keys": ('{"a":1}\n{"b":2}\n', "skipped", _NO_COMMA),
+    "array cut short": ('[{"a":1}, {"a":2', "skipped", "read"),
+    "JSON lines, then a line that is not JSON": (
+        '{"a":1,"b":2}\n{"a":3,"b":4}\nnot json\n',
+        _unread("JSON-lines records"),
+        _unread("JSON-lines records"),
+    ),
+    "array of records, then more text": (
+        '[{"a":1},{"a":2}] trailing',
+        _unread("a JSON array of records"),
+        _unread("a JSON array of records"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", JUDGED_BY_SHAPE)
+@pytest.mark.parametrize("suffix", ["", ".csv"])
+def test_json_and_bracketed_text_are_judged_by_shape(
+    case: str, suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, unsuffixed, named_csv = JUDGED_BY_SHAPE[case]
+
+    outcome = _judged(tmp_path, "case" + suffix, content, capsys)
+
+    assert outcome == (named_csv if suffix else unsuffixed)
+
+
+def test_a_folder_of_unread_forms_only_is_not_also_said_to_have_no_csv_files(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "part-0.gz").write_bytes(_gzip_csv(make_frame()))
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.find_csv_files(tmp_path)
+
+    assert raised.value.problems == [
+        f"{tmp_path} holds table data in a form this step does not read: part-0.gz "
+        "(gzip-compressed); only uncompressed, comma-delimited UTF-8 text is read, so convert "
+        "or remove them"
+    ]
+
+
+def test_folder_problems_come_in_file_order_then_the_unread_forms(tmp_path: Path) -> None:
+    write(make_frame(), tmp_path / "a.csv")
+    (tmp_path / "b.csv").write_bytes(PNG)
+    (tmp_path / "c.gz").write_bytes(_gzip_csv(make_frame()))
+    (tmp_path / "d.csv").write_text("Notes\nMore notes\n")
+    (tmp_path / "e.tsv").write_text(make_frame().to_csv(sep="\t", index=False))
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.find_csv_files(tmp_path)
+
+    assert raised.value.problems == [
+        f"{tmp_path / 'b.csv'} does not look like a table: it is binary, not text",
+        f"{tmp_path / 'd.csv'} does not look like a table: its first line 'Notes' has no comma "
+        "(a header row names the label and feature columns, separated by commas)",
+        f"{tmp_path} holds table data in a form this step does not read: c.gz (gzip-compressed), "
+        "e.tsv (tab-delimited text); only uncompressed, comma-delimited UTF-8 text is read, so "
+        "convert or remove them",
+    ]
+
+
+def test_long_lists_of_skipped_and_unsuffixed_files_are_cut_after_ten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(12):
+        (tmp_path / f"README{n:02}").write_text("Notes only.\n")
+        write(make_frame(20), tmp_path / f"part-{n:02}")
+
+    assert len(preprocess.find_csv_files(tmp_path)) == 12
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "Skipping 12 file(s) that are not data: "
+        + ", ".join(f"README{n:02}" for n in range(10))
+        + ", ... (12 in total)",
+        "Reading 12 file(s) without a .csv name as comma-delimited tables: "
+        + ", ".join(f"part-{n:02}" for n in range(10))
+        + ", ... (12 in total)",
+    ]
+
+
+def test_a_file_given_by_name_is_read_whatever_its_name(tmp_path: Path) -> None:
+    path = write(make_frame(), tmp_path / "part-00000")
+    assert preprocess.find_csv_files(path) == [path]
+
+
+def _problems_of_read_input(*files: Path) -> list[str]:
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.read_input(files)
+    return raised.value.problems
+
+
+def test_a_blank_first_line_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("\na,b,label\n1,2,0\n")
+
+    assert _problems_of_read_input(path) == [
+        f"{path}: the first line is blank; a header row is required"
+    ]
+
+
+def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"a,b,label\n1,caf\xe9,0\n")
+
+    assert _problems_of_read_input(path) == [
+        f"{path} is not a UTF-8 CSV file: 'utf-8' codec can't decode byte 0xe9 in position 15: "
+        "invalid continuation byte"
+    ]
+
+
+@pytest.mark.parametrize(("line", "at"), [(1, 0), (3, 2), (4, 3)])
+def test_a_row_the_csv_reader_cannot_read_is_named_by_line(
+    line: int, at: int, tmp_path: Path
+) -> None:
+    rows = ["a,b,label", "1,2,0", "", "3,4,1", "5,6,0"]
+    rows[at] = 'x,"' + "y" * 200_000 + '",0'
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(rows) + "\n")
+
+    assert _problems_of_read_input(path) == [
+        f"{path}: line {line} is not a readable CSV row: field larger than field limit (131072)"
+    ]
+
+
+def test_read_input_problems_come_file_by_file_then_the_column_differences(
+    tmp_path: Path,
+) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text("x,y,label\n1,2,0\n")
+    b = tmp_path / "b.csv"
+    b.write_text("x,x,label\n1,2,0\n1,2\n")
+    c = tmp_path / "c.csv"
+    c.write_text("x,label\n1,0\n")
+    d = tmp_path / "d.csv"
+    d.write_text("x,y,z,label\n1,2,3,0\n")
+
+    assert _problems_of_read_input(a, b, c, d) == [
+        f"{b}: 1 of 2 data row(s) do not have the header row's 3 fields: line 3 has 2",
+        f"{b}: duplicate column names 'x'",
+        f"{b} has different columns than {a}: missing 'y'",
+        f"{c} has different columns than {a}: missing 'y'",
+        f"{d} has different columns than {a}: unexpected 'z'",
+    ]
+
+
+def test_columns_are_not_compared_when_a_file_has_another_delimiter(tmp_path: Path) -> None:
+    a = write(make_frame(), tmp_path / "a.csv")
+    b = tmp_path / "b.csv"
+    b.write_text("x;label\n1;0\n")
+
+    assert _problems_of_read_input(a, b) == [
+        f"{b} is semicolon-delimited (its header row 'x;label' is a single column); only "
+        "comma-delimited CSV files are accepted"
+    ]
+
+
+def test_files_pandas_cannot_parse_are_each_named(tmp_path: Path) -> None:
+    # The csv module reads a quote left open to the end of the file; pandas does not.
+    paths = []
+    for name in ("a.csv", "b.csv"):
+        paths.append(tmp_path / name)
+        paths[-1].write_text('a,b\n1,2\n3,"x\n')
+
+    assert _problems_of_read_input(*paths) == [
+        f"{path} is not a readable CSV file: Error tokenizing data. C error: EOF inside string "
+        "starting at row 2"
+        for path in paths
+    ]
+
+
+@pytest.mark.parametrize(("count", "where"), [(1, "{first}"), (2, "any of the 2 files")])
+def test_no_data_rows_after_reading_names_the_file_or_counts_them(
+    count: int, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scan counts rows as pandas does, so only a reader that disagrees gets here.
+    paths = [write(make_frame(20), tmp_path / f"{n}.csv") for n in range(count)]
+    monkeypatch.setattr(pd, "read_csv", lambda *_, **__: make_frame(0))
+
+    assert _problems_of_read_input(*paths) == [
+        f"no data rows: {where.format(first=paths[0])} has a header row only"
+    ]
+
+
+def test_a_frame_with_only_the_label_column_has_no_features() -> None:
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(pd.DataFrame({"label": [0, 1] * 30}), "label", 0.15, 0.15)
+
+    assert raised.value.problems == [
+        "there are no feature columns besides the label column 'label'"
+    ]
+
+
+def test_missing_labels_are_reported_without_counting_classes() -> None:
+    frame = pd.DataFrame({"x": np.arange(60.0), "label": [1.0] * 59 + [np.nan]})
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert raised.value.problems == [
+        "missing values (empty, NA, NaN or null cells) in column(s) 'label' (1 of 60); fill or "
+        "drop them before training"
+    ]
+
+
+def test_every_kind_of_frame_problem_is_reported_in_order() -> None:
+    frame = pd.DataFrame(
+        {
+            "empty": [np.nan] * 60,
+            "colour": ["red"] * 60,
+            "inf": [np.inf] * 60,
+            "big": [1e39] * 60,
+            "label": ["yes", "no"] * 30,
+        }
+    )
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert raised.value.problems == [
+        "missing values (empty, NA, NaN or null cells) in column(s) 'empty' (60 of 60); fill or "
+        "drop them before training",
+        "non-numeric feature column(s) 'colour' (e.g. 'red'): XGBoost needs numbers, so encode "
+        "or drop them",
+        "infinite values in column(s) 'inf' (60)",
+        "values beyond the float32 range XGBoost computes in (magnitude above 3.402823e+38) in "
+        "column(s) 'big' (60 value(s), e.g. 1e+39 in data row 1)",
+        "every feature column is constant, so a model can learn nothing from them: 'empty' "
+        "(always nan), 'colour' (always 'red'), 'inf' (always inf), 'big' (always 1e+39); check "
+        "that the right data was uploaded",
+        "label column 'label' is not binary: accepted values are 0/1, true/false or booleans; "
+        "found 'yes', 'no'",
+    ]

@@ -21,15 +21,18 @@ import io
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 DEFAULT_INPUT_DIR = Path("/opt/ml/processing/input/data")
 DEFAULT_TRAIN_DIR = Path("/opt/ml/processing/train")
@@ -168,43 +171,71 @@ def _is_table(counts: Sequence[int], meant_as_data: bool) -> bool:
     return bool(rows) and all(count == counts[0] for count in rows)
 
 
+def _json_lines_items(text: str) -> list[object]:
+    """The values of the first lines, up to the first line that is not one JSON value."""
+    items: list[object] = []
+    for line in text.splitlines()[:_SNIFF_ROWS]:
+        try:
+            items.append(json.loads(line))
+        except ValueError:
+            break
+    return items
+
+
+def _json_array_items(text: str) -> list[object]:
+    """The first elements of a JSON array, up to the first that does not decode.
+
+    Decoded one by one, since the sample may cut the array short.
+    """
+    decoder = json.JSONDecoder()
+    items: list[object] = []
+    position = 1
+    while len(items) < _SNIFF_ROWS:
+        try:
+            item, position = decoder.raw_decode(text, _skip_space(text, position))
+        except ValueError:
+            break
+        items.append(item)
+        position = _skip_space(text, position)
+        if text[position : position + 1] != ",":
+            break
+        position += 1
+    return items
+
+
+# The two forms JSON records take, by the character the text starts with: how to read the
+# first items, and the form to name.
+_JSON_RECORD_FORMS: dict[str, tuple[Callable[[str], list[object]], str]] = {
+    "{": (_json_lines_items, "JSON-lines records"),
+    "[": (_json_array_items, "a JSON array of records"),
+}
+
+
+def _are_records(items: Sequence[object]) -> bool:
+    """Two or more objects with the same keys, like the rows of a table."""
+    keys = [tuple(sorted(item)) if isinstance(item, dict) else None for item in items]
+    return len(keys) >= 2 and bool(keys[0]) and all(key == keys[0] for key in keys)
+
+
+def _is_one_json_document(text: str) -> bool:
+    try:
+        _, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return False
+    return end >= len(text)
+
+
 def _json_form(text: str) -> _Verdict | None:
     """JSON records are table data; any other JSON document is not; None if not JSON."""
     stripped = text.strip()
-    if not stripped.startswith(("{", "[")):
+    if stripped[:1] not in _JSON_RECORD_FORMS:
         return None
-    decoder = json.JSONDecoder()
-    if stripped.startswith("{"):
-        items: list[object] = []
-        for line in stripped.splitlines()[:_SNIFF_ROWS]:
-            try:
-                items.append(json.loads(line))
-            except ValueError:
-                break
-        form = "JSON-lines records"
-    else:
-        items, position = [], 1
-        while len(items) < _SNIFF_ROWS:
-            try:
-                item, position = decoder.raw_decode(stripped, _skip_space(stripped, position))
-            except ValueError:
-                break
-            items.append(item)
-            position = _skip_space(stripped, position)
-            if stripped[position : position + 1] != ",":
-                break
-            position += 1
-        form = "a JSON array of records"
-    keys = [tuple(sorted(item)) if isinstance(item, dict) else None for item in items]
-    if len(keys) >= 2 and keys[0] and all(key == keys[0] for key in keys):
+    first_items, form = _JSON_RECORD_FORMS[stripped[:1]]
+    if _are_records(first_items(stripped)):
         return _Verdict(read=False, form=form)
-    try:
-        _, end = decoder.raw_decode(stripped)
-    except ValueError:
-        end = 0
     # Anything but one whole JSON document is judged as text (a header row may start with a
     # bracket); one that does not fit in the sample is not records either way.
-    if end < len(stripped):
+    if not _is_one_json_document(stripped):
         return None
     return _Verdict(read=False, reason="it is JSON, not records")
 
@@ -298,6 +329,65 @@ def _named_file(path: Path) -> list[Path]:
     return [path]
 
 
+def _visible_files(folder: Path) -> list[Path]:
+    """The files under ``folder``, sorted, leaving out hidden files and folders."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+
+
+class _Survey:
+    """The files of an input folder, sorted by what becomes of each, with names relative to it."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []  # read
+        self.unsuffixed: list[str] = []  # read without a .csv name: listed
+        self.refused: list[str] = []  # "name (form)" of table data not read
+        self.skipped: list[str] = []  # not table data: listed
+        self.problems: list[str] = []  # named .csv, but not a table
+
+    def add(self, path: Path, name: str) -> None:
+        """A .csv name says the file was meant as data: not being a table is then a problem."""
+        named_csv = path.suffix.lower() == ".csv"
+        verdict = _sniff(path, meant_as_data=named_csv)
+        if verdict.read:
+            self.files.append(path)
+            self.unsuffixed.extend([] if named_csv else [name])
+        elif verdict.form:
+            self.refused.append(f"{name} ({verdict.form})")
+        elif named_csv:
+            self.problems.append(_refusal(path, verdict))
+        else:
+            self.skipped.append(name)
+
+    def announce(self) -> None:
+        """Print the files read or skipped on content alone, so none of them goes unnoticed."""
+        for listed, what in (
+            (self.skipped, "Skipping {} file(s) that are not data: "),
+            (self.unsuffixed, "Reading {} file(s) without a .csv name as comma-delimited tables: "),
+        ):
+            if listed:
+                print(what.format(len(listed)) + _listed(listed))
+
+    def folder_problems(self, folder: Path) -> list[str]:
+        """The files' own problems, then one for all table data not read, or else for no data."""
+        problems = list(self.problems)
+        if self.refused:
+            problems.append(
+                f"{folder} holds table data in a form this step does not read: "
+                f"{_listed(self.refused)}; {_ACCEPTED}, so convert or remove them"
+            )
+        if not self.files and not problems:
+            problems.append(
+                f"no CSV files found: no file in {folder} or its subfolders holds "
+                "comma-delimited table data"
+            )
+        return problems
+
+
 def find_csv_files(input_path: Path) -> list[Path]:
     """The files under ``input_path`` that hold comma-delimited table data, or ``input_path``.
 
@@ -320,45 +410,14 @@ def find_csv_files(input_path: Path) -> list[Path]:
         return _named_file(input_path)
     if not input_path.is_dir():
         raise DataValidationError([f"no CSV files found: {input_path} does not exist"])
-    visible = sorted(
-        path
-        for path in input_path.rglob("*")
-        if path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(input_path).parts)
-    )
-    files, unsuffixed, refused, skipped, problems = [], [], [], [], []
-    for path in visible:
-        name = path.relative_to(input_path).as_posix()
-        named_csv = path.suffix.lower() == ".csv"
-        verdict = _sniff(path, meant_as_data=named_csv)
-        if verdict.read:
-            files.append(path)
-            unsuffixed.extend([] if named_csv else [name])
-        elif verdict.form:
-            refused.append(f"{name} ({verdict.form})")
-        elif named_csv:
-            problems.append(_refusal(path, verdict))
-        else:
-            skipped.append(name)
-    for listed, what in (
-        (skipped, "Skipping {} file(s) that are not data: "),
-        (unsuffixed, "Reading {} file(s) without a .csv name as comma-delimited tables: "),
-    ):
-        if listed:
-            print(what.format(len(listed)) + _listed(listed))
-    if refused:
-        problems.append(
-            f"{input_path} holds table data in a form this step does not read: "
-            f"{_listed(refused)}; {_ACCEPTED}, so convert or remove them"
-        )
-    if not files and not problems:
-        problems.append(
-            f"no CSV files found: no file in {input_path} or its subfolders holds "
-            "comma-delimited table data"
-        )
+    survey = _Survey()
+    for path in _visible_files(input_path):
+        survey.add(path, path.relative_to(input_path).as_posix())
+    survey.announce()
+    problems = survey.folder_problems(input_path)
     if problems:
         raise DataValidationError(problems)
-    return files
+    return survey.files
 
 
 def _check_not_binary(path: Path) -> None:
@@ -376,6 +435,76 @@ def _other_delimiter(header: Sequence[str]) -> str | None:
     return next((name for char, name in _OTHER_DELIMITERS.items() if char in header[0]), None)
 
 
+class _RowCounts(NamedTuple):
+    """The data rows of a file, counted against the header row's field count."""
+
+    rows: int
+    mismatched: int
+    only_longer: bool  # every mismatched row has more fields than the header
+    shown: list[str]  # "line N has M" for the first mismatched rows
+
+
+def _unreadable_row(path: Path, line: int, error: csv.Error) -> DataValidationError:
+    return DataValidationError([f"{path}: line {line} is not a readable CSV row: {error}"])
+
+
+def _header_row(path: Path, reader: Reader) -> list[str]:
+    """The first row, which must name the columns: without it no row can be counted."""
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise _unreadable_row(path, 1, error) from None
+    if header is None:
+        raise DataValidationError([f"{path} is empty: a header row and data rows are required"])
+    if not any(name.strip() for name in header):
+        raise DataValidationError([f"{path}: the first line is blank; a header row is required"])
+    return header
+
+
+def _count_rows(path: Path, reader: Reader, header: list[str]) -> _RowCounts:
+    """Count the rows after the header.
+
+    The loop runs once per row of every input file, so it stays inline here, with no helper
+    called per row.
+    """
+    rows, mismatched, only_longer = 0, 0, True
+    shown: list[str] = []
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            # pandas skips blank and whitespace-only lines, so they are not rows.
+            if len(row) > 1 or (row and row[0].strip()):
+                rows += 1
+                if len(row) != len(header):
+                    mismatched += 1
+                    only_longer = only_longer and len(row) > len(header)
+                    if len(shown) < _MAX_SHOWN_VALUES:
+                        shown.append(f"line {line} has {len(row)}")
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise _unreadable_row(path, line, error) from None
+    return _RowCounts(rows, mismatched, only_longer, shown)
+
+
+def _layout_problems(path: Path, header: list[str], counts: _RowCounts) -> list[str]:
+    problems = []
+    if counts.mismatched:
+        more = ", ..." if counts.mismatched > len(counts.shown) else ""
+        hint = (
+            " (a trailing comma, a row index column without a name, or an unquoted comma "
+            "inside a value?)"
+            if counts.only_longer
+            else ""
+        )
+        problems.append(
+            f"{path}: {counts.mismatched} of {counts.rows} data row(s) do not have the header "
+            f"row's {len(header)} fields: {', '.join(counts.shown)}{more}{hint}"
+        )
+    if not counts.rows:
+        problems.append(f"no data rows: {path} has a header row only")
+    return problems
+
+
 def _scan_file(path: Path) -> tuple[list[str], list[str]]:
     """The header row and the problems with the file's layout.
 
@@ -385,60 +514,20 @@ def _scan_file(path: Path) -> tuple[list[str], list[str]]:
     counts the fields as written, so each row is checked here before pandas reads the file.
     """
     _check_not_binary(path)
-    line = 1
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise DataValidationError(
-                    [f"{path} is empty: a header row and data rows are required"]
-                )
-            if not any(name.strip() for name in header):
-                raise DataValidationError(
-                    [f"{path}: the first line is blank; a header row is required"]
-                )
+            header = _header_row(path, reader)
             delimiter = _other_delimiter(header)
             if delimiter is not None:
                 return header, [
                     f"{path} is {delimiter}-delimited (its header row {header[0]!r} is a single "
                     "column); only comma-delimited CSV files are accepted"
                 ]
-            rows, mismatched, only_longer = 0, 0, True
-            shown: list[str] = []
-            line = reader.line_num + 1
-            for row in reader:
-                # pandas skips blank and whitespace-only lines, so they are not rows.
-                if len(row) > 1 or (row and row[0].strip()):
-                    rows += 1
-                    if len(row) != len(header):
-                        mismatched += 1
-                        only_longer = only_longer and len(row) > len(header)
-                        if len(shown) < _MAX_SHOWN_VALUES:
-                            shown.append(f"line {line} has {len(row)}")
-                line = reader.line_num + 1
+            counts = _count_rows(path, reader, header)
     except UnicodeDecodeError as error:
         raise DataValidationError([f"{path} is not a UTF-8 CSV file: {error}"]) from None
-    except csv.Error as error:
-        raise DataValidationError(
-            [f"{path}: line {line} is not a readable CSV row: {error}"]
-        ) from None
-    problems = []
-    if mismatched:
-        more = ", ..." if mismatched > len(shown) else ""
-        hint = (
-            " (a trailing comma, a row index column without a name, or an unquoted comma "
-            "inside a value?)"
-            if only_longer
-            else ""
-        )
-        problems.append(
-            f"{path}: {mismatched} of {rows} data row(s) do not have the header row's "
-            f"{len(header)} fields: {', '.join(shown)}{more}{hint}"
-        )
-    if not rows:
-        problems.append(f"no data rows: {path} has a header row only")
-    return header, problems
+    return header, _layout_problems(path, header, counts)
 
 
 def _is_number(text: str) -> bool:
@@ -468,6 +557,45 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
     return problems
 
 
+def _column_changes(expected: Sequence[str], header: Sequence[str]) -> str:
+    """``missing 'a'; unexpected 'b'``, or "" if ``header`` has the expected columns."""
+    missing = [c for c in expected if c not in header]
+    extra = [c for c in header if c not in expected]
+    return "; ".join(
+        f"{what} {_quoted(columns)}"
+        for what, columns in (("missing", missing), ("unexpected", extra))
+        if columns
+    )
+
+
+def _column_differences(files: Sequence[Path], headers: dict[Path, list[str]]) -> list[str]:
+    """One problem per file whose columns differ from the first file's (their order may)."""
+    first, expected = files[0], headers[files[0]]
+    # A header read with the wrong delimiter is one long name; comparing it would only add noise.
+    if any(_other_delimiter(header) for header in headers.values()):
+        return []
+    problems = []
+    for path in files[1:]:
+        changes = _column_changes(expected, headers[path])
+        if changes:
+            problems.append(f"{path} has different columns than {first}: {changes}")
+    return problems
+
+
+def _read_frames(files: Sequence[Path]) -> list[pd.DataFrame]:
+    frames, problems = [], []
+    for path in files:
+        try:
+            # The scan has rejected ragged rows; index_col=False is the guard should one slip
+            # through, since pandas would otherwise shift every column by one without a word.
+            frames.append(pd.read_csv(path, encoding="utf-8-sig", index_col=False))
+        except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
+            problems.append(f"{path} is not a readable CSV file: {error}".strip())
+    if problems:
+        raise DataValidationError(problems)
+    return frames
+
+
 def read_input(files: Sequence[Path]) -> pd.DataFrame:
     """Concatenate the CSV files, which must all have a header row with the same columns.
 
@@ -480,34 +608,13 @@ def read_input(files: Sequence[Path]) -> pd.DataFrame:
         for path, (header, layout) in scans.items()
         for problem in [*layout, *_check_header(path, header)]
     ]
-    first, expected = files[0], headers[files[0]]
-    # A header read with the wrong delimiter is one long name; comparing it would only add noise.
-    comparable = not any(_other_delimiter(header) for header in headers.values())
-    for path in files[1:] if comparable else []:
-        missing = [c for c in expected if c not in headers[path]]
-        extra = [c for c in headers[path] if c not in expected]
-        if missing or extra:
-            details = "; ".join(
-                f"{what} {_quoted(columns)}"
-                for what, columns in (("missing", missing), ("unexpected", extra))
-                if columns
-            )
-            problems.append(f"{path} has different columns than {first}: {details}")
+    problems += _column_differences(files, headers)
     if problems:
         raise DataValidationError(problems)
-
-    frames = []
-    for path in files:
-        try:
-            # The scan has rejected ragged rows; index_col=False is the guard should one slip
-            # through, since pandas would otherwise shift every column by one without a word.
-            frames.append(pd.read_csv(path, encoding="utf-8-sig", index_col=False))
-        except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
-            problems.append(f"{path} is not a readable CSV file: {error}".strip())
-    if problems:
-        raise DataValidationError(problems)
+    frames = _read_frames(files)
     # Columns are aligned by name, so files may order them differently; the first file's
     # order is the output order.
+    first, expected = files[0], headers[files[0]]
     data = pd.concat(frames, keys=[str(path) for path in files], names=["file", "row"])[expected]
     if data.empty:
         where = f"{first}" if len(files) == 1 else f"any of the {len(files)} files"
@@ -581,76 +688,144 @@ def min_rows_per_class(validation_fraction: float, test_fraction: float) -> int:
     return math.ceil(1 / smallest_share - 1e-9)
 
 
+def _check_label_column(data: pd.DataFrame, label_column: str) -> None:
+    """Raise if the label column is missing, with a close name as a hint.
+
+    Raised on its own: the features are the columns besides the label, so nothing else can be
+    checked without it.
+    """
+    if label_column in data.columns:
+        return
+    found = [str(c) for c in data.columns]
+    close = difflib.get_close_matches(label_column, found, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise DataValidationError(
+        [f"label column {label_column!r} is missing; columns found: {_quoted(found)}." + hint]
+    )
+
+
+def _feature_count_problems(features: pd.DataFrame, label_column: str) -> list[str]:
+    if features.shape[1] == 0:
+        return [f"there are no feature columns besides the label column {label_column!r}"]
+    return []
+
+
+def _missing_counts(data: pd.DataFrame) -> pd.Series:
+    """Missing cells per column that has any, the label column included."""
+    missing = data.isna().sum()
+    return missing[missing > 0]
+
+
+def _missing_value_problems(missing: pd.Series, rows: int) -> list[str]:
+    if missing.empty:
+        return []
+    counts = ", ".join(f"{name!r} ({count} of {rows})" for name, count in missing.items())
+    return [
+        f"missing values (empty, NA, NaN or null cells) in column(s) {counts}; "
+        "fill or drop them before training"
+    ]
+
+
+def _non_numeric_columns(features: pd.DataFrame) -> list[str]:
+    return [c for c in features.columns if not ptypes.is_numeric_dtype(features[c].dtype)]
+
+
+def _non_numeric_problems(features: pd.DataFrame, non_numeric: Sequence[str]) -> list[str]:
+    if not non_numeric:
+        return []
+    details = ", ".join(_describe_non_numeric(name, features[name]) for name in non_numeric)
+    return [
+        f"non-numeric feature column(s) {details}: XGBoost needs numbers, so encode or drop them"
+    ]
+
+
+def _float_columns(features: pd.DataFrame, non_numeric: Sequence[str]) -> list[str]:
+    """The columns that can hold infinite or out-of-range values: integers and booleans cannot."""
+    return [
+        c
+        for c in features.columns
+        if ptypes.is_float_dtype(features[c].dtype) and c not in non_numeric
+    ]
+
+
+def _infinite_problems(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    infinite = {c: int(np.isinf(features[c].to_numpy()).sum()) for c in columns}
+    infinite = {c: n for c, n in infinite.items() if n}
+    if not infinite:
+        return []
+    counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
+    return [f"infinite values in column(s) {counts}"]
+
+
+def _float32_problems(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    too_large = _too_large_for_float32(features, columns)
+    if not too_large:
+        return []
+    return [
+        f"values beyond the float32 range XGBoost computes in (magnitude above "
+        f"{_FLOAT32_MAX:.7g}) in column(s) {', '.join(too_large)}"
+    ]
+
+
+def _constant_problems(features: pd.DataFrame) -> list[str]:
+    """A problem only if every feature is constant: one constant beside others does no harm."""
+    constant = _constant_columns(features)
+    if constant and len(constant) == features.shape[1]:
+        return [
+            f"every feature column is constant, so a model can learn nothing from them: "
+            f"{_listed(constant)}; check that the right data was uploaded"
+        ]
+    return []
+
+
+def _label_problems(
+    values: pd.Series,
+    label_column: str,
+    label_missing: bool,
+    validation_fraction: float,
+    test_fraction: float,
+) -> tuple[pd.Series, list[str]]:
+    """The labels as 0/1 and their problems.
+
+    Classes are counted only when every label is 0 or 1: a label that is not, or is missing,
+    would make the counts wrong and is reported on its own.
+    """
+    labels, offending = parse_labels(values)
+    if offending:
+        return labels, [
+            f"label column {label_column!r} is not binary: accepted values are 0/1, "
+            "true/false or booleans; found "
+            f"{_show(offending)}"
+        ]
+    if label_missing:
+        return labels, []
+    return labels, _class_count_problems(labels, label_column, validation_fraction, test_fraction)
+
+
 def validate_frame(
     data: pd.DataFrame, label_column: str, validation_fraction: float, test_fraction: float
 ) -> tuple[pd.DataFrame, Labels]:
     """Check the data frame and return ``(features, labels)``; raise with every problem found."""
     validate_fractions(validation_fraction, test_fraction)
-    if label_column not in data.columns:
-        found = [str(c) for c in data.columns]
-        close = difflib.get_close_matches(label_column, found, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise DataValidationError(
-            [f"label column {label_column!r} is missing; columns found: {_quoted(found)}." + hint]
-        )
-    problems: list[str] = []
+    _check_label_column(data, label_column)
     features = data.drop(columns=[label_column])
-    if features.shape[1] == 0:
-        problems.append(f"there are no feature columns besides the label column {label_column!r}")
-
-    missing = data.isna().sum()
-    missing = missing[missing > 0]
-    if not missing.empty:
-        counts = ", ".join(f"{name!r} ({count} of {len(data)})" for name, count in missing.items())
-        problems.append(
-            f"missing values (empty, NA, NaN or null cells) in column(s) {counts}; "
-            "fill or drop them before training"
-        )
-
-    non_numeric = [c for c in features.columns if not ptypes.is_numeric_dtype(features[c].dtype)]
-    if non_numeric:
-        details = ", ".join(_describe_non_numeric(name, features[name]) for name in non_numeric)
-        problems.append(
-            f"non-numeric feature column(s) {details}: XGBoost needs numbers, "
-            "so encode or drop them"
-        )
-
-    numeric = [
-        c
-        for c in features.columns
-        if ptypes.is_float_dtype(features[c].dtype) and c not in non_numeric
-    ]
-    infinite = {c: int(np.isinf(features[c].to_numpy()).sum()) for c in numeric}
-    infinite = {c: n for c, n in infinite.items() if n}
-    if infinite:
-        counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
-        problems.append(f"infinite values in column(s) {counts}")
-    too_large = _too_large_for_float32(features, numeric)
-    if too_large:
-        problems.append(
-            f"values beyond the float32 range XGBoost computes in (magnitude above "
-            f"{_FLOAT32_MAX:.7g}) in column(s) {', '.join(too_large)}"
-        )
-
-    constant = _constant_columns(features)
-    if constant and len(constant) == features.shape[1]:
-        problems.append(
-            f"every feature column is constant, so a model can learn nothing from them: "
-            f"{_listed(constant)}; check that the right data was uploaded"
-        )
-
-    labels, offending = parse_labels(data[label_column])
-    if offending:
-        problems.append(
-            f"label column {label_column!r} is not binary: accepted values are 0/1, "
-            "true/false or booleans; found "
-            f"{_show(offending)}"
-        )
-    elif label_column not in missing:
-        problems.extend(
-            _class_count_problems(labels, label_column, validation_fraction, test_fraction)
-        )
-
+    problems = _feature_count_problems(features, label_column)
+    missing = _missing_counts(data)
+    problems += _missing_value_problems(missing, len(data))
+    non_numeric = _non_numeric_columns(features)
+    problems += _non_numeric_problems(features, non_numeric)
+    floats = _float_columns(features, non_numeric)
+    problems += _infinite_problems(features, floats)
+    problems += _float32_problems(features, floats)
+    problems += _constant_problems(features)
+    labels, label_problems = _label_problems(
+        data[label_column],
+        label_column,
+        label_column in missing,
+        validation_fraction,
+        test_fraction,
+    )
+    problems += label_problems
     if problems:
         raise DataValidationError(problems)
     return features, labels.to_numpy(dtype=np.int8)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from shared_runtime import Clients, function_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker.type_defs import PipelineExecutionSummaryTypeDef
 
 logger = function_logger("start_pipeline_on_new_data")
 clients = Clients(max_attempts=3)
@@ -144,36 +145,97 @@ def _path(document: Any, *keys: str) -> Any:
     return document
 
 
-def _ignore_reason(
-    event: Mapping[str, Any], event_time: datetime | None, settings: Settings
-) -> str | None:
-    """Why an S3 EventBridge event does not count as new data, or None if it does."""
+@dataclass(frozen=True)
+class _S3Object:
+    """The object an Object Created event names, once its bucket and key are known strings."""
+
+    bucket: str
+    key: str
+    size: Any
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> _S3Object | None:
+        bucket = _path(event, "detail", "bucket", "name")
+        key = _path(event, "detail", "object", "key")
+        if not isinstance(bucket, str) or not isinstance(key, str) or not key:
+            return None
+        return cls(bucket, key, _path(event, "detail", "object", "size"))
+
+
+def _event_problem(event: Mapping[str, Any], event_time: datetime | None) -> str | None:
+    """Checked before the object: an event that is not an S3 Object Created event, or cannot
+    be dated or deduplicated, is unusable whatever object it names."""
     if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
         return (
             f"not an S3 Object Created event (source={event.get('source')!r}, "
             f"detail-type={event.get('detail-type')!r})"
         )
-    bucket = _path(event, "detail", "bucket", "name")
-    key = _path(event, "detail", "object", "key")
-    reason: str | None = None
     if not isinstance(event.get("id"), str) or not event["id"]:
-        reason = "event has no id"
-    elif event_time is None:
-        reason = f"event time {event.get('time')!r} is not an ISO 8601 timestamp"
-    elif not isinstance(bucket, str) or not isinstance(key, str) or not key:
-        reason = "event has no detail.bucket.name or detail.object.key"
-    elif bucket != settings.input_bucket:
-        reason = f"object is in bucket {bucket!r}, not {settings.input_bucket!r}"
-    elif not key.startswith(settings.input_prefix):
-        reason = f"key {key!r} is outside prefix {settings.input_prefix!r}"
-    elif key.endswith("/"):
-        reason = f"key {key!r} is a folder marker"
-    elif not key.lower().endswith(".csv"):
-        # Preprocess reads .csv files only; a README or a _SUCCESS marker is no new data.
-        reason = f"key {key!r} is not a .csv file"
-    elif _path(event, "detail", "object", "size") == 0:
-        reason = f"object {key!r} is empty"
-    return reason
+        return "event has no id"
+    if event_time is None:
+        return f"event time {event.get('time')!r} is not an ISO 8601 timestamp"
+    return None
+
+
+def _in_other_bucket(obj: _S3Object, settings: Settings) -> str | None:
+    if obj.bucket != settings.input_bucket:
+        return f"object is in bucket {obj.bucket!r}, not {settings.input_bucket!r}"
+    return None
+
+
+def _outside_prefix(obj: _S3Object, settings: Settings) -> str | None:
+    if not obj.key.startswith(settings.input_prefix):
+        return f"key {obj.key!r} is outside prefix {settings.input_prefix!r}"
+    return None
+
+
+def _folder_marker(obj: _S3Object, settings: Settings) -> str | None:
+    if obj.key.endswith("/"):
+        return f"key {obj.key!r} is a folder marker"
+    return None
+
+
+def _not_csv(obj: _S3Object, settings: Settings) -> str | None:
+    # Preprocess reads .csv files only; a README or a _SUCCESS marker is no new data.
+    if not obj.key.lower().endswith(".csv"):
+        return f"key {obj.key!r} is not a .csv file"
+    return None
+
+
+def _empty(obj: _S3Object, settings: Settings) -> str | None:
+    if obj.size == 0:
+        return f"object {obj.key!r} is empty"
+    return None
+
+
+# In this order: the first that applies is the reason logged.
+_OBJECT_CHECKS: tuple[Callable[[_S3Object, Settings], str | None], ...] = (
+    _in_other_bucket,
+    _outside_prefix,
+    _folder_marker,
+    _not_csv,
+    _empty,
+)
+
+
+def _ignore_reason(
+    event: Mapping[str, Any], event_time: datetime | None, settings: Settings
+) -> str | None:
+    """Why an S3 EventBridge event does not count as new data, or None if it does.
+
+    Only the first reason is given, so an event that is not an S3 Object Created event at all
+    is reported as such rather than as, say, missing its object key.
+    """
+    problem = _event_problem(event, event_time)
+    if problem is not None:
+        return problem
+    obj = _S3Object.of(event)
+    if obj is None:
+        return "event has no detail.bucket.name or detail.object.key"
+    return next(
+        (reason for check in _OBJECT_CHECKS if (reason := check(obj, settings)) is not None),
+        None,
+    )
 
 
 def classify_record(record: Mapping[str, Any], settings: Settings) -> NewObject | Ignored:
@@ -241,6 +303,39 @@ def is_transient(exc: Exception) -> bool:
 # AWS calls
 
 
+def _running_since(summary: PipelineExecutionSummaryTypeDef, since: datetime) -> bool:
+    """A run that has finished, or started before the data landed, cannot cover the data."""
+    start = summary.get("StartTime")
+    if summary.get("PipelineExecutionStatus") != "Executing" or not isinstance(start, datetime):
+        return False
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)) >= since
+
+
+def _running_executions(
+    sagemaker: SageMakerClient, settings: Settings, since: datetime
+) -> Iterator[PipelineExecutionSummaryTypeDef]:
+    """Lazy, so that no page is listed beyond the executions the caller gets to check."""
+    paginator = sagemaker.get_paginator("list_pipeline_executions")
+    pages = paginator.paginate(
+        PipelineName=settings.pipeline_name,
+        CreatedAfter=since,
+        SortBy="CreationTime",
+        SortOrder="Descending",
+    )
+    for page in pages:
+        for summary in page.get("PipelineExecutionSummaries", []):
+            if _running_since(summary, since):
+                yield summary
+
+
+def _reads_uri(sagemaker: SageMakerClient, arn: str, settings: Settings, uri: str) -> bool:
+    response = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
+    return any(
+        p.get("Name") == settings.input_parameter_name and p.get("Value") == uri
+        for p in response.get("PipelineParameters", [])
+    )
+
+
 def find_covering_execution(
     sagemaker: SageMakerClient, settings: Settings, since: datetime, uri: str
 ) -> str | None:
@@ -249,35 +344,12 @@ def find_covering_execution(
     Such a run already sees the new objects, so starting another would only repeat it. The
     input URI is compared so that a run reading another directory does not hide this data.
     """
-    paginator = sagemaker.get_paginator("list_pipeline_executions")
-    pages = paginator.paginate(
-        PipelineName=settings.pipeline_name,
-        CreatedAfter=since,
-        SortBy="CreationTime",
-        SortOrder="Descending",
-    )
-    checked = 0
-    for page in pages:
-        for summary in page.get("PipelineExecutionSummaries", []):
-            start = summary.get("StartTime")
-            if summary.get("PipelineExecutionStatus") != "Executing" or not isinstance(
-                start, datetime
-            ):
-                continue
-            if (start if start.tzinfo else start.replace(tzinfo=UTC)) < since:
-                continue
-            if checked >= MAX_RUNNING_EXECUTIONS_TO_CHECK:
-                return None
-            checked += 1
-            arn = summary["PipelineExecutionArn"]
-            parameters = sagemaker.list_pipeline_parameters_for_execution(
-                PipelineExecutionArn=arn
-            ).get("PipelineParameters", [])
-            if any(
-                p.get("Name") == settings.input_parameter_name and p.get("Value") == uri
-                for p in parameters
-            ):
-                return str(arn)
+    for checked, summary in enumerate(_running_executions(sagemaker, settings, since)):
+        if checked >= MAX_RUNNING_EXECUTIONS_TO_CHECK:
+            return None
+        arn = summary["PipelineExecutionArn"]
+        if _reads_uri(sagemaker, arn, settings, uri):
+            return str(arn)
     return None
 
 

@@ -387,6 +387,174 @@ def test_running_execution_started_before_the_data_landed_does_not_count(
 
 
 # ---------------------------------------------------------------------------------------------
+# Which running execution already covers the new data
+
+
+def settings() -> handler.Settings:
+    return handler.Settings(PIPELINE, BUCKET, PREFIX, "InputDataUri")
+
+
+def execution_arn(n: int) -> str:
+    return f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:pipeline/{PIPELINE}/execution/exec{n}"
+
+
+def execution_summary(
+    n: int, *, status: str = "Executing", start: datetime | None = T0
+) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "PipelineExecutionArn": execution_arn(n),
+        "PipelineExecutionStatus": status,
+    }
+    if start is not None:
+        summary["StartTime"] = start
+    return summary
+
+
+def list_params() -> dict[str, Any]:
+    return {
+        "PipelineName": PIPELINE,
+        "CreatedAfter": T0,
+        "SortBy": "CreationTime",
+        "SortOrder": "Descending",
+    }
+
+
+def test_a_running_execution_counts_only_if_executing_started_since_and_reading_the_uri(
+    sagemaker: Any,
+) -> None:
+    uri = f"s3://{BUCKET}/input-data/d/"
+    naive = T0.replace(tzinfo=None)
+    summaries = [
+        execution_summary(1, status="Succeeded"),
+        execution_summary(2, start=None),
+        execution_summary(3, start=T0 - timedelta(seconds=1)),
+        # A start time without a zone is read as UTC.
+        execution_summary(4, start=naive - timedelta(seconds=1)),
+        execution_summary(5, start=naive),
+        execution_summary(6),
+        execution_summary(7),
+    ]
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "list_pipeline_executions",
+            {"PipelineExecutionSummaries": summaries},
+            list_params(),
+        )
+        for n, parameters in [
+            (5, [{"Name": "InputDataUri", "Value": f"s3://{BUCKET}/input-data/other/"}]),
+            (6, [{"Name": "OtherParameter", "Value": uri}]),
+            (7, [{"Name": "OtherParameter", "Value": "x"}, {"Name": "InputDataUri", "Value": uri}]),
+        ]:
+            stub.add_response(
+                "list_pipeline_parameters_for_execution",
+                {"PipelineParameters": parameters},
+                {"PipelineExecutionArn": execution_arn(n)},
+            )
+
+        covering = handler.find_covering_execution(sagemaker, settings(), T0, uri)
+
+        stub.assert_no_pending_responses()
+    assert covering == execution_arn(7)
+
+
+def test_at_most_ten_running_executions_are_checked(sagemaker: Any) -> None:
+    uri = f"s3://{BUCKET}/input-data/d/"
+    with Stubber(sagemaker) as stub:
+        stub.add_response(
+            "list_pipeline_executions",
+            {
+                "PipelineExecutionSummaries": [execution_summary(n) for n in range(10)],
+                "NextToken": "page-2",
+            },
+            list_params(),
+        )
+        for n in range(10):
+            stub.add_response(
+                "list_pipeline_parameters_for_execution",
+                {"PipelineParameters": [{"Name": "InputDataUri", "Value": "s3://elsewhere/"}]},
+                {"PipelineExecutionArn": execution_arn(n)},
+            )
+        # The eleventh running execution reads the same data, but is never asked about.
+        stub.add_response(
+            "list_pipeline_executions",
+            {"PipelineExecutionSummaries": [execution_summary(10)]},
+            {**list_params(), "NextToken": "page-2"},
+        )
+
+        covering = handler.find_covering_execution(sagemaker, settings(), T0, uri)
+
+        stub.assert_no_pending_responses()
+    assert covering is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Why an event is not new data: each reason word for word, and the first check wins
+
+
+def changed(event: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The event with top-level fields replaced; a field given as ... is removed."""
+    return {k: v for k, v in {**event, **fields}.items() if v is not ...}
+
+
+def with_detail(bucket: Any = BUCKET, key: Any = "input-data/a.csv", **obj: Any) -> dict[str, Any]:
+    event = s3_event("input-data/a.csv")
+    event["detail"] = {"bucket": {"name": bucket}, "object": {"key": key, **obj}}
+    return event
+
+
+NOT_CREATED = "not an S3 Object Created event"
+NO_LOCATION = "event has no detail.bucket.name or detail.object.key"
+REASONS: list[tuple[dict[str, Any], str | None]] = [
+    (s3_event("input-data/a.csv"), None),
+    (s3_event("input-data/d/A.CSV"), None),
+    (changed(s3_event("input-data/a.csv"), time="2026-03-01T12:00:00"), None),
+    (with_detail(), None),
+    (with_detail(size=None), None),
+    (
+        s3_event("input-data/a.csv", source="custom.app"),
+        f"{NOT_CREATED} (source='custom.app', detail-type='Object Created')",
+    ),
+    (
+        changed(s3_event("x"), id=..., time=..., source=..., **{"detail-type": "Object Deleted"}),
+        f"{NOT_CREATED} (source=None, detail-type='Object Deleted')",
+    ),
+    (changed(s3_event("input-data/a.csv"), id=...), "event has no id"),
+    (changed(s3_event("input-data/a.csv"), id=""), "event has no id"),
+    (changed(s3_event("input-data/a.csv"), id=7), "event has no id"),
+    (changed(s3_event("x"), id="", time="soon", detail="oops"), "event has no id"),
+    (
+        changed(s3_event("input-data/a.csv"), time=...),
+        "event time None is not an ISO 8601 timestamp",
+    ),
+    (
+        changed(s3_event("x"), time="soon", detail="oops"),
+        "event time 'soon' is not an ISO 8601 timestamp",
+    ),
+    (changed(s3_event("input-data/a.csv"), detail=...), NO_LOCATION),
+    (with_detail(bucket=7), NO_LOCATION),
+    (with_detail(key=7), NO_LOCATION),
+    (with_detail(key=""), NO_LOCATION),
+    (with_detail(bucket=None, key="models/"), NO_LOCATION),
+    (
+        s3_event("models/", bucket="other-bucket", size=0),
+        "object is in bucket 'other-bucket', not 'churn-data'",
+    ),
+    (s3_event("models/x/", size=0), "key 'models/x/' is outside prefix 'input-data/'"),
+    (s3_event("input-data/x/", size=0), "key 'input-data/x/' is a folder marker"),
+    (s3_event("input-data/x.json", size=0), "key 'input-data/x.json' is not a .csv file"),
+    (s3_event("input-data/x.csv", size=0), "object 'input-data/x.csv' is empty"),
+    (with_detail(size=0.0), "object 'input-data/a.csv' is empty"),
+]
+
+
+@pytest.mark.parametrize(("event", "reason"), REASONS)
+def test_ignore_reason(event: dict[str, Any], reason: str | None) -> None:
+    event_time = handler._parse_event_time(event.get("time"))
+
+    assert handler._ignore_reason(event, event_time, settings()) == reason
+
+
+# ---------------------------------------------------------------------------------------------
 # Failures
 
 

@@ -102,35 +102,51 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def read_payload_rows(archive: bytes, source: str) -> list[str]:
-    """The non-blank lines of payload.csv inside a (gzipped) tarball, at most MAX_ROWS."""
+def _payload_member(tar: tarfile.TarFile, source: str) -> tarfile.TarInfo:
+    """Found by name at any depth, since archives are often packed from a directory, and
+    refused by size before its bytes are read into the function's memory."""
+    members = [m for m in tar.getmembers() if m.isfile()]
+    payload = next((m for m in members if m.name.rsplit("/", 1)[-1] == PAYLOAD_MEMBER), None)
+    if payload is None:
+        names = ", ".join(m.name for m in members[:20]) or "no files"
+        raise JobError(
+            f"Sample payload archive {source} has no {PAYLOAD_MEMBER} (it holds: {names})."
+        )
+    if payload.size > MAX_PAYLOAD_BYTES:
+        raise JobError(
+            f"{PAYLOAD_MEMBER} in {source} is {payload.size} bytes; a sample payload "
+            f"should be a few rows (limit {MAX_PAYLOAD_BYTES} bytes)."
+        )
+    return payload
+
+
+def _payload_bytes(archive: bytes, source: str) -> bytes:
+    """One message for every way the archive can be broken, found while opening, listing or
+    reading it."""
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
-            members = [m for m in tar.getmembers() if m.isfile()]
-            payload = next(
-                (m for m in members if m.name.rsplit("/", 1)[-1] == PAYLOAD_MEMBER), None
-            )
-            if payload is None:
-                names = ", ".join(m.name for m in members[:20]) or "no files"
-                raise JobError(
-                    f"Sample payload archive {source} has no {PAYLOAD_MEMBER} (it holds: {names})."
-                )
-            if payload.size > MAX_PAYLOAD_BYTES:
-                raise JobError(
-                    f"{PAYLOAD_MEMBER} in {source} is {payload.size} bytes; a sample payload "
-                    f"should be a few rows (limit {MAX_PAYLOAD_BYTES} bytes)."
-                )
-            handle = tar.extractfile(payload)
+            handle = tar.extractfile(_payload_member(tar, source))
             if handle is None:
                 raise JobError(f"{PAYLOAD_MEMBER} in {source} could not be read.")
             data = handle.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         # gzip signals corruption through OSError subclasses (BadGzipFile) and EOFError.
         raise JobError(f"Sample payload {source} is not a readable .tar.gz archive: {exc}") from exc
+    return data
+
+
+def _payload_text(data: bytes, source: str) -> str:
+    """utf-8-sig: a byte order mark, which some editors and spreadsheet exports write, is not
+    part of the first row."""
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise JobError(f"{PAYLOAD_MEMBER} in {source} is not UTF-8 text: {exc}") from exc
+
+
+def read_payload_rows(archive: bytes, source: str) -> list[str]:
+    """The non-blank lines of payload.csv inside a (gzipped) tarball, at most MAX_ROWS."""
+    text = _payload_text(_payload_bytes(archive, source), source)
     rows = [line.strip() for line in text.splitlines() if line.strip()]
     if not rows:
         raise JobError(f"{PAYLOAD_MEMBER} in {source} has no rows.")
@@ -164,23 +180,27 @@ def _parse_json_predictions(document: Any) -> list[float] | None:
     return scores
 
 
-def parse_predictions(body: bytes, content_type: str | None = None) -> list[float]:
-    """Predictions from a built-in XGBoost response: CSV (newline- or comma-separated) or JSON."""
+def _response_text(body: bytes) -> str:
     try:
         text = body.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
         raise _not_parseable(body) from exc
     if not text:
         raise _not_parseable(body)
-    looks_like_json = "json" in (content_type or "").lower() or text[0] in "[{"
-    if looks_like_json:
-        try:
-            scores = _parse_json_predictions(json.loads(text))
-        except ValueError as exc:
-            raise _not_parseable(body) from exc
-        if scores is None:
-            raise _not_parseable(body)
-        return scores
+    return text
+
+
+def _json_scores(text: str, body: bytes) -> list[float]:
+    try:
+        scores = _parse_json_predictions(json.loads(text))
+    except ValueError as exc:
+        raise _not_parseable(body) from exc
+    if scores is None:
+        raise _not_parseable(body)
+    return scores
+
+
+def _csv_scores(text: str, body: bytes) -> list[float]:
     # XGBoost separates rows by newlines or, in older containers, by commas; an empty field
     # between separators is malformed rather than something to skip.
     tokens = [
@@ -190,6 +210,15 @@ def parse_predictions(body: bytes, content_type: str | None = None) -> list[floa
         return [float(token) for token in tokens]
     except ValueError as exc:
         raise _not_parseable(body) from exc
+
+
+def parse_predictions(body: bytes, content_type: str | None = None) -> list[float]:
+    """Predictions from a built-in XGBoost response: CSV (newline- or comma-separated) or JSON."""
+    text = _response_text(body)
+    looks_like_json = "json" in (content_type or "").lower() or text[0] in "[{"
+    if looks_like_json:
+        return _json_scores(text, body)
+    return _csv_scores(text, body)
 
 
 def validate_predictions(predictions: list[float], rows_sent: int) -> EndpointTestResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +92,12 @@ def test_parse_predictions_rejects_malformed_bodies(body: bytes) -> None:
         handler.parse_predictions(body, "text/csv")
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
+def test_parse_predictions_reads_a_json_content_type_as_json(content_type: str) -> None:
+    with pytest.raises(JobError, match=r"^response is not parseable: b'0\.5' \(first 80 bytes\)$"):
+        handler.parse_predictions(b"0.5", content_type)
+
+
 def test_parse_predictions_keeps_nan_for_validation_to_reject() -> None:
     predictions = handler.parse_predictions(b"0.5\nnan", "text/csv")
 
@@ -161,6 +168,92 @@ def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -
         handler.read_payload_rows(archive, PAYLOAD_URL)
 
     assert message in str(caught.value)
+
+
+def test_read_payload_rows_strips_a_byte_order_mark_and_carriage_returns() -> None:
+    archive = tarball({"payload.csv": b"\xef\xbb\xbf1,2\r\n3,4"})
+
+    assert handler.read_payload_rows(archive, PAYLOAD_URL) == ["1,2", "3,4"]
+
+
+def test_read_payload_rows_names_at_most_20_files_and_no_directories() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        directory = tarfile.TarInfo("payload.csv")
+        directory.type = tarfile.DIRTYPE
+        tar.addfile(directory)
+        for n in range(21):
+            tar.addfile(tarfile.TarInfo(f"f{n:02}"), io.BytesIO(b""))
+
+    with pytest.raises(JobError) as caught:
+        handler.read_payload_rows(buffer.getvalue(), PAYLOAD_URL)
+
+    names = ", ".join(f"f{n:02}" for n in range(20))
+    assert str(caught.value) == (
+        f"Sample payload archive {PAYLOAD_URL} has no payload.csv (it holds: {names})."
+    )
+
+
+def payload_too_large(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    monkeypatch.setattr(handler, "MAX_PAYLOAD_BYTES", 7)
+    return tarball({"payload.csv": b"1,2\n3,4\n"})
+
+
+def payload_unreadable(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", lambda tar, member: None)
+    return payload_archive(ROWS)
+
+
+def payload_cut_short(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    # A plain tar whose member headers are intact but whose payload data ends early.
+    return tarball({"payload.csv": b"1,2\n" * 500}, gzip=False)[:700]
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        (
+            lambda _: tarball({"data.csv": b"1,2\n"}),
+            f"Sample payload archive {PAYLOAD_URL} has no payload.csv (it holds: data.csv).",
+        ),
+        (
+            lambda _: tarball({}),
+            f"Sample payload archive {PAYLOAD_URL} has no payload.csv (it holds: no files).",
+        ),
+        (
+            payload_too_large,
+            f"payload.csv in {PAYLOAD_URL} is 8 bytes; a sample payload should be a few rows "
+            "(limit 7 bytes).",
+        ),
+        (payload_unreadable, f"payload.csv in {PAYLOAD_URL} could not be read."),
+        (
+            payload_cut_short,
+            f"Sample payload {PAYLOAD_URL} is not a readable .tar.gz archive: ",
+        ),
+        (
+            lambda _: b"definitely not a tarball",
+            f"Sample payload {PAYLOAD_URL} is not a readable .tar.gz archive: ",
+        ),
+        (
+            lambda _: tarball({"payload.csv": b"1,2\n\xff\n"}),
+            f"payload.csv in {PAYLOAD_URL} is not UTF-8 text: 'utf-8' codec can't decode byte "
+            "0xff in position 4: invalid start byte",
+        ),
+        (
+            lambda _: tarball({"payload.csv": b"\n \n"}),
+            f"payload.csv in {PAYLOAD_URL} has no rows.",
+        ),
+    ],
+)
+def test_read_payload_rows_messages(
+    monkeypatch: pytest.MonkeyPatch, archive: Callable[[pytest.MonkeyPatch], bytes], message: str
+) -> None:
+    built = archive(monkeypatch)
+
+    with pytest.raises(JobError) as caught:
+        handler.read_payload_rows(built, PAYLOAD_URL)
+
+    assert str(caught.value).startswith(message), str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -151,26 +151,57 @@ def problems(value: Any, schema: Mapping[str, Any], where: str) -> Iterator[str]
 
 
 def _object_problems(value: dict[str, Any], schema: Mapping[str, Any], where: str) -> Iterator[str]:
+    """Member by member in the file's order, so a key's problems are listed together; then
+    what the object as a whole lacks or has too much of."""
     properties: Mapping[str, Any] = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
     accepted = [name for name, sub in properties.items() if "not" not in sub]
     for key, item in value.items():
-        at = f"{where}.{key}" if where else key
-        names = schema.get("propertyNames")
-        if names is not None and any(problems(key, names, "")):
-            yield f"{where} key {_show(key)} {names['description']}"
-        if key in properties:
-            yield from problems(item, properties[key], at)
-        elif isinstance(extra, dict):
-            yield from problems(item, extra, at)
-        elif extra is False:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.75)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            inside = f"in {where}" if where else "at the top level"
-            yield f"{_show(key)} is not accepted {inside}{hint}; accepted: {', '.join(accepted)}"
+        yield from _key_problems(key, schema, where)
+        yield from _member_problems(key, item, schema, accepted, where)
+    yield from _missing_members(value, schema, where)
+    yield from _too_many_members(value, schema, where)
+
+
+def _key_problems(key: str, schema: Mapping[str, Any], where: str) -> Iterator[str]:
+    """Some objects (Tags) restrict their keys as well as their values."""
+    names = schema.get("propertyNames")
+    if names is not None and any(problems(key, names, "")):
+        yield f"{where} key {_show(key)} {names['description']}"
+
+
+def _member_problems(
+    key: str, item: Any, schema: Mapping[str, Any], accepted: list[str], where: str
+) -> Iterator[str]:
+    """A declared member is checked against its own schema; an undeclared one against
+    additionalProperties, which is a schema, False to refuse it, or absent to accept it."""
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    at = f"{where}.{key}" if where else key
+    if key in properties:
+        yield from problems(item, properties[key], at)
+    elif isinstance(extra, dict):
+        yield from problems(item, extra, at)
+    elif extra is False:
+        yield _not_accepted(key, accepted, where)
+
+
+def _not_accepted(key: str, accepted: list[str], where: str) -> str:
+    """Names the closest accepted key, since a refused key is most often a misspelt one."""
+    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    inside = f"in {where}" if where else "at the top level"
+    return f"{_show(key)} is not accepted {inside}{hint}; accepted: {', '.join(accepted)}"
+
+
+def _missing_members(value: dict[str, Any], schema: Mapping[str, Any], where: str) -> Iterator[str]:
     for name in schema.get("required", []):
         if name not in value:
             yield f"{where}.{name} is missing; the template declares no default for it"
+
+
+def _too_many_members(
+    value: dict[str, Any], schema: Mapping[str, Any], where: str
+) -> Iterator[str]:
     if len(value) > schema.get("maxProperties", len(value)):
         yield f"{where} has {len(value)} entries; at most {schema['maxProperties']} are accepted"
 

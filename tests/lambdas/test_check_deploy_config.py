@@ -302,6 +302,47 @@ def test_each_problem_names_file_parameter_and_what_is_accepted(
     assert line.startswith(expected), line
 
 
+def test_problems_are_listed_member_by_member_in_the_file_order(
+    s3: Any, codepipeline: CodePipelineRecorder, event: Any, lambda_context: Any
+) -> None:
+    # Each member's own problems (its key, then its value), then the missing members, then
+    # the count; an object the schema leaves open (StackPolicy) accepts any member.
+    prod = {
+        "Parameters": {
+            "InstanceType": "ml.m5.huge",
+            "Colour": "blue",
+            "InstanceCont": "2",
+            "KmsKeyArn": "arn",
+        },
+        "Tags": {"aws:x": 7, **{f"T{n}": "x" for n in range(50)}},
+        "StackPolicy": {"Anything": 1},
+        "Extra": 1,
+    }
+    upload(s3, repository(prod=prod))
+
+    lines = failure(codepipeline, event(), lambda_context)
+
+    accepted = "AutoscalingMaxInstances, EndpointSuffix, InstanceCount, InstanceType, LogLevel"
+    missing = "is missing; the template declares no default for it"
+    assert lines == [
+        f"{P}.InstanceType 'ml.m5.huge' data must be one of ['ml.m5.large', 'ml.m5.xlarge']",
+        f"prod-config.json: 'Colour' is not accepted in Parameters; accepted: {accepted}",
+        "prod-config.json: 'InstanceCont' is not accepted in Parameters (did you mean "
+        f"InstanceCount?); accepted: {accepted}",
+        f"{P}.KmsKeyArn 'arn' is set by the pipeline; remove it",
+        f"{P}.AutoscalingMaxInstances {missing}",
+        f"{P}.EndpointSuffix {missing}",
+        f"{P}.InstanceCount {missing}",
+        "prod-config.json: Tags key 'aws:x' must be 1-128 characters, not starting with 'aws:' "
+        "(AWS reserves it)",
+        'prod-config.json: Tags.aws:x must be a JSON string, not a JSON number: write "7" '
+        "(values are strings)",
+        "prod-config.json: Tags has 51 entries; at most 50 are accepted",
+        "prod-config.json: 'Extra' is not accepted at the top level; accepted: Parameters, "
+        "Tags, StackPolicy",
+    ]
+
+
 def test_every_problem_of_both_files_is_listed_at_once_and_logged(
     s3: Any,
     codepipeline: CodePipelineRecorder,

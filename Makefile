@@ -18,7 +18,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck pytest pipeline pipeline-check instance-types local-run local-run-steps bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -28,7 +28,7 @@ synth: $(VENV)/.synth-deps node_modules/.installed ## Install what synth needs, 
 	@ls cdk.out/*.template.json
 
 test: $(VENV)/.dev-deps ## Install everything, then run linters, type checks and the whole test suite
-	$(MAKE) --no-print-directory lint typecheck pytest
+	$(MAKE) --no-print-directory lint typecheck complexity pytest
 
 pytest: $(VENV)/.dev-deps
 	$(OFFLINE) $(PY) -m pytest $(PYTEST_ARGS)
@@ -39,6 +39,12 @@ lint: $(VENV)/.dev-deps ## ruff lint + format check
 
 typecheck: $(VENV)/.dev-deps ## mypy (strict)
 	$(VENV)/bin/mypy .
+
+# Every function, method and class of the code that ships (tests excluded) stays at radon rank
+# B or better (cyclomatic complexity <= 10), every module at B, the average at A.
+COMPLEXITY_EXCLUDE := .venv/*,node_modules/*,cdk.out/*,cdk.out.*/*,tests/*,.local-run/*
+complexity: $(VENV)/.dev-deps ## Cyclomatic complexity gate (xenon)
+	$(VENV)/bin/xenon --max-absolute B --max-modules B --max-average A --exclude "$(COMPLEXITY_EXCLUDE)" .
 
 pipeline: $(VENV)/.dev-deps ## Rebuild the pipeline definition templates with the SageMaker SDK
 	$(OFFLINE) $(PY) -m pipeline_code.build_definition
@@ -128,7 +134,7 @@ diff: $(VENV)/.synth-deps node_modules/.installed ## Diff every stack against br
 		--title "cdk diff: $(BASE) → working tree"
 
 snapshots: $(VENV)/.dev-deps ## Rewrite the template snapshots (on purpose only; review the diff)
-	$(OFFLINE) $(PY) -m pytest tests/infra --snapshot-update
+	$(OFFLINE) $(PY) -m pytest tests/infra --snapshot-update -n 0
 
 lock: $(VENV)/.dev-deps ## Re-pin constraints.txt from the current virtual environment
 	@{ echo "# Every package version, transitive ones included. Regenerate with \`make lock\` after"; \

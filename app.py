@@ -14,19 +14,21 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from config import PIPELINE_IDENTITY_FIELDS, ConfigError, load_environments, overrides_of
-from stacks import add_environment
+from stacks import EnvironmentStacks, add_environment
 
 
-def build(app: cdk.App, *, nag: bool) -> None:
-    """Adds every configured environment to ``app``; raises ConfigError on bad settings."""
+def build(app: cdk.App, *, nag: bool) -> dict[str, EnvironmentStacks]:
+    """Adds every configured environment to ``app`` and returns its stacks by environment
+    name; raises ConfigError on bad settings."""
     context = app.node.get_all_context()
-    environments = load_environments(context)
-    for config in environments:
-        add_environment(app, config=config)
+    stacks = {}
+    for config in load_environments(context):
+        stacks[config.name] = add_environment(app, config=config)
         _note_overrides_the_build_reverts(context, config.name)
     # cdk-nag runs on every synth so findings block a deploy, not just the test suite.
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks
 
 
 def _note_overrides_the_build_reverts(context: dict[str, Any], env_name: str) -> None:

@@ -1,7 +1,9 @@
-"""Synthesizes the whole app once per test session and shares the templates.
+"""Synthesizes the whole app once per test session, exactly as app.py does (cdk-nag on), and
+shares the templates.
 
 The first synth in a process pays the jsii start-up (~1 s); later ones cost tens of ms,
-so tests that need a variant configuration build small apps of their own.
+so tests that need a variant configuration build small apps of their own (cdk-nag off: the
+session synth and test_compliance.py check it).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
+import app as app_module
 from config import EnvironmentConfig, load_environments
-from stacks import EnvironmentStacks, add_environment
+from stacks import EnvironmentStacks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
 class Synthesized:
+    app: cdk.App
     assembly: cdk.cx_api.CloudAssembly
     stacks: dict[str, EnvironmentStacks]
     templates: dict[str, dict[str, Any]]
@@ -60,15 +64,12 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+def synthesize(context: dict[str, Any], outdir: Path, *, nag: bool = False) -> Synthesized:
     app = cdk.App(context=context, outdir=str(outdir), builtin_cloud_formation_validation=False)
-    stacks = {
-        config.name: add_environment(app, config=config)
-        for config in load_environments(app.node.get_all_context())
-    }
+    stacks = app_module.build(app, nag=nag)
     assembly = app.synth()
     templates = {stack.stack_name: stack.template for stack in assembly.stacks}
-    return Synthesized(assembly=assembly, stacks=stacks, templates=templates)
+    return Synthesized(app=app, assembly=assembly, stacks=stacks, templates=templates)
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +87,8 @@ def environments(cdk_context: dict[str, Any]) -> dict[str, EnvironmentConfig]:
 def synthesized(
     cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Synthesized:
-    return synthesize(cdk_context, tmp_path_factory.mktemp("cdk.out"))
+    # An unacknowledged cdk-nag finding fails here, as it fails `cdk synth`.
+    return synthesize(cdk_context, tmp_path_factory.mktemp("cdk.out"), nag=True)
 
 
 @pytest.fixture(scope="session")

@@ -162,6 +162,9 @@ def test_read_payload_rows_finds_payload_in_a_subdirectory_of_plain_tar() -> Non
         (b"definitely not a tarball", "is not a readable .tar.gz archive"),
         (payload_archive(ROWS)[:40], "is not a readable .tar.gz archive"),
     ],
+    # Named: an id made of gzip bytes holds the time it was built, and pytest-xdist needs
+    # every worker to collect the same ids.
+    ids=["no payload.csv", "blank payload.csv", "not an archive", "archive cut short"],
 )
 def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -> None:
     with pytest.raises(JobError) as caught:

@@ -87,6 +87,19 @@ class EnvironmentConfig(FrozenSettings):
             "characters or surrounding spaces, e.g. label",
         ),
     ] = "label"
+    # The label value that is class 1 ("Yes", "malignant"); unset: labels are 0/1 or true/false.
+    positive_class: Annotated[
+        Annotated[
+            str,
+            pattern(
+                LABEL_COLUMN,
+                "a label value of 1-128 characters without quotes, commas, control characters "
+                "or surrounding spaces, e.g. Yes",
+            ),
+        ]
+        | None,
+        BlankIsNone,
+    ] = None
 
     processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
     processing_instance_count: InstanceCount = 1

@@ -190,6 +190,8 @@ PARAMETER_DEFAULTS: Mapping[str, str | int | float] = {
     "TrainingInstanceCount": 1,
     "MetricThreshold": 0.8,
     "ModelApprovalStatus": "PendingManualApproval",
+    # The label value that is class 1; empty: the labels are 0/1 or true/false.
+    "PositiveClass": "",
 }
 
 VARIANTS = ("standard", "spot")
@@ -205,6 +207,7 @@ def _parameters() -> dict[str, Any]:
         "TrainingInstanceCount": ParameterInteger,
         "MetricThreshold": ParameterFloat,
         "ModelApprovalStatus": ParameterString,
+        "PositiveClass": ParameterString,
     }
     return {
         name: kind(name, default_value=PARAMETER_DEFAULTS[name]) for name, kind in kinds.items()
@@ -288,6 +291,9 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
         arguments=[
             "--label-column",
             PLACEHOLDERS["LABEL_COLUMN"],
+            # One `--positive-class=<value>` argument: it stays a non-empty container
+            # argument when the environment names no positive class.
+            Join(on="=", values=["--positive-class", params["PositiveClass"]]),
             "--input-dir",
             INPUT_DATA_DIR,
             "--train-dir",

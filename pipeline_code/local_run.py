@@ -1,6 +1,7 @@
 """Run the training pipeline on this machine: preprocess -> train -> evaluate -> gate.
 
     python -m pipeline_code.local_run [--input CSV_OR_DIR] [--label-column label]
+                                      [--positive-class VALUE]
                                       [--metric f1] [--threshold 0.8] [--work-dir .local-run]
 
 Each step is the same script the pipeline runs (``train_local`` stands in for the built-in
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--label-column", default="label")
     parser.add_argument(
+        "--positive-class",
+        default="",
+        help="the label value that is the positive class, e.g. Yes; needed unless the labels "
+        "are 0/1 or true/false (the environment's positive_class in the pipeline)",
+    )
+    parser.add_argument(
         "--metric",
         choices=evaluate.METRICS,
         default="f1",
@@ -172,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--validation-dir={layout.split['validation']}",
                 f"--test-dir={layout.split['test']}",
                 f"--label-column={args.label_column}",
+                f"--positive-class={args.positive_class}",
             ]
         ),
     )

@@ -782,28 +782,93 @@ def _label_problems(
     values: pd.Series,
     label_column: str,
     label_missing: bool,
-    validation_fraction: float,
-    test_fraction: float,
+    fractions: tuple[float, float],
+    positive_class: str | None = None,
 ) -> tuple[pd.Series, list[str]]:
     """The labels as 0/1 and their problems.
 
     Classes are counted only when every label is 0 or 1: a label that is not, or is missing,
     would make the counts wrong and is reported on its own.
     """
-    labels, offending = parse_labels(values)
-    if offending:
-        return labels, [
-            f"label column {label_column!r} is not binary: accepted values are 0/1, "
-            "true/false or booleans; found "
-            f"{_show(offending)}"
-        ]
+    labels, problem = binary_labels(values, label_column, positive_class)
+    if problem:
+        return labels, [problem]
     if label_missing:
         return labels, []
-    return labels, _class_count_problems(labels, label_column, validation_fraction, test_fraction)
+    return labels, _class_count_problems(labels, label_column, *fractions)
+
+
+def binary_labels(
+    values: pd.Series, label_column: str, positive_class: str | None
+) -> tuple[pd.Series, str | None]:
+    """The labels as 0/1 (<NA> where missing) and, when they cannot be, why.
+
+    With ``positive_class`` the column may hold any two values ("Yes"/"No",
+    "malignant"/"benign", 1/2): that one is 1, the other 0. Without it, only labels whose
+    positive class is plain are accepted: 0/1, booleans and true/false.
+    """
+    if positive_class is not None:
+        return _labels_by_positive_class(values, label_column, positive_class)
+    labels, offending = parse_labels(values)
+    if not offending:
+        return labels, None
+    distinct = _distinct(values)
+    if len(distinct) == 2:
+        return labels, (
+            f"label column {label_column!r} holds two values, {_show(distinct)}, and neither "
+            "is 0/1 or true/false, so which one is the positive class is ambiguous; name it "
+            "with positive_class (cdk.json, per environment) or --positive-class (local run)"
+        )
+    return labels, (
+        f"label column {label_column!r} is not binary: accepted values are 0/1, true/false, "
+        f"booleans, or any two values with positive_class set; found {len(distinct)} "
+        f"distinct values: {_show(distinct)}"
+    )
+
+
+def _distinct(values: pd.Series) -> list[object]:
+    return list(dict.fromkeys(values.dropna().tolist()))
+
+
+def _labels_by_positive_class(
+    values: pd.Series, label_column: str, positive_class: str
+) -> tuple[pd.Series, str | None]:
+    distinct = _distinct(values)
+    if len(distinct) > 2:
+        return values.isna().astype("Int8"), (
+            f"label column {label_column!r} holds {len(distinct)} distinct values, "
+            f"{_show(distinct)}; a binary classifier needs exactly two"
+        )
+    positive = _is_positive(values.dropna(), positive_class)
+    if not positive.any():
+        return values.isna().astype("Int8"), (
+            f"positive_class {positive_class!r} is not a value of label column "
+            f"{label_column!r}; found {_show(distinct)}"
+        )
+    labels = positive.astype("int8").reindex(values.index).astype("Int8")
+    return labels, None
+
+
+def _is_positive(present: pd.Series, positive_class: str) -> pd.Series:
+    """Whether each label is ``positive_class``, compared as text (1 and "1" match, and a
+    numeric column also matches numerically, so "1" names 1.0)."""
+    text = present.astype(str).str.strip()
+    matches = text == positive_class.strip()
+    if ptypes.is_numeric_dtype(present.dtype) and not ptypes.is_bool_dtype(present.dtype):
+        number = pd.to_numeric(pd.Series([positive_class]), errors="coerce").iloc[0]
+        if pd.notna(number):
+            matches |= present.astype("float64") == float(number)
+    elif ptypes.is_bool_dtype(present.dtype):
+        matches = text.str.lower() == positive_class.strip().lower()
+    return matches
 
 
 def validate_frame(
-    data: pd.DataFrame, label_column: str, validation_fraction: float, test_fraction: float
+    data: pd.DataFrame,
+    label_column: str,
+    validation_fraction: float,
+    test_fraction: float,
+    positive_class: str | None = None,
 ) -> tuple[pd.DataFrame, Labels]:
     """Check the data frame and return ``(features, labels)``; raise with every problem found."""
     validate_fractions(validation_fraction, test_fraction)
@@ -822,8 +887,8 @@ def validate_frame(
         data[label_column],
         label_column,
         label_column in missing,
-        validation_fraction,
-        test_fraction,
+        (validation_fraction, test_fraction),
+        positive_class,
     )
     problems += label_problems
     if problems:
@@ -947,13 +1012,16 @@ def run(
     validation_fraction: float,
     test_fraction: float,
     seed: int,
+    positive_class: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Validate everything before writing anything, so a failed run leaves no partial output."""
     validate_fractions(validation_fraction, test_fraction)
     files = find_csv_files(input_dir)
     data = read_input(files)
     print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
-    features, labels = validate_frame(data, label_column, validation_fraction, test_fraction)
+    features, labels = validate_frame(
+        data, label_column, validation_fraction, test_fraction, positive_class
+    )
     splits = split_dataset(features, labels, validation_fraction, test_fraction, seed)
     write_outputs(splits, out_dirs, label_column, [str(c) for c in features.columns])
     print("Split: " + ", ".join(_summary(name, frame) for name, frame in splits.items()))
@@ -973,6 +1041,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)
     parser.add_argument("--test-dir", type=Path, default=DEFAULT_TEST_DIR)
     parser.add_argument("--label-column", default="label")
+    parser.add_argument(
+        "--positive-class",
+        default="",
+        help="the label value that is the positive class (1); needed unless the labels are "
+        "0/1 or true/false (empty: not set)",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
@@ -990,6 +1064,8 @@ def main(argv: list[str] | None = None) -> int:
             validation_fraction=args.validation_fraction,
             test_fraction=args.test_fraction,
             seed=args.seed,
+            # The pipeline passes `--positive-class=` when the environment sets none.
+            positive_class=args.positive_class.strip() or None,
         )
     except DataValidationError as error:
         print(f"preprocess: {error}", file=sys.stderr)

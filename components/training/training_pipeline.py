@@ -115,6 +115,7 @@ class TrainingPipeline(Construct):
                 "TrainingInstanceCount": config.training_instance_count,
                 "MetricThreshold": config.metric_threshold,
                 "ModelApprovalStatus": config.approval_status,
+                "PositiveClass": config.positive_class or "",
             },
         )
 

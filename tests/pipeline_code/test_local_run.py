@@ -288,3 +288,31 @@ def test_a_dry_run_neither_runs_nor_exits_with_a_previous_code(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     assert "-m pipeline_code.local_run --threshold=1" in result.stdout
     assert (state / "exit-code").read_text() == "3\n"
+
+
+def test_string_labels_run_end_to_end_with_positive_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # scikit-learn's breast-cancer data with its labels as the dataset names them.
+    source = tmp_path / "cancer.csv"
+    local_run.write_default_dataset(source, "diagnosis")
+    frame = pd.read_csv(source)
+    frame["diagnosis"] = frame["diagnosis"].map({0: "malignant", 1: "benign"})
+    frame.to_csv(source, index=False)
+    work = tmp_path / "work"
+
+    ambiguous = run(work, f"--input={source}", "--label-column=diagnosis")
+    ambiguous_err = capsys.readouterr().err
+    code = run(
+        work,
+        f"--input={source}",
+        "--label-column=diagnosis",
+        "--positive-class=malignant",
+        "--threshold=0.8",
+    )
+
+    assert ambiguous == 1
+    assert "'benign', 'malignant'" in ambiguous_err or "'malignant', 'benign'" in ambiguous_err
+    assert code == 0
+    report = json.loads((work / "evaluation" / "evaluation.json").read_text())
+    assert report["binary_classification_metrics"]["f1"]["value"] >= 0.8

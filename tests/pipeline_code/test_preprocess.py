@@ -499,11 +499,11 @@ BAD_INPUTS = {
     ),
     "label not binary": (
         _frame(label=["yes", "no", "1", 2, 0] * 12),
-        ["label column 'label' is not binary", "'yes', 'no', '2'"],
+        ["label column 'label' is not binary", "found 5 distinct values: 'yes', 'no', '1', '2'"],
     ),
     "label with many bad values": (
         _frame(label=list(range(60))),
-        ["'label' is not binary", "2, 3, 4, 5, 6, ... (58 distinct)"],
+        ["'label' is not binary", "found 60 distinct values: 0, 1, 2, 3, 4, ... (60 distinct)"],
     ),
     "single class": (_frame(label=1), ["'label' has a single class", "all 60 rows are 1"]),
     "non-numeric features": (
@@ -645,7 +645,8 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "missing values" in problems[0]
     assert "'count'" in problems[0]
     assert "'colour'" in problems[1]
-    assert "'label' is not binary" in problems[2]
+    assert "'label' holds two values, 'yes', 'no'" in problems[2]
+    assert "positive_class" in problems[2]
     assert str(raised.value).startswith("Input data is not usable (3 problems):\n  1. ")
 
 
@@ -946,6 +947,88 @@ def test_every_kind_of_frame_problem_is_reported_in_order() -> None:
         "every feature column is constant, so a model can learn nothing from them: 'empty' "
         "(always nan), 'colour' (always 'red'), 'inf' (always inf), 'big' (always 1e+39); check "
         "that the right data was uploaded",
-        "label column 'label' is not binary: accepted values are 0/1, true/false or booleans; "
-        "found 'yes', 'no'",
+        "label column 'label' holds two values, 'yes', 'no', and neither is 0/1 or true/false, "
+        "so which one is the positive class is ambiguous; name it with positive_class "
+        "(cdk.json, per environment) or --positive-class (local run)",
     ]
+
+
+# --- labels named by positive_class ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive", "expected"),
+    [
+        (["Yes", "No"] * 30, "Yes", [1, 0] * 30),
+        (["benign", "malignant"] * 30, "malignant", [0, 1] * 30),
+        ([" yes ", "no"] * 30, "yes", [1, 0] * 30),  # cells are compared stripped
+        ([1, 2] * 30, "2", [0, 1] * 30),  # a numeric column matches the text "2"
+        ([1.0, 2.0] * 30, "1", [1, 0] * 30),
+        ([0, 1] * 30, "0", [1, 0] * 30),  # 0/1 with positive_class: 0 is the positive one
+        ([True, False] * 30, "true", [1, 0] * 30),
+    ],
+)
+def test_any_two_label_values_work_with_positive_class(
+    labels: list[object], positive: str, expected: list[int]
+) -> None:
+    frame = make_frame(60)
+    frame["label"] = labels
+
+    _, result = preprocess.validate_frame(frame, "label", 0.15, 0.15, positive_class=positive)
+
+    assert result.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive", "message"),
+    [
+        (
+            ["Yes", "No"] * 30,
+            None,
+            "label column 'label' holds two values, 'Yes', 'No', and neither is 0/1 or "
+            "true/false, so which one is the positive class is ambiguous",
+        ),
+        (
+            ["Yes", "No", "Maybe"] * 20,
+            "Yes",
+            "label column 'label' holds 3 distinct values, 'Yes', 'No', 'Maybe'; a binary "
+            "classifier needs exactly two",
+        ),
+        (
+            ["Yes", "No"] * 30,
+            "yes",
+            "positive_class 'yes' is not a value of label column 'label'; found 'Yes', 'No'",
+        ),
+        (["Yes"] * 60, "Yes", "label column 'label' has a single class: all 60 rows are 1"),
+    ],
+)
+def test_labels_that_cannot_be_made_binary_are_refused_naming_the_values(
+    labels: list[object], positive: str | None, message: str
+) -> None:
+    frame = make_frame(60)
+    frame["label"] = labels
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15, positive_class=positive)
+
+    assert any(message in problem for problem in raised.value.problems), raised.value.problems
+
+
+def test_positive_class_reaches_the_splits_from_the_command_line(tmp_path: Path) -> None:
+    source = tmp_path / "in" / "data.csv"
+    source.parent.mkdir()
+    frame = make_frame(60)
+    frame["label"] = ["spam", "ham"] * 30
+    frame.to_csv(source, index=False)
+    out = {name: tmp_path / name for name in ("train", "validation", "test")}
+    args = [f"--{name}-dir={path}" for name, path in out.items()]
+
+    refused = preprocess.main([f"--input-dir={source.parent}", *args, "--positive-class="])
+    accepted = preprocess.main([f"--input-dir={source.parent}", *args, "--positive-class=spam"])
+
+    assert refused == 1
+    assert accepted == 0
+    written = pd.concat(pd.read_csv(next(path.glob("*.csv")), header=None) for path in out.values())
+    # Label first, 0/1, one positive for every "spam" row.
+    assert sorted(written[0].unique()) == [0, 1]
+    assert int(written[0].sum()) == 30

@@ -66,7 +66,9 @@ DEFAULTS: dict[str, str | int | float] = {
     "TrainingInstanceCount": 1,
     "MetricThreshold": 0.75,
     "ModelApprovalStatus": "PendingManualApproval",
+    "PositiveClass": "Yes",
 }
+POSITIVE_CLASS = {"Get": "Parameters.PositiveClass"}
 EXPECTED_PARAMETERS = [
     ("InputDataUri", "String"),
     ("ProcessingInstanceType", "String"),
@@ -75,6 +77,7 @@ EXPECTED_PARAMETERS = [
     ("TrainingInstanceCount", "Integer"),
     ("MetricThreshold", "Float"),
     ("ModelApprovalStatus", "String"),
+    ("PositiveClass", "String"),
 ]
 EXPECTED_STEPS = {
     "Preprocess": "Processing",
@@ -329,6 +332,7 @@ def test_preprocess(steps: dict[str, Any]) -> None:
     ]
     assert app["ContainerArguments"] == [
         "--label-column", LABEL,
+        {"Std:Join": {"On": "=", "Values": ["--positive-class", POSITIVE_CLASS]}},
         "--input-dir", "/opt/ml/processing/input/data",
         "--train-dir", "/opt/ml/processing/train",
         "--validation-dir", "/opt/ml/processing/validation",

@@ -107,9 +107,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys, so one of the user's edits would vanish unseen.
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"key {key!r} appears more than once in one object")
+        seen.add(key)
+    return dict(pairs)
+
+
 def load_json(text: str) -> Any:
+    # Editors on Windows save UTF-8 with a byte order mark; it is not part of the JSON.
+    text = text.removeprefix("\ufeff")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise ValueError(f"is not valid JSON: {exc.msg} at {where}") from exc

@@ -76,7 +76,11 @@ def config_file_schema(
                     "description": f"must be 1-{MAX_TAG_KEY_CHARS} characters, not starting "
                     "with 'aws:' (AWS reserves it)",
                 },
-                "additionalProperties": {"type": "string", "maxLength": MAX_TAG_VALUE_CHARS},
+                "additionalProperties": {
+                    "type": "string",
+                    "maxLength": MAX_TAG_VALUE_CHARS,
+                    "description": f"must be a string of at most {MAX_TAG_VALUE_CHARS} characters",
+                },
             },
             "StackPolicy": {"type": "object"},
         },

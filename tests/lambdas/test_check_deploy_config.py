@@ -282,6 +282,16 @@ BAD_PROD = [
         "Expecting property name enclosed in double quotes at line 1 column 47",
     ),
     ('{"Parameters": NaN}', "prod-config.json: is not valid JSON: NaN is not a JSON value"),
+    (
+        '{"Parameters": {"InstanceCount": "1", "InstanceCount": "2"}}',
+        "prod-config.json: is not valid JSON: key 'InstanceCount' appears more than once in one "
+        "object",
+    ),
+    (
+        prod_with(lambda d: d["Tags"].update(Owner="v" * 257)),
+        "prod-config.json: Tags.Owner '" + "v" * 76 + "... must be a string of at most 256 "
+        "characters",
+    ),
     (b"\xff\xfe", "prod-config.json: is not UTF-8 text: 'utf-8' codec can't decode byte 0xff"),
 ]
 
@@ -478,3 +488,15 @@ def test_an_event_without_a_job_id_raises(
 def test_the_schema_refuses_constraints_it_cannot_check() -> None:
     with pytest.raises(ValueError, match="InstanceCount declares \\['MaxValue'\\]"):
         config_file_schema({"InstanceCount": {"Type": "Number", "MaxValue": 10}}, [])
+
+
+def test_a_byte_order_mark_before_the_json_is_accepted(
+    s3: Any, codepipeline: CodePipelineRecorder, event: Any, lambda_context: Any
+) -> None:
+    # Editors on Windows save UTF-8 with one; it is not part of the document.
+    upload(s3, repository(prod="\ufeff" + json.dumps(VALID_PROD)))
+    codepipeline.expect_report("put_job_success_result")
+
+    handler.lambda_handler(event(), lambda_context)
+
+    assert codepipeline.success()["outputVariables"] == {}

@@ -12,9 +12,18 @@ the tests, so they run the code Lambda runs. To upgrade, change both together.
 from __future__ import annotations
 
 POWERTOOLS_RELEASE = "3.31.1"
-# The functions' runtime and architecture (components/shared/lambda_function.py).
-LAYER_PARAMETER = f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_RELEASE}"
-LAYER_REFERENCE = "{{resolve:ssm:" + LAYER_PARAMETER + "}}"
+
+
+def layer_parameter(*, runtime: str, architecture: str) -> str:
+    """The public SSM parameter of the pinned release's layer for a runtime (``python3.14``)
+    and architecture (``arm64``): the layer is built per Python version."""
+    return f"/aws/service/powertools/python/{architecture}/{runtime}/{POWERTOOLS_RELEASE}"
+
+
+def layer_reference(*, runtime: str, architecture: str) -> str:
+    """A CloudFormation dynamic reference that resolves to that layer's ARN at deploy time."""
+    return "{{resolve:ssm:" + layer_parameter(runtime=runtime, architecture=architecture) + "}}"
+
 
 # Where the layer is published (the install page's regional table). China: cn-north-1 only.
 # GovCloud is published separately and lags behind, so it is left out until it carries this
@@ -65,7 +74,7 @@ def check_powertools_region(region: str) -> str:
         published = ", ".join(sorted(set().union(*REGIONS.values())))
         raise ValueError(
             f"{region!r} has no AWS-published Powertools for AWS Lambda layer (release "
-            f"{POWERTOOLS_RELEASE}, {LAYER_PARAMETER}), which the project's Lambda functions "
-            f"use; accepted: {published}"
+            f"{POWERTOOLS_RELEASE}), which the project's Lambda functions use; accepted: "
+            f"{published}"
         )
     return region

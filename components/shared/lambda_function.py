@@ -14,13 +14,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from config.powertools_layer import LAYER_REFERENCE
+from config.powertools_layer import layer_reference
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 HANDLER = "handler.lambda_handler"
 # The newest Python runtime (cdk-nag L1); the handlers need Python >= 3.11, boto3 (in the
 # runtime) and Powertools (the AWS-published layer, config/powertools_layer.py).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_TIMEOUT = Duration.seconds(30)
 # Local caches and tests never belong in the deployment package (they would also change
 # the asset hash, and so the template, from one machine to the next).
@@ -92,7 +93,7 @@ class PythonLambda(Construct):
             code=lambda_.Code.from_asset(str(code_dir), exclude=CODE_EXCLUDES),
             handler=HANDLER,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
+            architecture=ARCHITECTURE,
             description=description,
             role=self.role,
             timeout=timeout,
@@ -112,4 +113,6 @@ class PythonLambda(Construct):
         if not wanted:
             return []
         # Resolved by CloudFormation in the stack's own region (config/powertools_layer.py).
-        return [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", LAYER_REFERENCE)]
+        # The layer is built per Python version and architecture: name the functions' own.
+        reference = layer_reference(runtime=RUNTIME.name, architecture=ARCHITECTURE.name)
+        return [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", reference)]

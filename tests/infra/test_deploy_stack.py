@@ -10,9 +10,10 @@ import fastjsonschema
 import pytest
 from aws_cdk import aws_codepipeline as codepipeline
 
+from components.shared.lambda_function import ARCHITECTURE, RUNTIME
 from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
-from config.powertools_layer import LAYER_REFERENCE
+from config.powertools_layer import layer_reference
 from lambdas.check_deploy_config.schema import config_file_schema
 from tests.infra.conftest import Synthesized, as_list
 
@@ -510,7 +511,7 @@ def test_functions_log_json_to_their_own_encrypted_log_group(
             json.dumps,
             [
                 {"Ref": layer_id},
-                LAYER_REFERENCE,
+                layer_reference(runtime=RUNTIME.name, architecture=ARCHITECTURE.name),
             ],
         )
     )

@@ -7,8 +7,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from aws_lambda_powertools.shared.version import VERSION
 
-from components.shared.lambda_function import PythonLambda
-from config.powertools_layer import LAYER_PARAMETER, LAYER_REFERENCE, POWERTOOLS_RELEASE
+from components.shared.lambda_function import ARCHITECTURE, RUNTIME, PythonLambda
+from config.powertools_layer import POWERTOOLS_RELEASE, layer_reference
 
 
 def _function(region: str | None, *, powertools: bool = True) -> cdk.Stack:
@@ -34,13 +34,21 @@ def _layers(stack: cdk.Stack) -> list[object]:
 
 
 def test_every_function_gets_the_pinned_powertools_layer_resolved_at_deploy_time() -> None:
-    # The public parameter of exactly the pinned release, for the functions' runtime and
-    # architecture; CloudFormation resolves it, so synth needs no lookup.
-    assert (
-        f"/aws/service/powertools/python/arm64/python3.14/{POWERTOOLS_RELEASE}"
-    ) == LAYER_PARAMETER
-    assert _layers(_function("eu-west-1")) == [f"{{{{resolve:ssm:{LAYER_PARAMETER}}}}}"]
-    assert f"{{{{resolve:ssm:{LAYER_PARAMETER}}}}}" == LAYER_REFERENCE
+    # The layer of the functions' own Python version and architecture, at the pinned release;
+    # CloudFormation resolves the public parameter, so synth needs no lookup.
+    (function,) = (
+        Template.from_stack(_function("eu-west-1")).find_resources("AWS::Lambda::Function").values()
+    )
+    properties = function["Properties"]
+    runtime, architectures = properties["Runtime"], properties["Architectures"]
+    assert (runtime, architectures) == (RUNTIME.name, [ARCHITECTURE.name])
+    assert properties["Layers"] == [
+        "{{resolve:ssm:/aws/service/powertools/python/"
+        f"{architectures[0]}/{runtime}/{POWERTOOLS_RELEASE}}}}}"
+    ]
+    assert layer_reference(runtime="python3.13", architecture="x86_64") == (
+        f"{{{{resolve:ssm:/aws/service/powertools/python/x86_64/python3.13/{POWERTOOLS_RELEASE}}}}}"
+    )
 
 
 def test_the_pinned_release_is_the_one_the_tests_run() -> None:

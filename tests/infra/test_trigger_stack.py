@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.shared.lambda_function import RUNTIME
-from config.powertools_layer import LAYER_REFERENCE
+from components.shared.lambda_function import ARCHITECTURE, RUNTIME
+from config.powertools_layer import layer_reference
 from tests.infra.conftest import Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-TriggerStack", "Prod-TriggerStack"
@@ -160,7 +160,7 @@ def test_function_is_configured_for_this_pipeline_and_prefix(synthesized: Synthe
     (layer_id,) = synthesized.resources(DEV, "AWS::Lambda::LayerVersion")
     assert function["Layers"] == [
         {"Ref": layer_id},
-        LAYER_REFERENCE,
+        layer_reference(runtime=RUNTIME.name, architecture=ARCHITECTURE.name),
     ]
 
 

@@ -43,6 +43,19 @@ _FIELDS: dict[type[AWSCronExpressionError], tuple[int, str, str]] = {
 }
 
 
+# The largest increment that still repeats within each field (the library accepts any number).
+_MAX_STEP = {0: ("minutes", 59), 1: ("hours", 23), 2: ("day-of-month", 31), 3: ("month", 12),
+             5: ("year", 229)}  # fmt: skip
+
+
+def _step_problem(fields: list[str]) -> str | None:
+    for position, (name, limit) in _MAX_STEP.items():
+        steps = [item.partition("/")[2] for item in fields[position].split(",") if "/" in item]
+        if any(int(step) > limit for step in steps):
+            return f"the {name} field {fields[position]!r} has an increment above {limit}"
+    return None
+
+
 def check_cron(value: str) -> str:
     """``value`` stripped, or ValueError naming the first field that is not valid."""
     expression = value.strip()
@@ -76,4 +89,7 @@ def check_cron(value: str) -> str:
         raise ValueError(
             f"{value!r}: the {name} field {fields[position]!r} is not valid; accepted: {accepted}"
         ) from None
+    problem = _step_problem(fields)
+    if problem:
+        raise ValueError(f"{value!r}: {problem}, which never repeats within the field")
     return expression

@@ -111,6 +111,8 @@ BAD_VALUES = [
     # EventBridge takes no increments in day-of-week (our own parser used to accept them).
     ("schedule.cron", "cron(0 21 ? * */2 *)", "schedule.cron", "no increments"),
     ("schedule.cron", "cron(0 21 ? * MON/2 *)", "schedule.cron", "day-of-week field 'MON/2'"),
+    ("schedule.cron", "cron(0/75 * ? * MON-FRI *)", "schedule.cron", "increment above 59"),
+    ("schedule.cron", "cron(0 */99 ? * * *)", "schedule.cron", "increment above 23"),
     ("schedule.cron", f"cron(0 21 ? * {','.join(['1'] * 200)} *)", "schedule.cron", "at most 256"),
     ("schedule.time_zone", "Mars/Olympus", "schedule.time_zone", "IANA time zone"),
     ("schedule.time_zone", "Factory", "schedule.time_zone", "IANA time zone"),

@@ -176,9 +176,26 @@ def test_gate_mirrors_the_condition_step(
 
 REPO = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make")
+
+
+def _make_can_load() -> bool:
+    """Whether this make has GNU make's `load` (macOS's make 3.81 does not)."""
+    if MAKE is None:
+        return False
+    probe = subprocess.run(
+        [MAKE, "-s", "-f", "-", "features"],
+        input="features:\n\t@echo $(.FEATURES)\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "load" in probe.stdout.split()
+
+
 needs_make_and_cc = pytest.mark.skipif(
-    MAKE is None or shutil.which("cc") is None,
-    reason="make local-run keeps the run's exit code only where cc can build its make helper",
+    not _make_can_load() or shutil.which("cc") is None,
+    reason="make local-run keeps the run's exit code only where make has `load` and cc can "
+    "build its make helper",
 )
 
 
@@ -195,6 +212,9 @@ def make_local_run(
             "-C",
             str(REPO),
             *make_options,
+            # Never (re)install the virtualenv from here: parallel test workers would race.
+            "-o",
+            ".venv/.dev-deps",
             "local-run",
             f"LOCAL_RUN_STATE={state}",
             f"ARGS={' '.join(args)}",

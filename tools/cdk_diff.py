@@ -391,7 +391,8 @@ def _decided_locally(
     if _normalized(base_template) == _normalized(head_template):
         changed = _asset_hashes(head_template) - _asset_hashes(base_template)
         return StackDiff(name=name, status=Status.ASSETS_ONLY, changed_asset_hashes=len(changed))
-    if _normalized(_without_paths(base_template)) == _normalized(_without_paths(head_template)):
+    # Exactly equal without the paths: a stack whose assets changed too is diffed in full.
+    if _without_paths(base_template) == _without_paths(head_template):
         return StackDiff(name=name, status=Status.PATHS_ONLY)
     return None
 

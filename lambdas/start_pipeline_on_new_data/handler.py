@@ -196,7 +196,8 @@ def _folder_marker(obj: _S3Object, settings: Settings) -> str | None:
 
 
 def _not_csv(obj: _S3Object, settings: Settings) -> str | None:
-    # Preprocess reads .csv files only; a README or a _SUCCESS marker is no new data.
+    # Only a .csv upload starts a run: a README or a _SUCCESS marker is no new data, and
+    # table data under other names (Spark's part-00000) is read by the next run.
     if not obj.key.lower().endswith(".csv"):
         return f"key {obj.key!r} is not a .csv file"
     return None

@@ -448,6 +448,15 @@ def test_a_stack_whose_constructs_only_moved_is_one_line_and_needs_no_node(tmp_p
     moved = _assembly(tmp_path / "moved", {"A": template("A/Default/Data/Resource")})
     changed = _assembly(tmp_path / "changed", {"A": template("A/Default/Data/Resource", True)})
 
+    # Moved, and a new asset as well: not path-only either.
+    def with_asset(path: str, digest: str) -> str:
+        document = json.loads(template(path))
+        document["Resources"]["Data1234"]["Properties"] = {"BucketName": digest * 64}
+        return json.dumps(document)
+
+    asset_base = _assembly(tmp_path / "asset-base", {"A": with_asset("A/Data/Resource", "b")})
+    both = _assembly(tmp_path / "both", {"A": with_asset("A/Default/Data/Resource", "a")})
+
     status = cdk_diff.main(
         ["--base-dir", str(base), "--head-dir", str(moved), "--fail", "--node", "no-such-node"]
     )
@@ -461,3 +470,7 @@ def test_a_stack_whose_constructs_only_moved_is_one_line_and_needs_no_node(tmp_p
     assert "- `A`: only construct paths changed" in report
     assert "<details>" not in report
     assert changed_status == 2
+    both_status = cdk_diff.main(
+        ["--base-dir", str(asset_base), "--head-dir", str(both), "--node", "no-such-node"]
+    )
+    assert both_status == 2

@@ -18,6 +18,7 @@ import argparse
 import csv
 import difflib
 import io
+import itertools
 import json
 import math
 import sys
@@ -154,6 +155,17 @@ def _field_counts(text: str, delimiter: str) -> list[int]:
     except csv.Error:
         pass  # a NUL byte or a quote left open by the cut: judged on the rows before it
     return counts
+
+
+def _has_numbers(text: str, delimiter: str) -> bool:
+    """Whether a cell below the header of the sample is a number."""
+    try:
+        rows = list(
+            itertools.islice(csv.reader(io.StringIO(text), delimiter=delimiter), _SNIFF_ROWS)
+        )
+    except csv.Error:
+        return False
+    return any(_is_number(cell) for row in rows[1:] for cell in row)
 
 
 def _is_table(counts: Sequence[int], meant_as_data: bool) -> bool:
@@ -308,7 +320,12 @@ def _sniff(path: Path, meant_as_data: bool) -> _Verdict:
 
 def _delimited(text: str, encoding: str, meant_as_data: bool) -> _Verdict | None:
     for delimiter, name in {",": "comma", **_OTHER_DELIMITERS}.items():
-        if _is_table(_field_counts(text, delimiter), meant_as_data):
+        counts = _field_counts(text, delimiter)
+        # Any other file must look like training data, whose features are numbers: prose and
+        # notes can split alike by chance, and a few lines of words often do.
+        if _is_table(counts, meant_as_data) and (
+            meant_as_data or (len(counts) >= 3 and _has_numbers(text, delimiter))
+        ):
             if delimiter == "," and encoding == "text":
                 return _Verdict(read=True)
             return _Verdict(read=False, form=f"{name}-delimited {encoding}")

@@ -177,6 +177,12 @@ def test_files_that_are_not_tables_are_listed_and_skipped_whatever_their_name(
         "Churn export, refreshed nightly by the data team.\nQuestions: #churn-data\n"
     )
     (source / "README").write_text("Uploaded by the export job.\nDo not edit by hand.\n")
+    # Prose whose lines happen to hold the same number of commas, and a note laid out as a
+    # small table of words: no numbers, so no training data.
+    (source / "NOTES.txt").write_text(
+        "Exported by the nightly job, do not edit\nOwner: data team, ml team\n"
+    )
+    (source / "CONTACTS.md").write_text("name,team\nAna,data\nBo,ml\n")
     notes = {"owner": "data team", "rows": ROWS, "columns": ["mean radius", "count"]}
     (source / "notes.json").write_text(json.dumps(notes, indent=2))
     (source / "_SUCCESS").touch()
@@ -188,8 +194,8 @@ def test_files_that_are_not_tables_are_listed_and_skipped_whatever_their_name(
 
     assert sum(len(read_split(tmp_path / "out", n)) for n in preprocess.SPLITS) == ROWS
     assert (
-        "Skipping 6 file(s) that are not data: Icon, README, README.txt, _SUCCESS, notes.json, "
-        "preview.png" in capsys.readouterr().out
+        "Skipping 8 file(s) that are not data: CONTACTS.md, Icon, NOTES.txt, README, "
+        "README.txt, _SUCCESS, notes.json, preview.png" in capsys.readouterr().out
     )
 
 

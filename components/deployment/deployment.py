@@ -66,7 +66,8 @@ class Deployment(Construct):
             description=f"Hosts the approved {config.project_name} model on the {config.name} "
             "endpoints",
         ).role
-        # The logging, client and job-reporting code the deploy pipeline's Lambda actions share.
+        # The logging, client and job-reporting code the deploy pipeline's Lambda actions share
+        # (lambdas/shared). The id predates that name and stays, so the layer's logical ID does.
         self.job_layer = PythonLayer(
             self,
             "CodePipelineJobLayer",

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from config.endpoint_settings import EndpointSettings
 from config.frozen_settings import FrozenSettings
@@ -45,6 +52,12 @@ S3_BUCKET_NAME_LIMIT = 63
 ACCOUNT_ID_LENGTH = 12
 
 METRIC_NAMES = ("f1", "accuracy", "precision", "recall", "auc")
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    return value
 
 
 class EnvironmentConfig(FrozenSettings):
@@ -100,6 +113,23 @@ class EnvironmentConfig(FrozenSettings):
         | None,
         BlankIsNone,
     ] = None
+
+    # Columns dropped before anything else (identifiers, free text): never checked or trained on.
+    # A list in cdk.json; `-c dev.exclude_columns=id,rownames` on the command line.
+    exclude_columns: Annotated[
+        tuple[
+            Annotated[
+                str,
+                pattern(
+                    LABEL_COLUMN,
+                    "CSV column names of 1-128 characters without quotes, commas, control "
+                    'characters or surrounding spaces, e.g. ["id", "rownames"]',
+                ),
+            ],
+            ...,
+        ],
+        BeforeValidator(_comma_separated),
+    ] = ()
 
     processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
     processing_instance_count: InstanceCount = 1

@@ -192,6 +192,8 @@ PARAMETER_DEFAULTS: Mapping[str, str | int | float] = {
     "ModelApprovalStatus": "PendingManualApproval",
     # The label value that is class 1; empty: the labels are 0/1 or true/false.
     "PositiveClass": "",
+    # Comma-separated columns Preprocess drops before anything else; empty: none.
+    "ExcludeColumns": "",
 }
 
 VARIANTS = ("standard", "spot")
@@ -208,6 +210,7 @@ def _parameters() -> dict[str, Any]:
         "MetricThreshold": ParameterFloat,
         "ModelApprovalStatus": ParameterString,
         "PositiveClass": ParameterString,
+        "ExcludeColumns": ParameterString,
     }
     return {
         name: kind(name, default_value=PARAMETER_DEFAULTS[name]) for name, kind in kinds.items()
@@ -294,6 +297,7 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
             # One `--positive-class=<value>` argument: it stays a non-empty container
             # argument when the environment names no positive class.
             Join(on="=", values=["--positive-class", params["PositiveClass"]]),
+            Join(on="=", values=["--exclude-columns", params["ExcludeColumns"]]),
             "--input-dir",
             INPUT_DATA_DIR,
             "--train-dir",

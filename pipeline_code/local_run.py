@@ -1,7 +1,7 @@
 """Run the training pipeline on this machine: preprocess -> train -> evaluate -> gate.
 
     python -m pipeline_code.local_run [--input CSV_OR_DIR] [--label-column label]
-                                      [--positive-class VALUE]
+                                      [--positive-class VALUE] [--exclude-columns A,B]
                                       [--metric f1] [--threshold 0.8] [--work-dir .local-run]
 
 Each step is the same script the pipeline runs (``train_local`` stands in for the built-in
@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         "are 0/1 or true/false (the environment's positive_class in the pipeline)",
     )
     parser.add_argument(
+        "--exclude-columns",
+        default="",
+        help="comma-separated columns to drop, e.g. id,rownames (the environment's "
+        "exclude_columns in the pipeline)",
+    )
+    parser.add_argument(
         "--metric",
         choices=evaluate.METRICS,
         default="f1",
@@ -180,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
                 f"--test-dir={layout.split['test']}",
                 f"--label-column={args.label_column}",
                 f"--positive-class={args.positive_class}",
+                f"--exclude-columns={args.exclude_columns}",
             ]
         ),
     )

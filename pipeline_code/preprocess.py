@@ -21,6 +21,7 @@ import io
 import itertools
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -880,18 +881,92 @@ def _is_positive(present: pd.Series, positive_class: str) -> pd.Series:
     return matches
 
 
+# Names that say a column identifies a row rather than describes it: id, index, rownames (R),
+# "Unnamed: 0" (a pandas index written with to_csv), row_id, customer_id, "Order ID"...
+_IDENTIFIER_NAME = re.compile(
+    r"^(ids?|idx|index|rownames?|row[ _.-]?(ids?|num|number|index|name)|unnamed: ?\d+)$"
+    r"|(^|[ _.-])ids?$",
+    re.IGNORECASE,
+)
+# Fewer rows than this and a short run of distinct whole numbers is no evidence of row numbers.
+_MIN_ROWS_FOR_ROW_NUMBERS = 10
+
+
+def _excluded(
+    data: pd.DataFrame, label_column: str, exclude_columns: Sequence[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """``data`` without the columns the user excluded, and the problems with that list."""
+    problems = []
+    unknown = [name for name in exclude_columns if name not in data.columns]
+    if unknown:
+        problems.append(
+            f"exclude_columns names column(s) the data does not have: {_quoted(unknown)}; "
+            f"columns found: {_quoted([str(c) for c in data.columns])}"
+        )
+    if label_column in exclude_columns:
+        problems.append(
+            f"exclude_columns names the label column {label_column!r}; it cannot be excluded"
+        )
+    dropped = [name for name in exclude_columns if name in data.columns and name != label_column]
+    return data.drop(columns=dropped), problems
+
+
+def _identifier_problems(features: pd.DataFrame) -> list[str]:
+    """Columns that identify rows: a model would learn the row order, not the data (a leak)."""
+    found = [
+        f"{name!r} ({reason})"
+        for name in features.columns
+        if (reason := _identifier_reason(str(name), features[name]))
+    ]
+    if not found:
+        return []
+    return [
+        f"column(s) that identify rows rather than describe them: {_listed(found)}; a model "
+        "trained on them learns the row order, not the data; drop them with exclude_columns "
+        "(cdk.json, per environment) or --exclude-columns (local run)"
+    ]
+
+
+def _identifier_reason(name: str, column: pd.Series) -> str | None:
+    if _IDENTIFIER_NAME.search(name.strip()):
+        return "an identifier's name"
+    if _is_row_number(column):
+        return "distinct whole numbers in one run, like row numbers"
+    return None
+
+
+def _is_row_number(column: pd.Series) -> bool:
+    """Distinct whole numbers with no gap, e.g. 0..n-1 or 1..n (in any order)."""
+    if len(column) < _MIN_ROWS_FOR_ROW_NUMBERS or not ptypes.is_numeric_dtype(column.dtype):
+        return False
+    if ptypes.is_bool_dtype(column.dtype) or column.isna().any():
+        return False
+    values = column.to_numpy(dtype=np.float64)
+    # Infinite values are reported on their own; they are no row numbers.
+    if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
+        return False
+    return bool(values.max() - values.min() + 1 == len(values) == len(np.unique(values)))
+
+
 def validate_frame(
     data: pd.DataFrame,
     label_column: str,
     validation_fraction: float,
     test_fraction: float,
+    *,
     positive_class: str | None = None,
+    exclude_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, Labels]:
-    """Check the data frame and return ``(features, labels)``; raise with every problem found."""
+    """Check the data frame and return ``(features, labels)``; raise with every problem found.
+
+    ``exclude_columns`` are dropped first, everywhere: they are neither checked nor trained on.
+    """
     validate_fractions(validation_fraction, test_fraction)
     _check_label_column(data, label_column)
+    data, problems = _excluded(data, label_column, exclude_columns)
     features = data.drop(columns=[label_column])
-    problems = _feature_count_problems(features, label_column)
+    problems += _feature_count_problems(features, label_column)
+    problems += _identifier_problems(features)
     missing = _missing_counts(data)
     problems += _missing_value_problems(missing, len(data))
     non_numeric = _non_numeric_columns(features)
@@ -1030,6 +1105,7 @@ def run(
     test_fraction: float,
     seed: int,
     positive_class: str | None = None,
+    exclude_columns: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """Validate everything before writing anything, so a failed run leaves no partial output."""
     validate_fractions(validation_fraction, test_fraction)
@@ -1037,7 +1113,12 @@ def run(
     data = read_input(files)
     print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
     features, labels = validate_frame(
-        data, label_column, validation_fraction, test_fraction, positive_class
+        data,
+        label_column,
+        validation_fraction,
+        test_fraction,
+        positive_class=positive_class,
+        exclude_columns=exclude_columns,
     )
     splits = split_dataset(features, labels, validation_fraction, test_fraction, seed)
     write_outputs(splits, out_dirs, label_column, [str(c) for c in features.columns])
@@ -1064,10 +1145,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the label value that is the positive class (1); needed unless the labels are "
         "0/1 or true/false (empty: not set)",
     )
+    parser.add_argument(
+        "--exclude-columns",
+        default="",
+        help="comma-separated columns to drop before anything else, e.g. identifiers (empty: none)",
+    )
     parser.add_argument("--validation-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
     return parser
+
+
+def _column_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1083,6 +1173,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             # The pipeline passes `--positive-class=` when the environment sets none.
             positive_class=args.positive_class.strip() or None,
+            exclude_columns=_column_list(args.exclude_columns),
         )
     except DataValidationError as error:
         print(f"preprocess: {error}", file=sys.stderr)

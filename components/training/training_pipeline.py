@@ -116,6 +116,7 @@ class TrainingPipeline(Construct):
                 "MetricThreshold": config.metric_threshold,
                 "ModelApprovalStatus": config.approval_status,
                 "PositiveClass": config.positive_class or "",
+                "ExcludeColumns": ",".join(config.exclude_columns),
             },
         )
 

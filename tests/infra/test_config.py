@@ -485,3 +485,30 @@ def test_problems_are_ordered_environments_then_overrides_then_values(
         "-c prod.name: the environment name is it",
         "[dev] metric_threshold: Input should be ",
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("id,rownames", ("id", "rownames")), ('["id", "Unnamed: 0"]', ("id", "Unnamed: 0")), ("", ())],
+)
+def test_exclude_columns_is_a_list_or_comma_separated_text(
+    cdk_context: dict[str, Any], value: str, expected: tuple[str, ...]
+) -> None:
+    assert _load(cdk_context, **{"dev.exclude_columns": value})["dev"].exclude_columns == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            'id,"rownames"',
+            "[prod] exclude_columns.1: '\"rownames\"' is not valid; accepted: CSV column names",
+        ),
+        ('["id", 7]', "[prod] exclude_columns.1: Input should be a valid string (got 7)"),
+    ],
+)
+def test_a_bad_excluded_column_is_named_by_its_position(
+    cdk_context: dict[str, Any], value: str, problem: str
+) -> None:
+    (reported,) = _errors({**cdk_context, "prod.exclude_columns": value})
+    assert reported.startswith(problem), reported

@@ -77,8 +77,9 @@ def test_parameter_defaults_come_from_the_environment_config(
         "TrainingInstanceCount": config.training_instance_count,
         "MetricThreshold": config.metric_threshold,
         "ModelApprovalStatus": "PendingManualApproval",
-        # Unset in cdk.json: the labels are 0/1.
+        # Unset in cdk.json: the labels are 0/1, no column is excluded.
         "PositiveClass": "",
+        "ExcludeColumns": "",
     }
     assert defaults["MetricThreshold"] == {"dev": 0.8, "prod": 0.9}[env]
 
@@ -130,7 +131,12 @@ def test_gate_reads_the_configured_metric_against_the_threshold_parameter(
 
 def test_metric_and_label_overrides_reach_the_definition(synthesize_variant: Any) -> None:
     variant = synthesize_variant(
-        {"dev.metric_name": "auc", "dev.label_column": "is_fraud", "dev.positive_class": "Yes"}
+        {
+            "dev.metric_name": "auc",
+            "dev.label_column": "is_fraud",
+            "dev.positive_class": "Yes",
+            "dev.exclude_columns": "id,rownames",
+        }
     )
     definition = _definition(variant, DEV)
     (condition,) = _step(definition, "CheckMetric")["Arguments"]["Conditions"]
@@ -143,6 +149,7 @@ def test_metric_and_label_overrides_reach_the_definition(synthesize_variant: Any
     assert arguments[:2] == ["--label-column", "is_fraud"]
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert defaults["PositiveClass"] == "Yes"
+    assert defaults["ExcludeColumns"] == "id,rownames"
 
 
 def test_steps_run_the_regional_images_and_the_asset_scripts(synthesized: Synthesized) -> None:

@@ -336,3 +336,21 @@ def test_string_labels_run_end_to_end_with_positive_class(
     assert code == 0
     report = json.loads((work / "evaluation" / "evaluation.json").read_text())
     assert report["binary_classification_metrics"]["f1"]["value"] >= 0.8
+
+
+def test_an_identifier_column_is_refused_until_excluded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "ids.csv"
+    local_run.write_default_dataset(source, "label")
+    frame = pd.read_csv(source)
+    frame.insert(0, "patient_id", range(1000, 1000 + len(frame)))
+    frame.to_csv(source, index=False)
+
+    refused = run(tmp_path / "a", f"--input={source}")
+    refused_err = capsys.readouterr().err
+    accepted = run(tmp_path / "b", f"--input={source}", "--exclude-columns=patient_id")
+
+    assert refused == 1
+    assert "'patient_id' (an identifier's name)" in refused_err
+    assert accepted == 0

@@ -917,7 +917,7 @@ def test_a_frame_with_only_the_label_column_has_no_features() -> None:
 
 
 def test_missing_labels_are_reported_without_counting_classes() -> None:
-    frame = pd.DataFrame({"x": np.arange(60.0), "label": [1.0] * 59 + [np.nan]})
+    frame = pd.DataFrame({"x": np.linspace(0, 1, 60), "label": [1.0] * 59 + [np.nan]})
 
     with pytest.raises(DataValidationError) as raised:
         preprocess.validate_frame(frame, "label", 0.15, 0.15)
@@ -1038,3 +1038,83 @@ def test_positive_class_reaches_the_splits_from_the_command_line(tmp_path: Path)
     # Label first, 0/1, one positive for every "spam" row.
     assert sorted(written[0].unique()) == [0, 1]
     assert int(written[0].sum()) == 30
+
+
+# --- identifiers and exclude_columns -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "reason"),
+    [
+        ("id", None, "an identifier's name"),
+        ("Unnamed: 0", None, "an identifier's name"),  # a pandas index written by to_csv
+        ("rownames", None, "an identifier's name"),  # R's write.csv
+        ("customer_id", None, "an identifier's name"),
+        ("Order ID", None, "an identifier's name"),
+        ("n", np.arange(1, 61), "distinct whole numbers in one run, like row numbers"),
+        ("n", np.random.default_rng(1).permutation(60), "distinct whole numbers in one run"),
+    ],
+)
+def test_columns_that_identify_rows_are_refused_by_name(
+    name: str, values: object, reason: str
+) -> None:
+    frame = make_frame(60)
+    frame.insert(0, name, np.random.default_rng(2).normal(size=60) if values is None else values)
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    (problem,) = raised.value.problems
+    assert problem.startswith(
+        f"column(s) that identify rows rather than describe them: {name!r} ({reason}"
+    )
+    assert "exclude_columns" in problem
+
+
+@pytest.mark.parametrize("name", ["paid", "valid", "width", "idle_minutes", "grid"])
+def test_names_that_merely_contain_id_and_measured_whole_numbers_are_features(name: str) -> None:
+    frame = make_frame(60)
+    # Whole numbers with gaps (a count, an amount) are data, not row numbers.
+    frame[name] = np.arange(60) * 3
+
+    features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert name in features.columns
+
+
+def test_excluded_columns_are_dropped_before_any_check() -> None:
+    frame = make_frame(60)
+    frame.insert(0, "id", range(60))
+    frame["comment"] = "free text"  # would be refused as non-numeric
+
+    features, _ = preprocess.validate_frame(
+        frame, "label", 0.15, 0.15, exclude_columns=["id", "comment"]
+    )
+
+    assert list(features.columns) == ["mean radius", "count", "flag"]
+
+
+def test_excluding_unknown_columns_or_the_label_is_refused_naming_them() -> None:
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(
+            make_frame(60), "label", 0.15, 0.15, exclude_columns=["rowid", "label"]
+        )
+
+    assert raised.value.problems[:2] == [
+        "exclude_columns names column(s) the data does not have: 'rowid'; columns found: "
+        "'mean radius', 'count', 'flag', 'label'",
+        "exclude_columns names the label column 'label'; it cannot be excluded",
+    ]
+
+
+def test_exclude_columns_reaches_the_splits_from_the_command_line(tmp_path: Path) -> None:
+    frame = make_frame(60)
+    frame.insert(0, "Unnamed: 0", range(60))
+    source = write(frame, tmp_path / "in" / "data.csv")
+    out = {name: tmp_path / name for name in ("train", "validation", "test")}
+    args = [f"--input-dir={source.parent}", *(f"--{n}-dir={p}" for n, p in out.items())]
+
+    assert preprocess.main(args) == 1
+    assert preprocess.main([*args, "--exclude-columns=Unnamed: 0"]) == 0
+    # Label first, then the three features: the excluded column is nowhere.
+    assert pd.read_csv(next(out["train"].glob("*.csv")), header=None).shape[1] == 4

@@ -67,8 +67,10 @@ DEFAULTS: dict[str, str | int | float] = {
     "MetricThreshold": 0.75,
     "ModelApprovalStatus": "PendingManualApproval",
     "PositiveClass": "Yes",
+    "ExcludeColumns": "id,rownames",
 }
 POSITIVE_CLASS = {"Get": "Parameters.PositiveClass"}
+EXCLUDE_COLUMNS = {"Get": "Parameters.ExcludeColumns"}
 EXPECTED_PARAMETERS = [
     ("InputDataUri", "String"),
     ("ProcessingInstanceType", "String"),
@@ -78,6 +80,7 @@ EXPECTED_PARAMETERS = [
     ("MetricThreshold", "Float"),
     ("ModelApprovalStatus", "String"),
     ("PositiveClass", "String"),
+    ("ExcludeColumns", "String"),
 ]
 EXPECTED_STEPS = {
     "Preprocess": "Processing",
@@ -333,6 +336,7 @@ def test_preprocess(steps: dict[str, Any]) -> None:
     assert app["ContainerArguments"] == [
         "--label-column", LABEL,
         {"Std:Join": {"On": "=", "Values": ["--positive-class", POSITIVE_CLASS]}},
+        {"Std:Join": {"On": "=", "Values": ["--exclude-columns", EXCLUDE_COLUMNS]}},
         "--input-dir", "/opt/ml/processing/input/data",
         "--train-dir", "/opt/ml/processing/train",
         "--validation-dir", "/opt/ml/processing/validation",

@@ -155,9 +155,14 @@ def load_model_archive(archive: Path, scratch: Path) -> xgb.Booster:
 
 
 def _unusable_cells(path: Path, values: npt.NDArray[np.float64]) -> str | None:
-    """Why the test data cannot be scored, naming the first bad cell, or None."""
+    """Why the test data cannot be scored, naming the first bad cell, or None.
+
+    Missing features (empty cells) are scored as XGBoost scores them; a missing label is not.
+    """
+    label_missing = np.zeros_like(values, dtype=bool)
+    label_missing[:, 0] = np.isnan(values[:, 0])
     checks = (
-        (np.isnan(values), "missing value(s) (short rows or empty cells)"),
+        (label_missing, "missing label(s) (short rows or empty cells)"),
         (np.isinf(values), "infinite value(s)"),
         (
             np.isfinite(values) & (np.abs(values) > FLOAT32_MAX),

@@ -734,13 +734,14 @@ def _missing_counts(data: pd.DataFrame) -> pd.Series:
     return missing[missing > 0]
 
 
-def _missing_value_problems(missing: pd.Series, rows: int) -> list[str]:
-    if missing.empty:
+def _missing_label_problems(missing: pd.Series, label_column: str, rows: int) -> list[str]:
+    """Missing features are data XGBoost handles natively (it learns where they go); a row
+    without a label is not."""
+    if label_column not in missing:
         return []
-    counts = ", ".join(f"{name!r} ({count} of {rows})" for name, count in missing.items())
     return [
-        f"missing values (empty, NA, NaN or null cells) in column(s) {counts}; "
-        "fill or drop them before training"
+        f"label column {label_column!r} has {missing[label_column]} missing value(s) (empty, "
+        f"NA, NaN or null cells) of {rows} rows; every row needs a label, so drop or fill them"
     ]
 
 
@@ -968,7 +969,7 @@ def validate_frame(
     problems += _feature_count_problems(features, label_column)
     problems += _identifier_problems(features)
     missing = _missing_counts(data)
-    problems += _missing_value_problems(missing, len(data))
+    problems += _missing_label_problems(missing, label_column, len(data))
     non_numeric = _non_numeric_columns(features)
     problems += _non_numeric_problems(features, non_numeric)
     floats = _float_columns(features, non_numeric)

@@ -373,11 +373,11 @@ def test_unreadable_model_archives_are_reported(
     ("rows", "fragment"),
     [
         (
-            "1,0.5,0.2,0.1\n0,0.1,0.3\n",
-            "has 1 missing value(s) (short rows or empty cells), the first at row 2, "
-            "column 4 (nan)",
+            "1,0.5,0.2,0.1\n,0.1,0.3,0.2\n",
+            "has 1 missing label(s) (short rows or empty cells), the first at row 2, "
+            "column 1 (nan)",
         ),
-        ("1,0.5,,0.1\n0,0.1,0.3,NaN\n", "has 2 missing value(s)"),
+        ("NaN,0.5,,0.1\n,0.1,0.3,NaN\n", "has 2 missing label(s)"),
         ("1,0.5,0.2,0.1\n0,0.1,-inf,0.2\n", "infinite value(s), the first at row 2, column 3"),
         (
             "1,0.5,0.2,1e39\n0,0.1,0.3,0.2\n",
@@ -386,7 +386,7 @@ def test_unreadable_model_archives_are_reported(
         ),
         ("1,0.5,0.2,0.1\n0,-1e39,0.3,0.2\n", "row 2, column 2 (-1e+39)"),
     ],
-    ids=["short row", "empty and NaN cells", "infinity", "1e39", "-1e39"],
+    ids=["missing label", "empty and NaN labels", "infinity", "1e39", "-1e39"],
 )
 def test_test_data_with_cells_preprocess_never_writes_is_refused(
     rows: str,
@@ -457,3 +457,13 @@ def test_decision_threshold_must_be_a_probability(capsys: pytest.CaptureFixture[
         evaluate.main(["--decision-threshold=1.5"])
     assert raised.value.code == 2
     assert "1.5 is not between 0 and 1" in capsys.readouterr().err
+
+
+def test_missing_features_are_scored_as_xgboost_scores_them(tmp_path: Path) -> None:
+    path = tmp_path / "test.csv"
+    path.write_text("1,0.5,,0.1\n0,0.1,0.3,\n")
+
+    labels, features = evaluate.read_test_set(path)
+
+    assert labels.tolist() == [1, 0]
+    assert int(features.isna().sum().sum()) == 2

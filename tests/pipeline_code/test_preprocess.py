@@ -377,6 +377,12 @@ def _nan_cells(folder: Path) -> Path:
     return write(frame, folder / "data.csv")
 
 
+def _missing_labels(folder: Path) -> Path:
+    frame = make_frame(60).astype({"label": float})
+    frame.loc[[3, 7], "label"] = np.nan
+    return write(frame, folder / "data.csv")
+
+
 def _too_few_rows(folder: Path) -> Path:
     frame = make_frame(40)
     frame["label"] = [1] * 5 + [0] * 35
@@ -516,9 +522,9 @@ BAD_INPUTS = {
         _frame(colour=["red", "blue"] * 30, size=["1.5", "big"] * 30),
         ["non-numeric feature column(s)", "'colour' (e.g. 'red', 'blue')", "'size' (e.g. 'big')"],
     ),
-    "missing values": (
-        _nan_cells,
-        ["missing values", "'mean radius' (1 of 60)", "'count' (2 of 60)"],
+    "missing labels": (
+        _missing_labels,
+        ["label column 'label' has 2 missing value(s)", "of 60 rows; every row needs a label"],
     ),
     "infinite values": (_frame(**{"mean radius": [np.inf] + [1.0] * 59}), ["infinite", "radius"]),
     "too few rows": (
@@ -647,13 +653,12 @@ def test_every_problem_is_reported_at_once() -> None:
         preprocess.validate_frame(frame, "label", 0.15, 0.15)
 
     problems = raised.value.problems
-    assert len(problems) == 3
-    assert "missing values" in problems[0]
-    assert "'count'" in problems[0]
-    assert "'colour'" in problems[1]
-    assert "'label' holds two values, 'yes', 'no'" in problems[2]
-    assert "positive_class" in problems[2]
-    assert str(raised.value).startswith("Input data is not usable (3 problems):\n  1. ")
+    # The missing 'count' is no problem: XGBoost learns where missing values go.
+    assert len(problems) == 2
+    assert "'colour'" in problems[0]
+    assert "'label' holds two values, 'yes', 'no'" in problems[1]
+    assert "positive_class" in problems[1]
+    assert str(raised.value).startswith("Input data is not usable (2 problems):\n  1. ")
 
 
 def test_missing_label_column_suggests_a_close_name() -> None:
@@ -923,8 +928,8 @@ def test_missing_labels_are_reported_without_counting_classes() -> None:
         preprocess.validate_frame(frame, "label", 0.15, 0.15)
 
     assert raised.value.problems == [
-        "missing values (empty, NA, NaN or null cells) in column(s) 'label' (1 of 60); fill or "
-        "drop them before training"
+        "label column 'label' has 1 missing value(s) (empty, NA, NaN or null cells) of 60 rows; "
+        "every row needs a label, so drop or fill them"
     ]
 
 
@@ -943,8 +948,6 @@ def test_every_kind_of_frame_problem_is_reported_in_order() -> None:
         preprocess.validate_frame(frame, "label", 0.15, 0.15)
 
     assert raised.value.problems == [
-        "missing values (empty, NA, NaN or null cells) in column(s) 'empty' (60 of 60); fill or "
-        "drop them before training",
         "non-numeric feature column(s) 'colour' (e.g. 'red'): XGBoost needs numbers, so encode "
         "or drop them",
         "infinite values in column(s) 'inf' (60)",
@@ -1118,3 +1121,13 @@ def test_exclude_columns_reaches_the_splits_from_the_command_line(tmp_path: Path
     assert preprocess.main([*args, "--exclude-columns=Unnamed: 0"]) == 0
     # Label first, then the three features: the excluded column is nowhere.
     assert pd.read_csv(next(out["train"].glob("*.csv")), header=None).shape[1] == 4
+
+
+def test_missing_feature_values_go_through_as_empty_cells(tmp_path: Path) -> None:
+    source = _nan_cells(tmp_path / "in")
+
+    assert run_main(source.parent, tmp_path / "out") == 0
+
+    written = pd.concat(read_split(tmp_path / "out", name) for name in preprocess.SPLITS)
+    # XGBoost treats an empty cell as missing, in training and at the endpoint alike.
+    assert int(written.isna().sum().sum()) == 3

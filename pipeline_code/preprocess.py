@@ -946,7 +946,10 @@ def _is_row_number(column: pd.Series) -> bool:
     # Infinite values are reported on their own; they are no row numbers.
     if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
         return False
-    return bool(values.max() - values.min() + 1 == len(values) == len(np.unique(values)))
+    # The range first: it rules out nearly every real column without sorting a million values.
+    if values.max() - values.min() + 1 != len(values):
+        return False
+    return len(np.unique(values)) == len(values)
 
 
 def validate_frame(

@@ -18,7 +18,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps local-predict bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -113,6 +113,9 @@ local-run-steps: $(VENV)/.dev-deps
 		2) meaning="bad arguments";; 3) meaning="the gate would fail";; *) meaning="unexpected";; esac; \
 	echo "local-run: exit code $$code ($$meaning)$(if $(LOCAL_RUN_EXITS),,; this make exits 2 \
 	on any failure, the code is in $(LOCAL_RUN_CODE))"
+
+local-predict: $(VENV)/.dev-deps ## Score raw rows with the model of the last local run (ARGS="--input rows.csv")
+	$(PY) -m pipeline_code.local_predict $(ARGS)
 
 bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite (ARGS="--skip-tests --repeats 5")
 	$(OFFLINE) $(PY) tools/bench.py $(ARGS)

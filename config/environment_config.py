@@ -6,6 +6,9 @@ exists; the messages name the accepted values.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import (
@@ -41,6 +44,7 @@ from config.validation import (
     partition_of,
     pattern,
 )
+from pipeline_code.tabular_model import HyperparameterError, validate_hyperparameters
 
 # SageMaker names (model package group, pipeline, endpoint) allow at most 63 characters.
 SAGEMAKER_NAME_LIMIT = 63
@@ -52,6 +56,39 @@ S3_BUCKET_NAME_LIMIT = 63
 ACCOUNT_ID_LENGTH = 12
 
 METRIC_NAMES = ("f1", "accuracy", "precision", "recall", "auc")
+# The model's hyperparameters; an environment's `hyperparameters` override some of them.
+HYPERPARAMETERS_FILE = (
+    Path(__file__).resolve().parents[1] / "pipeline_code" / "hyperparameters.json"
+)
+HyperparameterValue = str | int | float
+
+
+def _hyperparameter_values(value: object) -> object:
+    """Plain values only: SageMaker passes each one to the training job as a string."""
+    if not isinstance(value, Mapping):
+        return value
+    for key, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValueError(f"hyperparameters.{key} must be a number or a string, got {item!r}")
+    return value
+
+
+def _check_hyperparameters(
+    overrides: dict[str, HyperparameterValue],
+) -> dict[str, HyperparameterValue]:
+    """Validate the file's values with these overrides exactly as the training job will.
+
+    An override must use the file's spelling of a name (eta, not learning_rate, when the file
+    sets eta): the job would refuse two spellings of one hyperparameter.
+    """
+    base = json.loads(HYPERPARAMETERS_FILE.read_text(encoding="utf-8"))
+    try:
+        validate_hyperparameters({**base, **overrides})
+    except HyperparameterError as error:
+        raise ValueError(
+            f"hyperparameters (merged over {HYPERPARAMETERS_FILE.name}): {error}"
+        ) from None
+    return overrides
 
 
 def _comma_separated(value: object) -> object:
@@ -130,6 +167,20 @@ class EnvironmentConfig(FrozenSettings):
         ],
         BeforeValidator(_comma_separated),
     ] = ()
+
+    # The gate (docs/model-contract.md): a test split with fewer rows of a class than this
+    # cannot measure the metric, and the model is not registered.
+    min_positives: Annotated[int, Field(ge=1, le=1_000_000), NotBoolean] = 5
+    min_negatives: Annotated[int, Field(ge=1, le=1_000_000), NotBoolean] = 5
+    # A new model is registered only if its metric on the test split is at least the approved
+    # model's on the same split minus this margin (absorbs noise between retrains).
+    champion_margin: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False), NotBoolean] = 0.01
+    # Per-environment overrides of pipeline_code/hyperparameters.json, e.g. {"max_depth": 4}.
+    hyperparameters: Annotated[
+        dict[str, HyperparameterValue],
+        BeforeValidator(_hyperparameter_values),
+        AfterValidator(_check_hyperparameters),
+    ] = Field(default_factory=dict)
 
     processing_instance_type: ProcessingInstanceType = "ml.m5.xlarge"
     processing_instance_count: InstanceCount = 1

@@ -10,7 +10,7 @@ synth time (``template.render``), so the CDK app never imports this ~1 GB SDK. W
 * ``definitions/standard.json`` and ``definitions/spot.json``: the two pipeline variants (the
   spot one trains on managed spot capacity with checkpoints);
 * ``definitions/image_uris.json``: region -> {"processing": scikit-learn image, "xgboost":
-  built-in XGBoost image}, for every region the SDK's bundled image table knows for both.
+  XGBoost framework image}, for every region the SDK's bundled image table knows for both.
 
 Output is JSON with sorted keys and a trailing newline, byte-for-byte deterministic, and the
 build makes no network call (``--check`` is the drift gate run in CI and by the test suite).
@@ -85,11 +85,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from pipeline_code.placeholders import PLACEHOLDERS
+from pipeline_code.tabular_model import validate_hyperparameters
 
 _sdk_import_started = time.perf_counter()
 import sagemaker.core.telemetry.telemetry_logging as _core_telemetry
 import sagemaker.serve.utils.telemetry_logger as _serve_telemetry
 from sagemaker.core import common_utils, image_uris
+from sagemaker.core.lambda_helper import Lambda
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import ScriptProcessor
@@ -107,7 +109,7 @@ from sagemaker.core.training.configs import (
     OutputDataConfig,
     StoppingCondition,
 )
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo
+from sagemaker.core.workflow.conditions import ConditionEquals
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
 from sagemaker.core.workflow.functions import Join, JsonGet
 from sagemaker.core.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
@@ -115,6 +117,7 @@ from sagemaker.core.workflow.pipeline_context import PipelineSession
 from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow.condition_step import ConditionStep
 from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
 from sagemaker.mlops.workflow.model_step import ModelStep
 from sagemaker.mlops.workflow.pipeline import Pipeline
 from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
@@ -144,23 +147,40 @@ SKLEARN_VERSION = "1.9-0"
 
 STEP_PREPROCESS = "Preprocess"
 STEP_TRAIN = "Train"
+STEP_FIND_CHAMPION = "FindChampion"
 STEP_EVALUATE = "Evaluate"
-STEP_CHECK_METRIC = "CheckMetric"
+STEP_CHECK_GATE = "CheckGate"
 STEP_REGISTER = "RegisterModel"
-STEP_FAIL = "MetricBelowThreshold"
+STEP_FAIL = "ModelRejected"
 
 SPLITS = ("train", "validation", "test")
 EVALUATION_OUTPUT = "evaluation"
-EVALUATION_REPORT = "EvaluationReport"
 EVALUATION_FILE = "evaluation.json"
+GATE_REPORT = "GateReport"
+GATE_FILE = "gate.json"
 SAMPLE_PAYLOAD_FILE = "sample-payload.tar.gz"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"  # where ScriptProcessor mounts the script
 INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
 MODEL_DIR = f"{PROCESSING_ROOT}/model"
+CHAMPION_DIR = f"{PROCESSING_ROOT}/champion"
 TEST_DIR = f"{PROCESSING_ROOT}/test"
 EVALUATION_DIR = f"{PROCESSING_ROOT}/evaluation"
+# The training job runs tabular_model.py from its code channel with the image's Python: no
+# training toolkit, no pip install, the same command as `make local-run`.
+TRAIN_CODE_CHANNEL = "code"
+TRAIN_CODE_DIR = f"/opt/ml/input/data/{TRAIN_CODE_CHANNEL}"
+# The model archive carries its serving code (code/inference.py, written by tabular_model.py);
+# the XGBoost container serves it in script mode from these two variables.
+SERVING_ENVIRONMENT: Mapping[str, str] = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    # A request without Accept (or */*) gets CSV; the container's own default is JSON.
+    "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+}
+# What the serving code reads and answers (docs/model-contract.md, section 3).
+CONTENT_TYPES = ("text/csv", "application/json")
 
 CACHE_EXPIRY = "P30D"
 PROCESSING_MAX_RUNTIME_SECONDS = 3600
@@ -194,6 +214,11 @@ PARAMETER_DEFAULTS: Mapping[str, str | int | float] = {
     "PositiveClass": "",
     # Comma-separated columns Preprocess drops before anything else; empty: none.
     "ExcludeColumns": "",
+    # A test split with fewer rows of a class cannot measure the gate metric.
+    "MinPositives": 1,
+    "MinNegatives": 1,
+    # How much worse than the approved model (on the same test split) a new one may be.
+    "ChampionMargin": 0.0,
 }
 
 VARIANTS = ("standard", "spot")
@@ -211,6 +236,9 @@ def _parameters() -> dict[str, Any]:
         "ModelApprovalStatus": ParameterString,
         "PositiveClass": ParameterString,
         "ExcludeColumns": ParameterString,
+        "MinPositives": ParameterInteger,
+        "MinNegatives": ParameterInteger,
+        "ChampionMargin": ParameterFloat,
     }
     return {
         name: kind(name, default_value=PARAMETER_DEFAULTS[name]) for name, kind in kinds.items()
@@ -235,14 +263,17 @@ def _run_uri(*parts: str) -> Any:
 
 
 def _load_hyperparameters(path: Path = HYPERPARAMETERS_FILE) -> dict[str, str | int | float]:
-    """The built-in algorithm takes a flat map; reject nesting early with the key named."""
+    """The file's hyperparameters, validated exactly as the training script validates them.
+
+    The file's own spelling is kept (validation only checks it), so the definition shows what
+    the file says; a file the training job would refuse stops the build instead.
+    """
     data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of hyperparameters")
-    for key, value in data.items():
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ValueError(f"{path}: hyperparameter {key!r} must be a string or a number")
-    return data
+    try:
+        validate_hyperparameters(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return dict(data)
 
 
 def _processing_network() -> Any:
@@ -335,13 +366,13 @@ def _train_step(
         output_data_config=OutputDataConfig(
             s3_output_path=_run_uri(STEP_TRAIN), kms_key_id=kms_key
         ),
-        # Per execution: the built-in algorithm resumes from whatever it finds there, so a
+        # Per execution: the training script resumes from whatever it finds there, so a
         # shared prefix would resume an unrelated run. (CheckpointConfig is part of the
         # training cache key, so the spot variant's Train step does not reuse past runs.)
         checkpoint_config=(
             CheckpointConfig(s3_uri=_run_uri(STEP_TRAIN, "checkpoints")) if spot else None
         ),
-        # The built-in algorithm needs no network; SageMaker stages data and artifacts.
+        # The script needs no network; SageMaker stages code, data and artifacts.
         networking=Networking(
             enable_network_isolation=True, enable_inter_container_traffic_encryption=True
         ),
@@ -357,15 +388,62 @@ def _train_step(
             )
             for channel in ("train", "validation")
         ]
+        # The one-object prefix of the script's CDK asset: it lands as
+        # /opt/ml/input/data/code/<asset key>, which the container entrypoint names.
+        + [InputData(channel_name=TRAIN_CODE_CHANNEL, data_source=PLACEHOLDERS["TRAIN_SCRIPT_URI"])]
     )
     return TrainingStep(name=STEP_TRAIN, step_args=step_args, cache_config=cache)
 
 
+def _find_champion_step(train: Any) -> Any:
+    """The approved model version the new one must not fall behind, looked up at run time.
+
+    Not cached: approvals change between executions. Without an approved version the function
+    answers the new model's own archive (so Evaluate's champion input always exists) and an
+    empty ARN, which tells Evaluate there is no champion.
+    """
+    return LambdaStep(
+        name=STEP_FIND_CHAMPION,
+        lambda_func=Lambda(function_arn=PLACEHOLDERS["FIND_CHAMPION_FUNCTION_ARN"]),
+        inputs={
+            "ModelPackageGroupName": PLACEHOLDERS["MODEL_PACKAGE_GROUP"],
+            "FallbackModelDataUrl": train.properties.ModelArtifacts.S3ModelArtifacts,
+        },
+        outputs=[
+            LambdaOutput(output_name=name, output_type=LambdaOutputTypeEnum.String)
+            for name in ("ModelPackageArn", "ModelDataUrl")
+        ],
+    )
+
+
+def _processing_input(name: str, s3_uri: Any, local_path: str) -> Any:
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=s3_uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"
+        ),
+    )
+
+
+def _option(flag: str, value: Any) -> Any:
+    """One ``--flag=<value>`` container argument: it stays one non-empty argument whatever the
+    value (an empty ARN or column list included)."""
+    return Join(on="=", values=[flag, value])
+
+
 def _evaluate_step(
-    session: Any, params: Mapping[str, Any], cache: Any, preprocess: Any, train: Any
+    session: Any,
+    params: Mapping[str, Any],
+    cache: Any,
+    steps: Mapping[str, Any],
 ) -> tuple[Any, Any]:
-    # The scikit-learn image has no xgboost: evaluate in the algorithm's own image, so the
-    # model is loaded by exactly the library version that trained it.
+    preprocess, train, champion = (
+        steps[STEP_PREPROCESS],
+        steps[STEP_TRAIN],
+        steps[STEP_FIND_CHAMPION],
+    )
+    # The scikit-learn image has no xgboost: evaluate in the XGBoost image, where each model
+    # is scored by the serving code inside its own archive, as its endpoint would score it.
     processor = ScriptProcessor(
         role=PLACEHOLDERS["ROLE_ARN"],
         image_uri=PLACEHOLDERS["XGBOOST_IMAGE_URI"],
@@ -381,31 +459,15 @@ def _evaluate_step(
         network_config=_processing_network(),
         sagemaker_session=session,
     )
-    report = PropertyFile(
-        name=EVALUATION_REPORT, output_name=EVALUATION_OUTPUT, path=EVALUATION_FILE
-    )
+    gate = PropertyFile(name=GATE_REPORT, output_name=EVALUATION_OUTPUT, path=GATE_FILE)
+    test_uri = preprocess.properties.ProcessingOutputConfig.Outputs["test"].S3Output.S3Uri
     step_args = processor.run(
         code=PLACEHOLDERS["EVALUATE_SCRIPT_URI"],
         inputs=[
-            ProcessingInput(
-                input_name="model",
-                s3_input=ProcessingS3Input(
-                    s3_uri=train.properties.ModelArtifacts.S3ModelArtifacts,
-                    local_path=MODEL_DIR,
-                    s3_data_type="S3Prefix",
-                    s3_input_mode="File",
-                ),
-            ),
-            ProcessingInput(
-                input_name="test",
-                s3_input=ProcessingS3Input(
-                    s3_uri=preprocess.properties.ProcessingOutputConfig.Outputs[
-                        "test"
-                    ].S3Output.S3Uri,
-                    local_path=TEST_DIR,
-                    s3_data_type="S3Prefix",
-                    s3_input_mode="File",
-                ),
+            _processing_input("model", train.properties.ModelArtifacts.S3ModelArtifacts, MODEL_DIR),
+            _processing_input("test", test_uri, TEST_DIR),
+            _processing_input(
+                "champion", champion.properties.Outputs["ModelDataUrl"], CHAMPION_DIR
             ),
         ],
         outputs=[
@@ -418,23 +480,34 @@ def _evaluate_step(
                 ),
             )
         ],
-        # The script's defaults, spelled out so the definition documents them.
+        # Paths are the script's defaults, spelled out so the definition documents them.
         arguments=[
             "--model-dir",
             MODEL_DIR,
             "--test-dir",
             TEST_DIR,
+            "--champion-dir",
+            CHAMPION_DIR,
             "--output-dir",
             EVALUATION_DIR,
+            "--metric",
+            PLACEHOLDERS["METRIC_NAME"],
+            _option("--threshold", params["MetricThreshold"]),
+            _option("--min-positives", params["MinPositives"]),
+            _option("--min-negatives", params["MinNegatives"]),
+            _option("--champion-margin", params["ChampionMargin"]),
+            _option("--champion-package-arn", champion.properties.Outputs["ModelPackageArn"]),
         ],
     )
     step = ProcessingStep(
-        name=STEP_EVALUATE, step_args=step_args, property_files=[report], cache_config=cache
+        name=STEP_EVALUATE, step_args=step_args, property_files=[gate], cache_config=cache
     )
-    return step, report
+    return step, gate
 
 
-def _register_step(session: Any, params: Mapping[str, Any], train: Any, evaluate: Any) -> Any:
+def _register_step(
+    session: Any, params: Mapping[str, Any], train: Any, evaluate: Any, gate: Any
+) -> Any:
     evaluation_uri = evaluate.properties.ProcessingOutputConfig.Outputs[
         EVALUATION_OUTPUT
     ].S3Output.S3Uri
@@ -442,6 +515,7 @@ def _register_step(session: Any, params: Mapping[str, Any], train: Any, evaluate
         s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
         image_uri=PLACEHOLDERS["XGBOOST_IMAGE_URI"],
         role_arn=PLACEHOLDERS["ROLE_ARN"],
+        env_vars=dict(SERVING_ENVIRONMENT),
         sagemaker_session=session,
         # The default {"auto": True} asks S3 for the session's default bucket.
         dependencies=None,
@@ -450,8 +524,8 @@ def _register_step(session: Any, params: Mapping[str, Any], train: Any, evaluate
     step_args = builder.register(
         model_package_group_name=PLACEHOLDERS["MODEL_PACKAGE_GROUP"],
         approval_status=params["ModelApprovalStatus"],
-        content_types=["text/csv"],
-        response_types=["text/csv"],
+        content_types=list(CONTENT_TYPES),
+        response_types=list(CONTENT_TYPES),
         inference_instances=list(INFERENCE_INSTANCE_TYPES),
         transform_instances=list(TRANSFORM_INSTANCE_TYPES),
         model_metrics=ModelMetrics(
@@ -460,6 +534,18 @@ def _register_step(session: Any, params: Mapping[str, Any], train: Any, evaluate
                 s3_uri=Join(on="/", values=[evaluation_uri, EVALUATION_FILE]),
             )
         ),
+        # The cut-off the model answers labels with (chosen on the validation split), readable
+        # without downloading the model: the staging test checks the endpoint against it.
+        customer_metadata_properties={
+            "DecisionThreshold": Join(
+                on="",
+                values=[
+                    JsonGet(
+                        step_name=evaluate.name, property_file=gate, json_path="decision_threshold"
+                    )
+                ],
+            )
+        },
         sample_payload_url=Join(on="/", values=[evaluation_uri, SAMPLE_PAYLOAD_FILE]),
     )
     return ModelStep(name=STEP_REGISTER, step_args=step_args)
@@ -472,41 +558,43 @@ def _build_pipeline(*, spot: bool) -> Any:
 
     preprocess = _preprocess_step(session, params, cache)
     train = _train_step(session, params, cache, preprocess, spot=spot)
-    evaluate, report = _evaluate_step(session, params, cache, preprocess, train)
-
-    metric_name = PLACEHOLDERS["METRIC_NAME"]
-    metric_value = JsonGet(
-        step_name=evaluate.name,
-        property_file=report,
-        json_path=f"binary_classification_metrics.{metric_name}.value",
+    champion = _find_champion_step(train)
+    evaluate, gate = _evaluate_step(
+        session,
+        params,
+        cache,
+        {STEP_PREPROCESS: preprocess, STEP_TRAIN: train, STEP_FIND_CHAMPION: champion},
     )
+
+    # Evaluate decides (gate.json, docs/model-contract.md): the test split can measure the
+    # metric, the model predicts both classes, the metric reaches the threshold and the
+    # approved model's score minus the margin. The message says which check failed.
     fail = FailStep(
         name=STEP_FAIL,
         error_message=Join(
             on=" ",
             values=[
                 "Model not registered:",
-                metric_name,
-                "=",
-                metric_value,
-                "is below the threshold",
-                params["MetricThreshold"],
+                JsonGet(step_name=evaluate.name, property_file=gate, json_path="message"),
             ],
         ),
     )
     check = ConditionStep(
-        name=STEP_CHECK_METRIC,
+        name=STEP_CHECK_GATE,
         conditions=[
-            ConditionGreaterThanOrEqualTo(left=metric_value, right=params["MetricThreshold"])
+            ConditionEquals(
+                left=JsonGet(step_name=evaluate.name, property_file=gate, json_path="register"),
+                right=1,
+            )
         ],
-        if_steps=[_register_step(session, params, train, evaluate)],
+        if_steps=[_register_step(session, params, train, evaluate, gate)],
         else_steps=[fail],
     )
     return Pipeline(
         # Not part of the definition: the CDK app names the pipeline.
         name="pipeline-definition-template",
         parameters=list(params.values()),
-        steps=[preprocess, train, evaluate, check],
+        steps=[preprocess, train, champion, evaluate, check],
         # None rather than the SDK default, which depends on the build region and would make
         # every execution create a SageMaker Experiments experiment and trial.
         pipeline_experiment_config=None,
@@ -540,10 +628,29 @@ def _point_entrypoint_at_script_name(
     app["ContainerEntrypoint"] = ["python3", f"{CODE_DIR}/{script_name}"]
 
 
+def _run_train_script(step: dict[str, Any]) -> None:
+    """Run tabular_model.py from the code channel instead of the image's built-in algorithm.
+
+    CreateTrainingJob's ContainerEntrypoint, which ModelTrainer only sets for its own
+    S3-uploaded source code (an upload at build time, which this offline build cannot make).
+    """
+    spec = step["Arguments"]["AlgorithmSpecification"]
+    if "ContainerEntrypoint" in spec:
+        raise RuntimeError(
+            f"step {step['Name']}: the SDK now sets a container entrypoint "
+            f"({spec['ContainerEntrypoint']}); update _run_train_script"
+        )
+    spec["ContainerEntrypoint"] = [
+        "python3",
+        f"{TRAIN_CODE_DIR}/{PLACEHOLDERS['TRAIN_SCRIPT_NAME']}",
+    ]
+
+
 def build_definition(*, spot: bool) -> dict[str, Any]:
     """The pipeline definition template of one variant, as a JSON-ready dict."""
     definition: dict[str, Any] = json.loads(_build_pipeline(spot=spot).definition())
     steps = definition["Steps"]
+    _run_train_script(_find_step(steps, STEP_TRAIN))
     for step_name, uri_key, name_key in (
         (STEP_PREPROCESS, "PREPROCESS_SCRIPT_URI", "PREPROCESS_SCRIPT_NAME"),
         (STEP_EVALUATE, "EVALUATE_SCRIPT_URI", "EVALUATE_SCRIPT_NAME"),

@@ -1,59 +1,95 @@
-"""Evaluate step: score the trained model on the test split and write its quality metrics.
+"""Evaluate step: score the trained model on the test split and decide whether to register it.
 
-Runs as ``python3 evaluate.py`` in the SageMaker built-in XGBoost image (the image that trained
-the model, so the model file format matches), where it is the only file shipped, so it imports
-nothing from this repository.
+Runs as ``python3 evaluate.py`` in the SageMaker built-in XGBoost image as a processing job,
+where it is the only file shipped, so it imports nothing from this repository. Every model is
+loaded and scored through the serving code inside its own archive (``code/inference.py``: its
+``model_fn`` and ``predict_proba``), so the test metrics are computed by the code that serves
+the model, at the model's own ``decision_threshold``.
+
+Inputs:
+
+* ``--model-dir``: ``model.tar.gz``, the model to evaluate (the challenger);
+* ``--test-dir``: ``test.csv`` (header row; the 0/1 label first) and ``schema.json``;
+* ``--champion-dir``: the approved model's ``model.tar.gz``, compared with when
+  ``--champion-package-arn`` names that model version; ignored when the ARN is empty (there is
+  no approved model, and the pipeline fills the folder with the challenger's own model).
 
 Outputs, in ``--output-dir``:
 
-* ``evaluation.json``: SageMaker's model-quality format. The pipeline's condition step reads
-  ``binary_classification_metrics.<metric>.value`` for a metric in ``METRICS``, and the model
-  registry shows the file as the model version's quality metrics.
-* ``sample-payload.tar.gz``: ``payload.csv`` with up to 10 test rows (features only, no label,
-  no header), registered as the model package's sample payload and used to test the staging
-  endpoint.
+* ``evaluation.json``: SageMaker's model-quality format (``binary_classification_metrics``,
+  one entry per name in ``METRICS`` plus the confusion matrix and the ROC curve), registered as
+  the model version's quality metrics. ``auc`` is the text ``"NaN"`` and the ROC curve empty
+  when the test split lacks a class (possible only with ``--min-positives``/``--min-negatives``
+  0).
+* ``gate.json``: the registration decision read by the pipeline's condition step:
+  ``register`` (1 or 0), the gated metric, every failed check, the class counts, the champion
+  comparison and a one-line ``message``.
+* ``sample-payload.tar.gz``: ``payload.csv`` with up to 10 raw test records (features only, no
+  label, no header, each field exactly as the test split holds it), registered as the model
+  package's sample payload and sent to the staging endpoint by its test.
+
+Exit codes: 0 when the outputs are written, whether or not the model passes the gate
+(``gate.json`` says which); 1 when the model or the test data cannot be evaluated or the
+outputs cannot be written (the reason is printed to stderr); 2 for invalid command-line
+arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
+import importlib.util
 import io
 import json
-import pickle
+import numbers
 import shutil
 import sys
 import tarfile
 import tempfile
+import uuid
 import zlib
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from itertools import combinations
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from types import ModuleType
+from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import xgboost as xgb
 from sklearn.metrics import roc_auc_score, roc_curve
 
 DEFAULT_MODEL_DIR = Path("/opt/ml/processing/model")
 DEFAULT_TEST_DIR = Path("/opt/ml/processing/test")
+DEFAULT_CHAMPION_DIR = Path("/opt/ml/processing/champion")
 DEFAULT_OUTPUT_DIR = Path("/opt/ml/processing/evaluation")
 
 MODEL_ARCHIVE = "model.tar.gz"
 MODEL_FILE = "xgboost-model"
+MODEL_SCHEMA_FILE = "model-schema.json"
+SERVING_CODE = "code/inference.py"
 TEST_FILE = "test.csv"
+SCHEMA_FILE = "schema.json"
 EVALUATION_FILE = "evaluation.json"
+GATE_FILE = "gate.json"
 PAYLOAD_ARCHIVE = "sample-payload.tar.gz"
 PAYLOAD_FILE = "payload.csv"
 
 METRICS = ("f1", "accuracy", "precision", "recall", "auc")
-"""Metrics under ``binary_classification_metrics`` that the pipeline's condition may gate on."""
+"""Metrics under ``binary_classification_metrics`` that the gate may be set on."""
 
+FEATURE_TYPES = ("numeric", "categorical")
+LABELS = ("0", "1")
 ROC_MAX_POINTS = 101
 SAMPLE_ROWS = 10
 # XGBoost scores float32 values; a larger magnitude fails inside the library.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# SageMaker's model-quality format writes an unknown number as this text.
+UNDEFINED = "NaN"
 
 Labels = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]
@@ -65,6 +101,9 @@ class EvaluationError(ValueError):
 
 class UnsafeArchiveError(EvaluationError):
     """A model archive member could be written outside the extraction folder."""
+
+
+# --- model archives ---------------------------------------------------------------------------
 
 
 def check_member(member: tarfile.TarInfo) -> None:
@@ -117,105 +156,410 @@ def safe_extract(archive: Path, destination: Path) -> list[Path]:
     return extracted
 
 
-def load_booster(path: Path) -> xgb.Booster:
-    """Load a model saved by ``Booster.save_model``, or a pickled Booster (images < 1.3-1)."""
-    raw = path.read_bytes()
-    if not raw:
-        # XGBoost aborts the whole process, with no exception or message, on zero bytes.
-        raise EvaluationError(f"{path} is empty (0 bytes): the training job saved no model")
-    booster = xgb.Booster()
+def _first_line(error: BaseException) -> str:
+    # Foreign code's errors may carry native stack traces; their first line says what failed.
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The parts of ``schema.json`` (or a model's ``model-schema.json``) evaluation relies on."""
+
+    label_column: str
+    positive_class: str
+    negative_class: str
+    features: tuple[tuple[str, str], ...]
+    """``(name, type)`` in column order; type is one of ``FEATURE_TYPES``."""
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for name, _ in self.features]
+
+
+def read_json(path: Path, what: str) -> object:
     try:
-        booster.load_model(bytearray(raw))
-    except Exception as native_error:  # xgboost raises several types for foreign formats
-        try:
-            # The archive is the output of this pipeline's own training job.
-            unpickled = pickle.loads(raw)  # noqa: S301
-        except Exception as pickle_error:
-            # XGBoost appends a native stack trace; its first line says what went wrong.
-            native = str(native_error).strip().splitlines()[0] if str(native_error) else ""
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvaluationError(f"{what} {path} does not exist") from None
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise EvaluationError(f"{what} {path} is not valid JSON: {error}") from None
+    except OSError as error:
+        raise EvaluationError(f"cannot read {what} {path}: {error}") from None
+
+
+def _schema_features(raw: object, source: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise EvaluationError(
+            f"{source}: 'features' must be a non-empty list of {{name, type}} objects, "
+            f"found {type(raw).__name__} {raw!r:.200}"
+        )
+    features: list[tuple[str, str]] = []
+    for position, item in enumerate(raw, start=1):
+        name = item.get("name") if isinstance(item, dict) else None
+        kind = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name or kind not in FEATURE_TYPES:
             raise EvaluationError(
-                f"cannot load {path}: not an XGBoost model file ({native}) "
-                f"nor a pickled Booster ({pickle_error})"
-            ) from None
-        if not isinstance(unpickled, xgb.Booster):
-            raise EvaluationError(
-                f"{path} holds a pickled {type(unpickled).__name__}, not an xgboost Booster"
-            ) from None
-        return unpickled
-    return booster
-
-
-def load_model_archive(archive: Path, scratch: Path) -> xgb.Booster:
-    files = safe_extract(archive, scratch)
-    model = scratch.resolve() / MODEL_FILE
-    if model not in files:
-        found = ", ".join(str(f.relative_to(scratch.resolve())) for f in files) or "nothing"
-        raise EvaluationError(f"{archive} has no {MODEL_FILE!r} at its top level; found {found}")
-    return load_booster(model)
-
-
-def _unusable_cells(path: Path, values: npt.NDArray[np.float64]) -> str | None:
-    """Why the test data cannot be scored, naming the first bad cell, or None.
-
-    Missing features (empty cells) are scored as XGBoost scores them; a missing label is not.
-    """
-    label_missing = np.zeros_like(values, dtype=bool)
-    label_missing[:, 0] = np.isnan(values[:, 0])
-    checks = (
-        (label_missing, "missing label(s) (short rows or empty cells)"),
-        (np.isinf(values), "infinite value(s)"),
-        (
-            np.isfinite(values) & (np.abs(values) > FLOAT32_MAX),
-            f"value(s) beyond the float32 range XGBoost scores (magnitude above {FLOAT32_MAX:.7g})",
-        ),
-    )
-    for mask, what in checks:
-        if mask.any():
-            row, column = (int(i) for i in np.argwhere(mask)[0])
-            return (
-                f"{path} has {int(mask.sum())} {what}, the first at row {row + 1}, column "
-                f"{column + 1} ({float(values[row, column])!r}); Preprocess writes none, so this "
-                "is not its test split"
+                f'{source}: feature {position} must be {{"name": <text>, "type": "numeric" or '
+                f'"categorical"}}, found {item!r:.200}'
             )
+        features.append((name, str(kind)))
+    return tuple(features)
+
+
+def parse_schema(raw: object, source: str) -> Schema:
+    """Validate a schema document; ``source`` names it in errors."""
+    if not isinstance(raw, dict):
+        raise EvaluationError(f"{source} must hold a JSON object, found {type(raw).__name__}")
+    texts: dict[str, str] = {}
+    for key in ("label_column", "positive_class", "negative_class"):
+        value = raw.get(key)
+        if not isinstance(value, str) or not value:
+            raise EvaluationError(f"{source}: {key!r} must be non-empty text, found {value!r}")
+        texts[key] = value
+    features = _schema_features(raw.get("features"), source)
+    counts = Counter([texts["label_column"], *(name for name, _ in features)])
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise EvaluationError(
+            f"{source}: column name(s) {', '.join(map(repr, repeated))} appear more than once "
+            "among the label column and the features"
+        )
+    return Schema(features=features, **texts)
+
+
+def compatibility_problem(model: Schema, split: Schema) -> str | None:
+    """Why a model with schema ``model`` cannot be scored on a split with ``split``, or None.
+
+    The split may hold more features than the model uses (a column excluded since it was
+    trained); each feature the model uses must be there with the same type.
+    """
+    if (model.label_column, model.positive_class) != (split.label_column, split.positive_class):
+        return (
+            f"it predicts {model.label_column} = {model.positive_class!r}, but the test "
+            f"split's label is {split.label_column} = {split.positive_class!r}"
+        )
+    split_types = dict(split.features)
+    missing = [name for name in model.feature_names if name not in split_types]
+    if missing:
+        return (
+            f"its feature(s) {', '.join(missing)} are not in the test split (which has "
+            f"{', '.join(split_types)})"
+        )
+    retyped = [
+        f"{name} ({kind} in the model, {split_types[name]} in the test split)"
+        for name, kind in model.features
+        if split_types[name] != kind
+    ]
+    if retyped:
+        return f"feature type(s) differ: {', '.join(retyped)}"
     return None
 
 
-def read_test_set(path: Path) -> tuple[Labels, pd.DataFrame]:
-    """Labels and features of a headerless, label-first CSV file."""
-    if path.is_dir():
-        raise EvaluationError(f"test data {path} is a folder, not a CSV file")
+# --- the test split ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """The test split, typed by its ``schema.json``."""
+
+    path: Path
+    schema: Schema
+    labels: Labels
+    features: pd.DataFrame
+    """Numeric columns as float64, categorical columns as text (object); missing is NaN."""
+    samples: tuple[str, ...]
+    """The first records' feature fields, exactly as the file holds them (no line ending)."""
+
+
+class _RecordText:
+    """Feeds ``csv.reader`` line by line and keeps the text of the record it is parsing.
+
+    ``csv.reader`` asks for lines only as it needs them, so the lines taken since the last
+    record are exactly the current record's text (several lines when a quoted field holds a
+    line break).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._parts: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._stream)
+        self._parts.append(line)
+        return line
+
+    def take(self) -> str:
+        text = "".join(self._parts)
+        self._parts.clear()
+        return text
+
+
+@dataclass
+class _Records:
+    columns: list[list[str]]
+    lines: list[int]
+    samples: list[str]
+
+
+def _without_label(record: str) -> str:
+    for ending in ("\r\n", "\n", "\r"):
+        if record.endswith(ending):
+            record = record[: -len(ending)]
+            break
+    # The label field is checked to be 0 or 1 (quoted or not), so the first comma ends it.
+    return record.split(",", 1)[1]
+
+
+def _header_problem(path: Path, header: list[str] | None, expected: list[str]) -> str:
+    if header is None:
+        return f"{path} is empty; expected the header row {','.join(expected)} and test rows"
+    missing = [name for name in expected if name not in header]
+    unexpected = [name for name in header if name not in expected]
+    detail = f"missing {missing}, unexpected {unexpected}" if missing or unexpected else "order"
+    return (
+        f"the header of {path} does not match {SCHEMA_FILE} ({detail}): expected "
+        f"{','.join(expected)}, found {','.join(header)}"
+    )
+
+
+def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
+    text = _RecordText(stream)
+    reader = csv.reader(text, strict=True)
+    records = _Records(columns=[[] for _ in expected], lines=[], samples=[])
     try:
-        data = pd.read_csv(path, header=None)
+        header = next(reader, None)
+        text.take()
+        if header != expected:
+            raise EvaluationError(_header_problem(path, header, expected))
+        for fields in reader:
+            record = text.take()
+            if not fields:  # a blank line
+                continue
+            if len(fields) != len(expected):
+                raise EvaluationError(
+                    f"line {reader.line_num} of {path} has {len(fields)} fields; the header "
+                    f"has {len(expected)}"
+                )
+            for column, value in zip(records.columns, fields, strict=True):
+                column.append(value)
+            records.lines.append(reader.line_num)
+            if len(records.samples) < SAMPLE_ROWS and fields[0] in LABELS:
+                records.samples.append(_without_label(record))
+    except csv.Error as error:
+        raise EvaluationError(
+            f"line {reader.line_num} of {path} is not valid CSV: {error}"
+        ) from None
+    return records
+
+
+def read_records(path: Path, expected_header: list[str]) -> _Records:
+    """The fields of a CSV file with a header, column by column, with their line numbers."""
+    try:
+        # utf-8-sig: a byte-order mark would otherwise become part of the label's name.
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return _parse_records(path, stream, expected_header)
     except FileNotFoundError:
         raise EvaluationError(f"test data {path} does not exist") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise EvaluationError(f"{path} is not a CSV file of numbers: {error}") from None
+    except IsADirectoryError:
+        raise EvaluationError(f"test data {path} is a folder, not a CSV file") from None
+    except UnicodeDecodeError as error:
+        raise EvaluationError(f"{path} is not UTF-8 text: {error}") from None
     except OSError as error:
         raise EvaluationError(f"cannot read test data {path}: {error}") from None
-    if data.shape[1] < 2 or not all(pd.api.types.is_numeric_dtype(t) for t in data.dtypes):
-        raise EvaluationError(f"{path} must hold numbers only: a 0/1 label, then the features")
-    problem = _unusable_cells(path, data.to_numpy(dtype=np.float64))
-    if problem:
-        raise EvaluationError(problem)
-    labels = data.iloc[:, 0]
-    if not labels.isin([0, 1]).all():
-        raise EvaluationError(f"the first column of {path} must be a 0/1 label")
-    return labels.to_numpy(dtype=np.int64), data.iloc[:, 1:]
 
 
-def predict(booster: xgb.Booster, features: pd.DataFrame) -> Scores:
-    expected = booster.num_features()
-    if features.shape[1] != expected:
+def parse_labels(path: Path, name: str, texts: Sequence[str], lines: Sequence[int]) -> Labels:
+    bad = [row for row, text in enumerate(texts) if text not in LABELS]
+    empty = [row for row in bad if texts[row] == ""]
+    if empty:
         raise EvaluationError(
-            f"the model expects {expected} features but the test data has {features.shape[1]}"
+            f"{path}: {len(empty)} row(s) have no label (an empty {name!r} cell), the first on "
+            f"line {lines[empty[0]]}; every test row needs its 0/1 label"
         )
-    matrix = xgb.DMatrix(features.to_numpy(dtype=np.float32))
-    scores = np.asarray(booster.predict(matrix), dtype=np.float64)
-    if scores.ndim != 1 or not ((scores >= 0) & (scores <= 1)).all():
+    if bad:
         raise EvaluationError(
-            "the model's predictions are not probabilities; train with objective binary:logistic"
+            f"{path}: the label column {name!r} must hold 0 or 1, found {texts[bad[0]]!r} on line "
+            f"{lines[bad[0]]} ({len(bad)} such row(s))"
+        )
+    return np.fromiter((text == "1" for text in texts), dtype=np.int64, count=len(texts))
+
+
+def parse_numeric(
+    path: Path, name: str, texts: Sequence[str], lines: Sequence[int]
+) -> npt.NDArray[np.float64]:
+    """A numeric column; empty cells are missing (NaN), anything else must be a finite number."""
+    values: npt.NDArray[np.float64] = pd.to_numeric(
+        pd.Series(texts, dtype=object), errors="coerce"
+    ).to_numpy(dtype=np.float64)
+    present = np.fromiter((text != "" for text in texts), dtype=bool, count=len(texts))
+    bad = present & ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise EvaluationError(
+            f"{path}: column {name!r} is numeric in {SCHEMA_FILE} but line {lines[first]} holds "
+            f"{texts[first]!r} ({int(bad.sum())} such cell(s)); a numeric cell holds a finite "
+            f"number of magnitude at most {FLOAT32_MAX:.7g} (XGBoost scores float32), or is "
+            "empty when the value is missing"
+        )
+    return values
+
+
+def categorical_column(texts: Sequence[str]) -> pd.Series:
+    # Object dtype under pandas 2 and 3 alike; "NA" or "None" stay text, only empty is missing.
+    return pd.Series([text if text else np.nan for text in texts], dtype=object)
+
+
+def read_test_split(test_dir: Path) -> SplitData:
+    """``test.csv`` typed by ``schema.json``, both from ``test_dir``."""
+    schema_path = test_dir / SCHEMA_FILE
+    schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
+    path = test_dir / TEST_FILE
+    records = read_records(path, [schema.label_column, *schema.feature_names])
+    if not records.lines:
+        raise EvaluationError(f"{path} has a header but no test rows")
+    labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)
+    features = pd.DataFrame(
+        {
+            name: parse_numeric(path, name, texts, records.lines)
+            if kind == "numeric"
+            else categorical_column(texts)
+            for (name, kind), texts in zip(schema.features, records.columns[1:], strict=True)
+        }
+    )
+    return SplitData(path, schema, labels, features, tuple(records.samples))
+
+
+# --- models, through their own serving code ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model loaded by the ``model_fn`` of the serving code in its archive."""
+
+    archive: Path
+    model: Any
+    predict_proba: Callable[[Any, pd.DataFrame], Any]
+    decision_threshold: float
+    schema: Schema
+
+
+def import_serving_code(path: Path, archive: Path) -> ModuleType:
+    """Import ``path`` under a name of its own, so two archives' modules never mix."""
+    name = f"_evaluate_serving_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise EvaluationError(f"cannot import {SERVING_CODE} from {archive}")
+    module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as a normal import does: dataclasses and typing look it up.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # the archive's code may fail in any way
+        del sys.modules[name]
+        raise EvaluationError(
+            f"importing {SERVING_CODE} from {archive} failed: {_first_line(error)}"
+        ) from None
+    return module
+
+
+def _serving_function(module: ModuleType, name: str, archive: Path) -> Callable[..., Any]:
+    function: object = getattr(module, name, None)
+    if not callable(function):
+        raise EvaluationError(
+            f"{SERVING_CODE} in {archive} has no function {name}(); the model contract's "
+            "serving module defines model_fn and predict_proba"
+        )
+    return function
+
+
+def _decision_threshold(model: object, archive: Path) -> float:
+    value = getattr(model, "decision_threshold", None)
+    threshold = float(value) if isinstance(value, numbers.Real) else None
+    if isinstance(value, bool) or threshold is None or not 0 <= threshold <= 1:
+        raise EvaluationError(
+            f"the model loaded from {archive} has decision_threshold {value!r}; expected a "
+            "probability between 0 and 1"
+        )
+    return threshold
+
+
+def load_served_model(archive: Path, scratch: Path) -> ServedModel:
+    """Extract ``archive`` into ``scratch`` and load it with its own ``code/inference.py``."""
+    files = safe_extract(archive, scratch)
+    root = scratch.resolve()
+    missing = [name for name in (SERVING_CODE, MODEL_SCHEMA_FILE) if root / name not in files]
+    if missing:
+        found = ", ".join(sorted(str(f.relative_to(root)) for f in files)) or "nothing"
+        raise EvaluationError(
+            f"{archive} has no {' and no '.join(missing)} (a model archive holds its serving "
+            f"code and {MODEL_SCHEMA_FILE}); found {found}"
+        )
+    if root / MODEL_FILE in files and (root / MODEL_FILE).stat().st_size == 0:
+        # Loading zero bytes aborts the whole process inside XGBoost, with nothing to catch.
+        raise EvaluationError(
+            f"{MODEL_FILE} in {archive} is empty (0 bytes): the training job saved no model"
+        )
+    module = import_serving_code(root / SERVING_CODE, archive)
+    model_fn = _serving_function(module, "model_fn", archive)
+    predict_proba = _serving_function(module, "predict_proba", archive)
+    try:
+        # SageMaker hands model_fn the model folder as text.
+        model = model_fn(str(root))
+    except Exception as error:  # the archive's code may fail in any way
+        raise EvaluationError(
+            f"model_fn of {SERVING_CODE} in {archive} failed: {_first_line(error)}"
+        ) from None
+    threshold = _decision_threshold(model, archive)
+    schema = parse_schema(getattr(model, "schema", None), f"the schema of the model in {archive}")
+    return ServedModel(archive, model, predict_proba, threshold, schema)
+
+
+def _probabilities(raw: object, rows: int, archive: Path) -> Scores:
+    try:
+        scores = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise EvaluationError(
+            f"predict_proba of {archive} returned {type(raw).__name__}, not numbers: {error}"
+        ) from None
+    if scores.shape != (rows,):
+        raise EvaluationError(
+            f"predict_proba of {archive} returned shape {scores.shape} for {rows} rows; "
+            "expected one probability per row"
+        )
+    outside = ~((scores >= 0) & (scores <= 1))
+    if outside.any():
+        raise EvaluationError(
+            f"predict_proba of {archive} returned {int(outside.sum())} value(s) outside [0, 1] "
+            f"(the first {float(scores[outside][0])!r}); it must return probabilities of the "
+            "positive class"
         )
     return scores
+
+
+def score(served: ServedModel, split: SplitData) -> Scores:
+    """The model's probabilities of the positive class for every test row."""
+    problem = compatibility_problem(served.schema, split.schema)
+    if problem:
+        raise EvaluationError(f"the model in {served.archive} cannot score {split.path}: {problem}")
+    frame = split.features.loc[:, served.schema.feature_names]
+    try:
+        raw = served.predict_proba(served.model, frame)
+    except Exception as error:  # the archive's code may fail in any way
+        raise EvaluationError(
+            f"predict_proba of {SERVING_CODE} in {served.archive} failed on {split.path}: "
+            f"{_first_line(error)}"
+        ) from None
+    return _probabilities(raw, len(split.labels), served.archive)
+
+
+# --- metrics ----------------------------------------------------------------------------------
 
 
 def confusion_counts(y_true: Labels, y_pred: Labels) -> dict[str, int]:
@@ -255,38 +599,212 @@ def roc_points(
 
 
 def evaluation_report(y_true: Labels, y_score: Scores, threshold: float) -> dict[str, Any]:
-    """``evaluation.json`` contents for predicted probabilities ``y_score``."""
+    """``evaluation.json`` contents for probabilities ``y_score`` cut at ``threshold``.
+
+    AUC and the ROC curve need both classes; without one, ``auc`` is ``"NaN"`` and the curve
+    empty, while the threshold metrics count as usual.
+    """
     if len(y_true) != len(y_score):
         raise EvaluationError(f"{len(y_true)} labels but {len(y_score)} predictions")
-    classes = set(np.unique(y_true).tolist())
-    if classes != {0, 1}:
-        # AUC and recall are undefined without both classes; Preprocess guarantees both.
-        raise EvaluationError(
-            f"the test data must contain both classes 0 and 1, found only {sorted(classes)}"
-        )
     y_pred = (y_score >= threshold).astype(np.int64)
     counts = confusion_counts(y_true, y_pred)
-    values = threshold_metrics(**counts)
-    values["auc"] = float(roc_auc_score(y_true, y_score))
-    false_positive_rates, true_positive_rates = roc_points(y_true, y_score)
+    values: dict[str, float | str] = dict(threshold_metrics(**counts))
+    rates: tuple[list[float], list[float]] = ([], [])
+    if set(np.unique(y_true).tolist()) == {0, 1}:
+        values["auc"] = float(roc_auc_score(y_true, y_score))
+        rates = roc_points(y_true, y_score)
+    else:
+        values["auc"] = UNDEFINED
     metrics: dict[str, Any] = {
-        name: {"value": values[name], "standard_deviation": "NaN"} for name in METRICS
+        name: {"value": values[name], "standard_deviation": UNDEFINED} for name in METRICS
     }
     metrics["confusion_matrix"] = {
         "0": {"0": counts["tn"], "1": counts["fp"]},
         "1": {"0": counts["fn"], "1": counts["tp"]},
     }
     metrics["receiver_operating_characteristic_curve"] = {
-        "false_positive_rates": false_positive_rates,
-        "true_positive_rates": true_positive_rates,
+        "false_positive_rates": rates[0],
+        "true_positive_rates": rates[1],
     }
     return {"binary_classification_metrics": metrics}
 
 
-def sample_payload(features: pd.DataFrame, rows: int = SAMPLE_ROWS) -> bytes:
-    """The first ``rows`` feature rows as headerless CSV: what the endpoint accepts."""
-    text = str(features.head(rows).to_csv(header=False, index=False, lineterminator="\n"))
-    return text.encode("utf-8")
+def metric_value(report: Mapping[str, Any], metric: str) -> float | None:
+    """The metric's value in an ``evaluation.json`` report, or None when it is undefined."""
+    value = report["binary_classification_metrics"][metric]["value"]
+    return None if isinstance(value, str) else float(value)
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    metric: str = "f1"
+    threshold: float = 0.8
+    champion_margin: float = 0.0
+    min_positives: int = 1
+    min_negatives: int = 1
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The comparison with the approved model version; ``gate.json``'s ``champion``."""
+
+    status: str
+    """``none`` (no approved model), ``compared`` or ``unscorable``."""
+    model_package_arn: str
+    value: float | None
+    margin: float
+    floor: float | None
+    note: str
+
+
+def format_numbers(*values: float) -> tuple[str, ...]:
+    """Four decimals, or as many more as it takes for unequal numbers not to print alike."""
+    for digits in range(4, 18):
+        shown = tuple(f"{value:.{digits}f}" for value in values)
+        if all(
+            shown[i] != shown[j] or values[i] == values[j]
+            for i, j in combinations(range(len(values)), 2)
+        ):
+            return shown
+    return tuple(repr(float(value)) for value in values)
+
+
+def champion_floor(value: float, margin: float) -> float:
+    # Subtracted as the decimals print, so that champion 0.8 with margin 0.1 gives the floor
+    # 0.7 that a reader computes, not binary arithmetic's 0.7000000000000001 (which a
+    # challenger scoring 0.7 would miss).
+    return float(Decimal(repr(float(value))) - Decimal(repr(float(margin))))
+
+
+def assess_champion(
+    arn: str, champion_dir: Path, split: SplitData, settings: GateSettings, scratch: Path
+) -> Champion:
+    """Score the approved model (when ``arn`` names one) on ``split`` with its own code."""
+    margin = settings.champion_margin
+    if not arn:
+        # The pipeline then fills champion_dir with the challenger itself: never read it.
+        return Champion("none", "", None, margin, None, "no approved model version")
+    try:
+        served = load_served_model(champion_dir / MODEL_ARCHIVE, scratch)
+        report = evaluation_report(split.labels, score(served, split), served.decision_threshold)
+    except EvaluationError as error:
+        return Champion("unscorable", arn, None, margin, None, f"cannot score it: {error}")
+    value = metric_value(report, settings.metric)
+    if value is None:
+        note = f"its {settings.metric} is undefined on a test split without both classes"
+        return Champion("unscorable", arn, None, margin, None, note)
+    return Champion("compared", arn, value, margin, champion_floor(value, margin), "")
+
+
+def class_count_failures(
+    schema: Schema, positives: int, negatives: int, settings: GateSettings
+) -> list[str]:
+    counts = (
+        ("positive", positives, settings.min_positives, "min_positives", schema.positive_class),
+        ("negative", negatives, settings.min_negatives, "min_negatives", schema.negative_class),
+    )
+    return [
+        f"the test split has {count} {kind} row(s) ({schema.label_column} = {label}); measuring "
+        f"{settings.metric} needs at least {minimum} ({flag}): add data or lower {flag}"
+        for kind, count, minimum, flag, label in counts
+        if count < minimum
+    ]
+
+
+def prediction_failures(schema: Schema, scores: Scores, cutoff: float) -> list[str]:
+    predicted_positive = int((scores >= cutoff).sum())
+    if 0 < predicted_positive < len(scores):
+        return []
+    only = (
+        f"{schema.positive_class} (positive)"
+        if predicted_positive
+        else f"{schema.negative_class} (negative)"
+    )
+    return [
+        f"the model predicts only {only} for all {len(scores)} test rows at its cut-off "
+        f"{cutoff!r}, so it has not learned to separate the classes"
+    ]
+
+
+def metric_failures(settings: GateSettings, value: float | None, champion: Champion) -> list[str]:
+    metric = settings.metric
+    if value is None:
+        return [f"{metric} is undefined on a test split without both classes"]
+    failures = []
+    if value < settings.threshold:
+        shown, threshold = format_numbers(value, settings.threshold)
+        failures.append(f"{metric} {shown} is below the threshold {threshold}")
+    if champion.value is not None and champion.floor is not None and value < champion.floor:
+        shown, floor, best, margin = format_numbers(
+            value, champion.floor, champion.value, champion.margin
+        )
+        failures.append(
+            f"{metric} {shown} is below the champion's floor {floor} (champion {metric} {best} "
+            f"- margin {margin})"
+        )
+    return failures
+
+
+def gate_message(
+    settings: GateSettings, value: float | None, champion: Champion, failures: list[str]
+) -> str:
+    unscored = f"champion not compared ({champion.note})" if champion.status == "unscorable" else ""
+    if failures or value is None:
+        reasons = [*failures, unscored] if unscored else failures
+        return "do not register: " + "; ".join(reasons)
+    metric = settings.metric
+    if champion.value is None or champion.floor is None:
+        shown, threshold = format_numbers(value, settings.threshold)
+        versus = unscored or "no approved model to compare with"
+        return f"{metric} {shown} >= threshold {threshold}; {versus}: register"
+    shown, threshold, floor, best, margin = format_numbers(
+        value, settings.threshold, champion.floor, champion.value, champion.margin
+    )
+    return (
+        f"{metric} {shown} >= threshold {threshold} and >= champion floor {floor} (champion "
+        f"{metric} {best} - margin {margin}): register"
+    )
+
+
+def gate_decision(
+    settings: GateSettings,
+    split: SplitData,
+    *,
+    scores: Scores,
+    cutoff: float,
+    value: float | None,
+    champion: Champion,
+) -> dict[str, Any]:
+    """``gate.json`` contents: register only when every check passes."""
+    positives = int(split.labels.sum())
+    negatives = len(split.labels) - positives
+    failures = [
+        *class_count_failures(split.schema, positives, negatives, settings),
+        *prediction_failures(split.schema, scores, cutoff),
+        *metric_failures(settings, value, champion),
+    ]
+    return {
+        "register": 0 if failures else 1,
+        "metric": settings.metric,
+        "value": value,
+        "threshold": settings.threshold,
+        "decision_threshold": cutoff,
+        "checks": {"passed": not failures, "failures": failures},
+        "test_rows": {"positive": positives, "negative": negatives},
+        "champion": asdict(champion),
+        "message": gate_message(settings, value, champion, failures),
+    }
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def sample_payload(samples: Sequence[str]) -> bytes:
+    """Raw feature records as headerless CSV lines: what the endpoint accepts."""
+    return "".join(f"{record}\n" for record in samples).encode("utf-8")
 
 
 def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
@@ -303,23 +821,55 @@ def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def evaluate(model_dir: Path, test_dir: Path, output_dir: Path, threshold: float) -> dict[str, Any]:
-    # Checked first, so that a wrong output folder fails before any model is loaded and scored.
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EvaluationError(f"output folder {output_dir} (--output-dir) is an existing file")
-    with tempfile.TemporaryDirectory() as scratch:
-        booster = load_model_archive(model_dir / MODEL_ARCHIVE, Path(scratch))
-    y_true, features = read_test_set(test_dir / TEST_FILE)
-    report = evaluation_report(y_true, predict(booster, features), threshold)
+def write_outputs(
+    output_dir: Path, report: Mapping[str, Any], gate: Mapping[str, Any], payload: bytes
+) -> None:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / EVALUATION_FILE).write_text(json.dumps(report, indent=2) + "\n", "utf-8")
-        write_tar_gz(output_dir / PAYLOAD_ARCHIVE, {PAYLOAD_FILE: sample_payload(features)})
+        for name, document in ((EVALUATION_FILE, report), (GATE_FILE, gate)):
+            (output_dir / name).write_text(json.dumps(document, indent=2) + "\n", "utf-8")
+        write_tar_gz(output_dir / PAYLOAD_ARCHIVE, {PAYLOAD_FILE: payload})
     except OSError as error:
         raise EvaluationError(
             f"cannot write to output folder {output_dir} (--output-dir): {error}"
         ) from None
-    return report
+
+
+@dataclass(frozen=True)
+class Paths:
+    model_dir: Path = DEFAULT_MODEL_DIR
+    test_dir: Path = DEFAULT_TEST_DIR
+    output_dir: Path = DEFAULT_OUTPUT_DIR
+    champion_dir: Path = DEFAULT_CHAMPION_DIR
+
+
+def evaluate(
+    paths: Paths, settings: GateSettings, champion_arn: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Score the model (and the champion), write the outputs; ``(evaluation, gate)``."""
+    # Checked first, so that a wrong output folder fails before any model is loaded and scored.
+    if paths.output_dir.exists() and not paths.output_dir.is_dir():
+        raise EvaluationError(
+            f"output folder {paths.output_dir} (--output-dir) is an existing file"
+        )
+    split = read_test_split(paths.test_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
+        scores = score(challenger, split)
+        champion = assess_champion(
+            champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
+        )
+    cutoff = challenger.decision_threshold
+    report = evaluation_report(split.labels, scores, cutoff)
+    value = metric_value(report, settings.metric)
+    gate = gate_decision(
+        settings, split, scores=scores, cutoff=cutoff, value=value, champion=champion
+    )
+    write_outputs(paths.output_dir, report, gate, sample_payload(split.samples))
+    return report, gate
+
+
+# --- command line -----------------------------------------------------------------------------
 
 
 def _probability(text: str) -> float:
@@ -327,8 +877,18 @@ def _probability(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 1:
+    if not 0 <= value <= 1:  # NaN fails too
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; use 0 or more")
     return value
 
 
@@ -338,25 +898,56 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-dir", type=Path, default=DEFAULT_TEST_DIR)
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     parser.add_argument(
-        "--decision-threshold",
+        "--champion-dir",
+        type=Path,
+        default=DEFAULT_CHAMPION_DIR,
+        help="folder holding the approved model's model.tar.gz (read only with an ARN)",
+    )
+    parser.add_argument(
+        "--champion-package-arn",
+        default="",
+        help="the approved model version's ARN; empty when there is none",
+    )
+    parser.add_argument("--metric", choices=METRICS, default="f1", help="the gated metric")
+    parser.add_argument(
+        "--threshold", type=_probability, default=0.8, help="the metric's minimum (0 to 1)"
+    )
+    parser.add_argument(
+        "--champion-margin",
         type=_probability,
-        default=0.5,
-        help="a row is predicted positive when its probability is at least this",
+        default=0.0,
+        help="how far below the champion's metric the model may score (0 to 1)",
+    )
+    parser.add_argument(
+        "--min-positives", type=_count, default=1, help="positive test rows needed (0 or more)"
+    )
+    parser.add_argument(
+        "--min-negatives", type=_count, default=1, help="negative test rows needed (0 or more)"
     )
     return parser
 
 
+def _shown(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    paths = Paths(args.model_dir, args.test_dir, args.output_dir, args.champion_dir)
+    settings = GateSettings(
+        args.metric, args.threshold, args.champion_margin, args.min_positives, args.min_negatives
+    )
     try:
-        report = evaluate(args.model_dir, args.test_dir, args.output_dir, args.decision_threshold)
+        report, gate = evaluate(paths, settings, args.champion_package_arn.strip())
     except EvaluationError as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return 1
     metrics = report["binary_classification_metrics"]
-    summary = ", ".join(f"{name} {metrics[name]['value']:.4f}" for name in METRICS)
-    print(f"Test metrics at threshold {args.decision_threshold}: {summary}")
-    print(f"Wrote {args.output_dir / EVALUATION_FILE} and {args.output_dir / PAYLOAD_ARCHIVE}")
+    summary = ", ".join(f"{name} {_shown(metrics[name]['value'])}" for name in METRICS)
+    print(f"Test metrics at the model's cut-off {gate['decision_threshold']!r}: {summary}")
+    print(f"Gate: {gate['message']}")
+    written = (EVALUATION_FILE, GATE_FILE, PAYLOAD_ARCHIVE)
+    print(f"Wrote {', '.join(str(args.output_dir / name) for name in written)}")
     return 0
 
 

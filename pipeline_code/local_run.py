@@ -2,11 +2,17 @@
 
     python -m pipeline_code.local_run [--input CSV_OR_DIR] [--label-column label]
                                       [--positive-class VALUE] [--exclude-columns A,B]
-                                      [--metric f1] [--threshold 0.8] [--work-dir .local-run]
+                                      [--metric f1] [--threshold 0.8]
+                                      [--min-positives 5] [--min-negatives 5]
+                                      [--champion MODEL_TAR_GZ] [--champion-margin 0.01]
+                                      [--hyperparameters FILE] [--work-dir .local-run]
 
-Each step is the same script the pipeline runs (``train_local`` stands in for the built-in
-XGBoost algorithm), called with folders under ``--work-dir`` instead of container paths. The
-gate mirrors the pipeline's condition step: register when ``metric >= threshold``.
+Each step is the script the pipeline runs, unchanged (``preprocess.py``, ``tabular_model.py``
+as the training job runs it, ``evaluate.py``), called with folders under ``--work-dir``
+instead of container paths. The gate is Evaluate's own decision (``gate.json``), which the
+pipeline's condition step reads: the test split can measure the metric, the model predicts
+both classes, the metric reaches the threshold and, with ``--champion`` (a ``model.tar.gz`` of
+an earlier run), the champion's metric on the same test split minus the margin.
 
 Exit codes: 0 the model would be registered, 3 the gate would fail, 1 a step failed (bad input
 data stops the run after preprocess), 2 bad arguments.
@@ -32,7 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from sklearn.datasets import load_breast_cancer
 
-from pipeline_code import evaluate, preprocess, train_local
+from pipeline_code import evaluate, preprocess, tabular_model
 
 EXIT_REGISTER = 0
 EXIT_STEP_FAILED = 1
@@ -40,6 +46,10 @@ EXIT_GATE_FAILED = 3
 
 DEFAULT_WORK_DIR = Path(".local-run")
 DEFAULT_DATASET_FILE = "data.csv"
+DEFAULT_HYPERPARAMETERS = Path(__file__).resolve().with_name("hyperparameters.json")
+MODEL_ARCHIVE = "model.tar.gz"
+# What the pipeline's FindChampion step passes as the champion's ARN; locally, the path.
+LOCAL_CHAMPION_PREFIX = "local:"
 
 
 def write_default_dataset(path: Path, label_column: str) -> int:
@@ -50,23 +60,12 @@ def write_default_dataset(path: Path, label_column: str) -> int:
     return len(frame)
 
 
-def format_pair(value: float, threshold: float) -> tuple[str, str]:
-    """Two decimals, or as many more as it takes for unequal numbers not to print alike."""
-    for digits in range(2, 10):
-        shown = f"{value:.{digits}f}", f"{threshold:.{digits}f}"
-        if shown[0] != shown[1] or value == threshold:
-            return shown
-    return repr(value), repr(threshold)
-
-
-def gate(metric: str, value: float, threshold: float) -> tuple[bool, str]:
-    """The condition step's decision (``value >= threshold``) and a sentence explaining it."""
-    shown_value, shown_threshold = format_pair(value, threshold)
-    if value >= threshold:
-        return True, (
-            f"would REGISTER the model version ({metric} {shown_value} >= {shown_threshold})"
-        )
-    return False, f"would FAIL: {metric} {shown_value} is below the threshold {shown_threshold}"
+def gate_decision(report: dict[str, object]) -> tuple[bool, str]:
+    """Evaluate's decision from ``gate.json``, phrased as the pipeline would act on it."""
+    message = str(report.get("message", ""))
+    if report.get("register") == 1:
+        return True, f"would REGISTER the model version ({message})"
+    return False, f"would FAIL: {message}"
 
 
 def _threshold(text: str) -> float:
@@ -115,8 +114,48 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.8,
         help="register when the metric is at least this, between 0 and 1 (default: 0.8)",
     )
+    parser.add_argument(
+        "--min-positives",
+        type=_count,
+        default=5,
+        help="fewest positive test rows that can measure the metric (default: 5)",
+    )
+    parser.add_argument(
+        "--min-negatives",
+        type=_count,
+        default=5,
+        help="fewest negative test rows that can measure the metric (default: 5)",
+    )
+    parser.add_argument(
+        "--champion",
+        type=Path,
+        help="a model.tar.gz (e.g. an earlier run's, copied aside) the new model must match "
+        "on this run's test split (the pipeline uses the approved model version)",
+    )
+    parser.add_argument(
+        "--champion-margin",
+        type=_threshold,
+        default=0.01,
+        help="how much below the champion's metric the new model may be (default: 0.01)",
+    )
+    parser.add_argument(
+        "--hyperparameters",
+        type=Path,
+        default=DEFAULT_HYPERPARAMETERS,
+        help="the training hyperparameters (default: pipeline_code/hyperparameters.json)",
+    )
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
 
 
 class _Layout:
@@ -126,10 +165,11 @@ class _Layout:
         self.preprocess = work_dir / "preprocess"
         self.split = {name: self.preprocess / name for name in preprocess.SPLITS}
         self.model = work_dir / "model"
+        self.champion = work_dir / "champion"
         self.evaluation = work_dir / "evaluation"
 
     def step_folders(self, with_input: bool) -> list[Path]:
-        folders = [self.preprocess, self.model, self.evaluation]
+        folders = [self.preprocess, self.model, self.champion, self.evaluation]
         return [self.input, *folders] if with_input else folders
 
 
@@ -156,16 +196,30 @@ def _step(number: int, title: str, call: Callable[[], int]) -> int:
     return code
 
 
+def _input_problem(args: argparse.Namespace, layout: _Layout) -> str | None:
+    if args.input is not None and (problem := _overlap_problem(args.input, layout)):
+        return problem
+    if args.champion is not None and not args.champion.is_file():
+        return f"--champion {args.champion} is not a file; give an earlier run's model.tar.gz"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     layout = _Layout(args.work_dir)
-    if args.input is not None:
-        problem = _overlap_problem(args.input, layout)
-        if problem:
-            print(f"local_run: {problem}", file=sys.stderr)
-            return EXIT_STEP_FAILED
+    problem = _input_problem(args, layout)
+    if problem:
+        print(f"local_run: {problem}", file=sys.stderr)
+        return EXIT_STEP_FAILED
+    # Read before the folders are emptied: the champion may be the previous run's model.
+    champion_bytes = args.champion.read_bytes() if args.champion is not None else None
     for folder in layout.step_folders(with_input=args.input is None):
         shutil.rmtree(folder, ignore_errors=True)
+    champion_name = ""
+    if champion_bytes is not None:
+        layout.champion.mkdir(parents=True)
+        (layout.champion / MODEL_ARCHIVE).write_bytes(champion_bytes)
+        champion_name = f"{LOCAL_CHAMPION_PREFIX}{args.champion}"
 
     if args.input is None:
         source = layout.input / DEFAULT_DATASET_FILE
@@ -196,12 +250,16 @@ def run(args: argparse.Namespace) -> int:
 
     code = _step(
         2,
-        f"Train: xgboost with {train_local.DEFAULT_HYPERPARAMETERS.name}",
-        lambda: train_local.main(
+        f"Train: tabular_model.py with {args.hyperparameters.name}",
+        lambda: tabular_model.main(
             [
                 f"--train-dir={layout.split['train']}",
                 f"--validation-dir={layout.split['validation']}",
                 f"--model-dir={layout.model}",
+                f"--hyperparameters={args.hyperparameters}",
+                # No spot interruptions here: nothing to resume from.
+                f"--checkpoint-dir={layout.model / 'no-checkpoints'}",
+                "--archive",
             ]
         ),
     )
@@ -211,12 +269,19 @@ def run(args: argparse.Namespace) -> int:
 
     code = _step(
         3,
-        "Evaluate: score the test split",
+        "Evaluate: score the test split through the model's serving code",
         lambda: evaluate.main(
             [
                 f"--model-dir={layout.model}",
                 f"--test-dir={layout.split['test']}",
                 f"--output-dir={layout.evaluation}",
+                f"--champion-dir={layout.champion}",
+                f"--champion-package-arn={champion_name}",
+                f"--metric={args.metric}",
+                f"--threshold={args.threshold}",
+                f"--min-positives={args.min_positives}",
+                f"--min-negatives={args.min_negatives}",
+                f"--champion-margin={args.champion_margin}",
             ]
         ),
     )
@@ -225,15 +290,16 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_STEP_FAILED
 
     report_path = layout.evaluation / evaluate.EVALUATION_FILE
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    value = float(report["binary_classification_metrics"][args.metric]["value"])
-    passed, decision = gate(args.metric, value, args.threshold)
+    gate_path = layout.evaluation / evaluate.GATE_FILE
+    passed, decision = gate_decision(json.loads(gate_path.read_text(encoding="utf-8")))
     print(f"Gate: {decision}")
     print("Artifacts:")
     print(f"  splits          {layout.preprocess}/{{train,validation,test}}/")
-    print(f"  model           {layout.model / train_local.MODEL_ARCHIVE}")
+    print(f"  model           {layout.model / MODEL_ARCHIVE}")
     print(f"  evaluation      {report_path}")
+    print(f"  gate            {gate_path}")
     print(f"  sample payload  {layout.evaluation / evaluate.PAYLOAD_ARCHIVE}")
+    print('Score raw rows with it: make local-predict ARGS="--input rows.csv"')
     print(f"Total {time.perf_counter() - started:.2f} s")
     return EXIT_REGISTER if passed else EXIT_GATE_FAILED
 

@@ -25,16 +25,24 @@ PLACEHOLDERS: Final[Mapping[str, str]] = MappingProxyType(
         # Customer managed key for volumes, job outputs and checkpoints.
         "KMS_KEY_ARN": "arn:aws:kms:us-east-1:000000000000:key/placeholder-kms-key-id",
         "MODEL_PACKAGE_GROUP": "placeholder-model-package-group-name",
-        # Full s3:// URIs of the CDK file assets holding the two processing scripts.
+        # Full s3:// URIs of the CDK file assets holding the processing scripts and the model
+        # code (tabular_model.py: the training job's entrypoint and the model's serving code).
         "PREPROCESS_SCRIPT_URI": "s3://placeholder-code-bucket-preprocess/code/preprocess.py",
         "EVALUATE_SCRIPT_URI": "s3://placeholder-code-bucket-evaluate/code/evaluate.py",
+        "TRAIN_SCRIPT_URI": "s3://placeholder-code-bucket-train/code/tabular_model.py",
         # File names the scripts get inside the processing container: SageMaker downloads the
         # code object into /opt/ml/processing/input/code/ under its S3 key's last path segment
         # (for a CDK file asset "<sha256>.py"), and the container entrypoint must name it.
         "PREPROCESS_SCRIPT_NAME": "placeholder-preprocess-script-file-name.py",
         "EVALUATE_SCRIPT_NAME": "placeholder-evaluate-script-file-name.py",
+        # The same for the training job's code channel (/opt/ml/input/data/code/).
+        "TRAIN_SCRIPT_NAME": "placeholder-train-script-file-name.py",
+        # The Lambda function that finds the approved model (the champion) of the group.
+        "FIND_CHAMPION_FUNCTION_ARN": (
+            "arn:aws:lambda:us-east-1:000000000000:function:placeholder-find-champion-function"
+        ),
         # Region-specific ECR images (see image_uris.json): scikit-learn for Preprocess, the
-        # built-in XGBoost algorithm for Train, Evaluate and the registered model.
+        # XGBoost framework image for Train (our script), Evaluate and the registered model.
         "PROCESSING_IMAGE_URI": (
             "000000000000.dkr.ecr.us-east-1.amazonaws.com/placeholder-processing-image:latest"
         ),

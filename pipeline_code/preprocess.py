@@ -1,15 +1,23 @@
-"""Preprocess step: validate the raw CSV data and split it for the built-in XGBoost algorithm.
+"""Preprocess step: validate the raw CSV data and split it into train, validation and test.
 
 Runs as ``python3 preprocess.py`` in the SageMaker scikit-learn processing container, where it
 is the only file shipped, so it imports nothing from this repository. Every input problem is
 reported here, in the first step of the pipeline, with the offending column or file named,
 instead of surfacing later as an opaque training-container failure.
 
-Outputs (no header, label first as 0/1, then the features: the ``text/csv`` layout the built-in
-XGBoost algorithm expects):
+A feature column is numeric when all its values are numbers (booleans count as 0/1) and
+categorical when they are text; text columns that cannot be categories (identifiers, free
+text, numbers with a text missing-value marker) are refused.
 
-* ``<train-dir>/train.csv``, ``<validation-dir>/validation.csv``, ``<test-dir>/test.csv``
-* ``<test-dir>/features.json``: label and feature column names in output order.
+Outputs, in each of ``<train-dir>``, ``<validation-dir>`` and ``<test-dir>`` (section 1 of
+docs/model-contract.md):
+
+* ``<split>.csv`` (``train.csv``, ``validation.csv``, ``test.csv``): UTF-8 with a header row;
+  the label column first as 0/1, then the features under their input names and in input
+  order: numbers as numbers, categorical values as their input text, a missing value as an
+  empty cell.
+* ``schema.json``: the label column and its two values as text, the excluded columns, and
+  each feature's name and type (``numeric`` or ``categorical``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import json
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -42,7 +51,10 @@ DEFAULT_VALIDATION_DIR = Path("/opt/ml/processing/validation")
 DEFAULT_TEST_DIR = Path("/opt/ml/processing/test")
 
 SPLITS = ("train", "validation", "test")
-FEATURES_FILE = "features.json"
+SCHEMA_FILE = "schema.json"
+SCHEMA_FORMAT_VERSION = 1
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
 
 _TRUE_WORDS = {"true": 1, "false": 0}
 _MAX_SHOWN_VALUES = 5
@@ -73,6 +85,9 @@ _SNIFF_BYTES = 8 * 1024
 _SNIFF_MAX_BYTES = 1024 * 1024
 _SNIFF_ROWS = 50
 _MAX_SHOWN_CHARS = 60
+_DROP_HINT = (
+    "drop them with exclude_columns (cdk.json, per environment) or --exclude-columns (local run)"
+)
 
 Labels = npt.NDArray[np.int8]
 
@@ -556,14 +571,17 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _pandas_names(header: list[str]) -> list[str]:
+    """The header as pandas names it: a blank name is ``Unnamed: <position from 0>``.
+
+    That is what a row index written by ``to_csv`` without ``index=False`` looks like once
+    read, so the identifier check can name it and exclude_columns can drop it.
+    """
+    return [name if name.strip() else f"Unnamed: {n}" for n, name in enumerate(header)]
+
+
 def _check_header(path: Path, header: list[str]) -> list[str]:
     problems = []
-    unnamed = [str(n) for n, name in enumerate(header, start=1) if not name.strip()]
-    if unnamed:
-        problems.append(
-            f"{path}: column(s) {', '.join(unnamed)} of the header row have no name "
-            "(a row index written by pandas? write the file with index=False)"
-        )
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
         problems.append(f"{path}: duplicate column names {_quoted(duplicates)}")
@@ -600,18 +618,53 @@ def _column_differences(files: Sequence[Path], headers: dict[Path, list[str]]) -
     return problems
 
 
-def _read_frames(files: Sequence[Path]) -> list[pd.DataFrame]:
+def _read_all(files: Sequence[Path], **options: object) -> list[pd.DataFrame]:
     frames, problems = [], []
     for path in files:
         try:
-            # The scan has rejected ragged rows; index_col=False is the guard should one slip
-            # through, since pandas would otherwise shift every column by one without a word.
-            frames.append(pd.read_csv(path, encoding="utf-8-sig", index_col=False))
+            # pandas warns of a column whose chunks it typed differently; _read_frames re-reads
+            # every such column as text, so the warning would only alarm.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+                # The scan has rejected ragged rows; index_col=False is the guard should one
+                # slip through, since pandas would otherwise shift every column by one without
+                # a word.
+                frames.append(pd.read_csv(path, encoding="utf-8-sig", index_col=False, **options))
         except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
             problems.append(f"{path} is not a readable CSV file: {error}".strip())
     if problems:
         raise DataValidationError(problems)
     return frames
+
+
+def _text_columns(frames: Sequence[pd.DataFrame]) -> list[str]:
+    """The columns that pandas did not read as numbers or booleans in at least one file."""
+    found = {
+        str(name): None
+        for frame in frames
+        for name in frame.columns
+        if not ptypes.is_numeric_dtype(frame[name].dtype)
+    }
+    return list(found)
+
+
+def _read_frames(files: Sequence[Path]) -> list[pd.DataFrame]:
+    """The files as data frames, with every column that holds text in any file read as text.
+
+    pandas types a column chunk by chunk and file by file, so a column of codes with a few
+    letters comes back as numbers where a chunk or file holds none ("007" as 7) and as text
+    elsewhere. Re-reading those columns (only those, and only when there are any) as text
+    keeps every value as written, at the cost of a second parse of such files.
+    """
+    frames = _read_all(files)
+    text = _text_columns(frames)
+    if not text:
+        return frames
+    texts = _read_all(files, usecols=text, dtype=str)
+    return [
+        frame.assign(**{str(name): column for name, column in as_text.items()})
+        for frame, as_text in zip(frames, texts, strict=True)
+    ]
 
 
 def read_input(files: Sequence[Path]) -> pd.DataFrame:
@@ -620,11 +673,11 @@ def read_input(files: Sequence[Path]) -> pd.DataFrame:
     The result is indexed by ``(file, data row)``, so later checks can say where a value is.
     """
     scans = {path: _scan_file(path) for path in files}
-    headers = {path: header for path, (header, _) in scans.items()}
+    headers = {path: _pandas_names(header) for path, (header, _) in scans.items()}
     problems = [
         problem
-        for path, (header, layout) in scans.items()
-        for problem in [*layout, *_check_header(path, header)]
+        for path, (_, layout) in scans.items()
+        for problem in [*layout, *_check_header(path, headers[path])]
     ]
     problems += _column_differences(files, headers)
     if problems:
@@ -672,15 +725,6 @@ def _location(index: pd.Index, position: int) -> str:
 
 def _scalar(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _describe_non_numeric(name: str, column: pd.Series) -> str:
-    present = column.dropna()
-    as_numbers = pd.to_numeric(present, errors="coerce")
-    examples = list(dict.fromkeys(present[as_numbers.isna()].tolist()))
-    # Numbers pandas could not hold in one numeric type (e.g. integers beyond 64 bits) give
-    # no example; the type still tells what was read.
-    return f"{name!r} (e.g. {_show(examples, 3)})" if examples else f"{name!r} ({column.dtype})"
 
 
 def split_sizes(rows: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -745,26 +789,9 @@ def _missing_label_problems(missing: pd.Series, label_column: str, rows: int) ->
     ]
 
 
-def _non_numeric_columns(features: pd.DataFrame) -> list[str]:
-    return [c for c in features.columns if not ptypes.is_numeric_dtype(features[c].dtype)]
-
-
-def _non_numeric_problems(features: pd.DataFrame, non_numeric: Sequence[str]) -> list[str]:
-    if not non_numeric:
-        return []
-    details = ", ".join(_describe_non_numeric(name, features[name]) for name in non_numeric)
-    return [
-        f"non-numeric feature column(s) {details}: XGBoost needs numbers, so encode or drop them"
-    ]
-
-
-def _float_columns(features: pd.DataFrame, non_numeric: Sequence[str]) -> list[str]:
+def _float_columns(features: pd.DataFrame) -> list[str]:
     """The columns that can hold infinite or out-of-range values: integers and booleans cannot."""
-    return [
-        c
-        for c in features.columns
-        if ptypes.is_float_dtype(features[c].dtype) and c not in non_numeric
-    ]
+    return [c for c in features.columns if ptypes.is_float_dtype(features[c].dtype)]
 
 
 def _infinite_problems(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
@@ -923,13 +950,16 @@ def _identifier_problems(features: pd.DataFrame) -> list[str]:
         return []
     return [
         f"column(s) that identify rows rather than describe them: {_listed(found)}; a model "
-        "trained on them learns the row order, not the data; drop them with exclude_columns "
-        "(cdk.json, per environment) or --exclude-columns (local run)"
+        f"trained on them learns the row order, not the data; {_DROP_HINT}"
     ]
 
 
+def _has_identifier_name(name: str) -> bool:
+    return bool(_IDENTIFIER_NAME.search(name.strip()))
+
+
 def _identifier_reason(name: str, column: pd.Series) -> str | None:
-    if _IDENTIFIER_NAME.search(name.strip()):
+    if _has_identifier_name(name):
         return "an identifier's name"
     if _is_row_number(column):
         return "distinct whole numbers in one run, like row numbers"
@@ -952,6 +982,169 @@ def _is_row_number(column: pd.Series) -> bool:
     return len(np.unique(values)) == len(values)
 
 
+# A text column is categorical unless its values show it is something else; shares are of the
+# column's non-missing values.
+# Numbers with at most one text value in ten are a numeric column whose export wrote a
+# missing-value marker ("?", "-", "n/a", " ") instead of an empty cell. A column of codes or
+# words holds far more text than that.
+_MIN_NUMBER_SHARE = 0.9
+# A category is worth learning only if it recurs. When more than half the values are distinct
+# (a value appears fewer than twice on average) the column identifies rows (names, ticket or
+# order numbers, e-mail addresses) or holds free text; below 20 values the share says nothing.
+# Past 10,000 distinct values a column is an identifier however often each recurs (customers,
+# products), and XGBoost's categorical splits over that many categories are slow and overfit.
+_MIN_VALUES_FOR_DISTINCT_SHARE = 20
+_MAX_DISTINCT_SHARE = 0.5
+_MAX_CATEGORIES = 10_000
+
+
+class _Typed(NamedTuple):
+    """A text column typed: numbers, or text with each value as a number (NaN if not one)."""
+
+    values: pd.Series
+    numbers: pd.Series | None = None  # None: the values are numbers
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Each value as text, NaN where missing; an empty string is missing, as an empty cell is."""
+    text = column.astype(str).where(column.notna())
+    return text.where(text != "")
+
+
+def _typed(column: pd.Series) -> _Typed:
+    """A text column as 0/1 if it holds only true/false, as numbers if only numbers, else text.
+
+    pandas reads a column of true/false with missing cells, and numbers too large for 64 bits,
+    as text; they stay what they are.
+    """
+    text = _as_text(column)
+    present = text.dropna()
+    words = text.str.strip().str.lower()
+    if len(present) and words.dropna().isin(list(_TRUE_WORDS)).all():
+        return _Typed(words.map(_TRUE_WORDS).astype("Int8"))
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.count() == len(present):
+        return _Typed(numbers.astype("float64"))
+    return _Typed(text, numbers)
+
+
+def _typed_features(features: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The features with their text columns typed (see ``_typed``), and the problems of the
+    text columns that cannot be categories.
+
+    Only columns pandas read as text are looked at, cell by cell; a numeric column costs a
+    look at its type.
+    """
+    typed = {
+        name: _typed(features[name])
+        for name in features.columns
+        if not ptypes.is_numeric_dtype(features[name].dtype)
+    }
+    if not typed:
+        return features, []
+    features = features.copy()
+    for name, column in typed.items():
+        features[name] = column.values
+    # A column named like an identifier is refused as one; more reasons would only add noise.
+    text = {
+        str(name): column
+        for name, column in typed.items()
+        if column.numbers is not None and not _has_identifier_name(str(name))
+    }
+    return features, _text_problems(text, features.index)
+
+
+def _text_problems(columns: dict[str, _Typed], index: pd.Index) -> list[str]:
+    marked = {name: column for name, column in columns.items() if _mostly_numbers(column)}
+    categories = {name: c.values for name, c in columns.items() if name not in marked}
+    return [
+        *_marker_problems(marked, index),
+        *_cardinality_problems(categories),
+        *_carriage_return_problems(categories, index),
+    ]
+
+
+def _mostly_numbers(column: _Typed) -> bool:
+    assert column.numbers is not None
+    return bool(column.numbers.count() >= _MIN_NUMBER_SHARE * column.values.count())
+
+
+def _marker_problems(columns: dict[str, _Typed], index: pd.Index) -> list[str]:
+    if not columns:
+        return []
+    found = [_markers(name, column, index) for name, column in columns.items()]
+    return [
+        f"column(s) of numbers that also hold text, most likely a missing-value marker: "
+        f"{_listed(found)}; an empty cell is the missing-value marker the pipeline "
+        f"understands, so write missing values as empty cells in the export, or {_DROP_HINT}"
+    ]
+
+
+def _markers(name: str, column: _Typed, index: pd.Index) -> str:
+    """``'name' (N of M values are not numbers: 'token' (count), ...; the first in ...)``."""
+    assert column.numbers is not None
+    not_number = column.values.notna() & column.numbers.isna()
+    counts = column.values[not_number].value_counts(sort=False)
+    # Most frequent first, ties in order of appearance, whatever pandas' sort does with ties.
+    tokens = sorted(counts.items(), key=lambda item: -int(item[1]))
+    shown = ", ".join(f"{_clip(str(t))!r} ({int(n)})" for t, n in tokens[:_MAX_SHOWN_VALUES])
+    more = f", ... ({len(tokens)} distinct)" if len(tokens) > _MAX_SHOWN_VALUES else ""
+    first = int(np.argmax(not_number.to_numpy()))
+    return (
+        f"{name!r} ({int(not_number.sum())} of {column.values.count()} values are not "
+        f"numbers: {shown}{more}; the first in {_location(index, first)})"
+    )
+
+
+def _too_many_categories(values: pd.Series) -> bool:
+    present, distinct = values.count(), values.nunique()
+    if distinct > _MAX_CATEGORIES:
+        return True
+    return bool(
+        present >= _MIN_VALUES_FOR_DISTINCT_SHARE and distinct > _MAX_DISTINCT_SHARE * present
+    )
+
+
+def _cardinality_problems(columns: dict[str, pd.Series]) -> list[str]:
+    found = [
+        f"{name!r} ({values.nunique()} distinct of {values.count()} values, e.g. "
+        f"{_clip(str(values.dropna().iloc[0]))!r})"
+        for name, values in columns.items()
+        if _too_many_categories(values)
+    ]
+    if not found:
+        return []
+    return [
+        f"text column(s) with too many distinct values to be categories: {_listed(found)}; "
+        "such a column identifies rows or holds free text, and a model cannot learn from "
+        f"values that barely recur; {_DROP_HINT}"
+    ]
+
+
+def _carriage_return_problems(columns: dict[str, pd.Series], index: pd.Index) -> list[str]:
+    """Values with a carriage return not followed by a line feed.
+
+    The csv module quotes a value only for the characters of its line terminator (a line
+    feed here), so such a value would be written unquoted and read back as two rows.
+    """
+    found = []
+    for name, values in columns.items():
+        without_crlf = values.str.replace("\r\n", "", regex=False)
+        lone = without_crlf.str.contains("\r", regex=False, na=False).astype(bool)
+        if lone.any():
+            first = int(np.argmax(lone.to_numpy()))
+            found.append(
+                f"{name!r} ({int(lone.sum())} value(s), e.g. {_clip(str(values.iloc[first]))!r} "
+                f"in {_location(index, first)})"
+            )
+    if not found:
+        return []
+    return [
+        "text value(s) holding a carriage return (\\r) without a line feed, which the split "
+        f"CSV files cannot keep intact: {_listed(found)}; remove or replace it in the export"
+    ]
+
+
 def validate_frame(
     data: pd.DataFrame,
     label_column: str,
@@ -964,18 +1157,20 @@ def validate_frame(
     """Check the data frame and return ``(features, labels)``; raise with every problem found.
 
     ``exclude_columns`` are dropped first, everywhere: they are neither checked nor trained on.
+    The features come back typed: the text columns left are the categorical ones, holding
+    their values as text (see ``feature_types``); all others are numeric.
     """
     validate_fractions(validation_fraction, test_fraction)
     _check_label_column(data, label_column)
     data, problems = _excluded(data, label_column, exclude_columns)
     features = data.drop(columns=[label_column])
     problems += _feature_count_problems(features, label_column)
+    features, text_problems = _typed_features(features)
     problems += _identifier_problems(features)
     missing = _missing_counts(data)
     problems += _missing_label_problems(missing, label_column, len(data))
-    non_numeric = _non_numeric_columns(features)
-    problems += _non_numeric_problems(features, non_numeric)
-    floats = _float_columns(features, non_numeric)
+    problems += text_problems
+    floats = _float_columns(features)
     problems += _infinite_problems(features, floats)
     problems += _float32_problems(features, floats)
     problems += _constant_problems(features)
@@ -1044,16 +1239,21 @@ def split_dataset(
     validation_fraction: float,
     test_fraction: float,
     seed: int,
+    *,
+    label_column: str,
 ) -> dict[str, pd.DataFrame]:
     """Stratified, seeded train/validation/test split.
 
-    Each frame holds the label in column 0, then the features; columns are numbered by position
-    (the output has no header and ``features.json`` names them), so no feature name can clash
-    with a name reserved for the label.
+    Each frame holds the label as 0/1 in its first column, named ``label_column``, then the
+    features under their own names (none is the label's: the label is not a feature).
     """
-    # Booleans become 0/1 so that every output cell is a number.
+    # Booleans become 0/1, as the contract writes them; nullable ones keep their missing cells.
     numbers = features.astype(
-        {c: "int8" for c in features.columns if ptypes.is_bool_dtype(features[c].dtype)}
+        {
+            c: "Int8" if isinstance(features[c].dtype, pd.BooleanDtype) else "int8"
+            for c in features.columns
+            if ptypes.is_bool_dtype(features[c].dtype)
+        }
     )
     rows = np.arange(len(labels))
     validation_rows, test_rows = split_sizes(len(rows), validation_fraction, test_fraction)
@@ -1064,14 +1264,13 @@ def split_dataset(
     splits: dict[str, pd.DataFrame] = {}
     for name, index in zip(SPLITS, (train, validation, test), strict=True):
         part = numbers.iloc[index].reset_index(drop=True)
-        splits[name] = pd.concat(
-            [pd.Series(labels[index]), part], axis="columns", ignore_index=True
-        )
+        label = pd.Series(labels[index], name=label_column)
+        splits[name] = pd.concat([label, part], axis="columns")
     short = [
-        f"{name} has {int((part[0] == cls).sum())} row(s) of class {cls}"
+        f"{name} has 0 row(s) of class {cls}"
         for name, part in splits.items()
         for cls in (0, 1)
-        if not (part[0] == cls).any()
+        if not (part.iloc[:, 0] == cls).any()
     ]
     if short:
         raise DataValidationError(
@@ -1080,23 +1279,73 @@ def split_dataset(
     return splits
 
 
-def write_outputs(
-    splits: dict[str, pd.DataFrame],
-    out_dirs: dict[str, Path],
+def class_texts(values: pd.Series, labels: Labels) -> tuple[str, str]:
+    """``(positive, negative)``: the label values as text, stripped, as the input holds them.
+
+    A class spelled more than one way (1 and "true") is named by its first row's spelling.
+    pandas has read 0/1 as numbers (1 is "1", 1.0 is "1.0") and true/false in any case as
+    booleans ("True", "False").
+    """
+    positive, negative = (
+        str(_scalar(values.iloc[int(np.argmax(labels == cls))])).strip() for cls in (1, 0)
+    )
+    return positive, negative
+
+
+def feature_types(features: pd.DataFrame) -> list[dict[str, str]]:
+    """``[{"name": ..., "type": "numeric" | "categorical"}]`` of validated features: the text
+    columns left after ``validate_frame`` are the categorical ones."""
+    return [
+        {
+            "name": str(name),
+            "type": NUMERIC if ptypes.is_numeric_dtype(features[name].dtype) else CATEGORICAL,
+        }
+        for name in features.columns
+    ]
+
+
+def build_schema(
     label_column: str,
-    feature_columns: Sequence[str],
+    classes: tuple[str, str],
+    exclude_columns: Sequence[str],
+    features: pd.DataFrame,
+) -> dict[str, object]:
+    """``schema.json``'s content (docs/model-contract.md, section 1)."""
+    positive, negative = classes
+    return {
+        "format_version": SCHEMA_FORMAT_VERSION,
+        "label_column": label_column,
+        "positive_class": positive,
+        "negative_class": negative,
+        "excluded_columns": list(exclude_columns),
+        "features": feature_types(features),
+    }
+
+
+def write_outputs(
+    splits: dict[str, pd.DataFrame], out_dirs: dict[str, Path], schema: dict[str, object]
 ) -> None:
+    """``<split>.csv`` and ``schema.json`` in each split's folder.
+
+    pandas writes a float as its shortest repr, which reads back as the same float, and the
+    csv module quotes a name or value that holds a comma, a quote or a line feed; a missing
+    value is an empty cell.
+    """
+    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     for name, frame in splits.items():
         out_dirs[name].mkdir(parents=True, exist_ok=True)
-        frame.to_csv(out_dirs[name] / f"{name}.csv", header=False, index=False, lineterminator="\n")
-    description = {"label_column": label_column, "feature_columns": list(feature_columns)}
-    (out_dirs["test"] / FEATURES_FILE).write_text(
-        json.dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+        frame.to_csv(
+            out_dirs[name] / f"{name}.csv",
+            index=False,
+            encoding="utf-8",
+            lineterminator="\n",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+        (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
 
 
 def _summary(name: str, frame: pd.DataFrame) -> str:
-    positives = int(frame[0].sum())
+    positives = int(frame.iloc[:, 0].sum())
     return f"{name} {len(frame)} ({positives} positive)"
 
 
@@ -1124,8 +1373,11 @@ def run(
         positive_class=positive_class,
         exclude_columns=exclude_columns,
     )
-    splits = split_dataset(features, labels, validation_fraction, test_fraction, seed)
-    write_outputs(splits, out_dirs, label_column, [str(c) for c in features.columns])
+    splits = split_dataset(
+        features, labels, validation_fraction, test_fraction, seed, label_column=label_column
+    )
+    classes = class_texts(data[label_column], labels)
+    write_outputs(splits, out_dirs, build_schema(label_column, classes, exclude_columns, features))
     print("Split: " + ", ".join(_summary(name, frame) for name, frame in splits.items()))
     return splits
 
@@ -1136,13 +1388,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-dir",
         type=Path,
         default=DEFAULT_INPUT_DIR,
-        help="folder read recursively for comma-delimited table data, judged by content "
-        "whatever the file names (hidden files skipped), or one CSV file",
+        help="folder read recursively for comma-delimited table data with a header row, "
+        "judged by content whatever the file names (hidden files skipped), or one CSV file",
     )
-    parser.add_argument("--train-dir", type=Path, default=DEFAULT_TRAIN_DIR)
-    parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)
-    parser.add_argument("--test-dir", type=Path, default=DEFAULT_TEST_DIR)
-    parser.add_argument("--label-column", default="label")
+    for name, default in (
+        ("train", DEFAULT_TRAIN_DIR),
+        ("validation", DEFAULT_VALIDATION_DIR),
+        ("test", DEFAULT_TEST_DIR),
+    ):
+        parser.add_argument(
+            f"--{name}-dir",
+            type=Path,
+            default=default,
+            help=f"folder for {name}.csv (header row, label first as 0/1, then the features; "
+            "numbers, categorical text, empty cells for missing values) and schema.json",
+        )
+    parser.add_argument(
+        "--label-column",
+        default="label",
+        help="the column to predict; it must hold two values (see --positive-class)",
+    )
     parser.add_argument(
         "--positive-class",
         default="",
@@ -1152,11 +1417,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--exclude-columns",
         default="",
-        help="comma-separated columns to drop before anything else, e.g. identifiers (empty: none)",
+        help="comma-separated columns to drop before anything else, e.g. identifiers or free "
+        "text (empty: none); a feature column of text is categorical, unless it has too many "
+        "distinct values to be categories",
     )
-    parser.add_argument("--validation-fraction", type=float, default=0.15)
-    parser.add_argument("--test-fraction", type=float, default=0.15)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.15,
+        help="share of the rows for the validation split, stratified by label",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.15,
+        help="share of the rows for the test split, stratified by label; train gets the rest",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="seed of the split: the same seed, the same split"
+    )
     return parser
 
 

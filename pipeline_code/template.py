@@ -91,12 +91,14 @@ def render(
     *,
     values: Mapping[str, str],
     parameter_defaults: Mapping[str, str | int | float],
+    hyperparameters: Mapping[str, str | int | float] | None = None,
 ) -> dict[str, Any]:
     """The definition with every placeholder replaced and every parameter default set.
 
     ``values`` maps each name of ``PLACEHOLDERS`` to its value, ``parameter_defaults`` each
     pipeline parameter name to its default. Both must be complete and contain no unknown name,
     so that a renamed or forgotten setting fails at synth instead of in a pipeline execution.
+    ``hyperparameters`` (already validated) replace or add the training step's values.
     The template itself is not modified.
     """
     _check_names("placeholder value", given=values, expected=PLACEHOLDERS)
@@ -108,6 +110,7 @@ def render(
     if not isinstance(rendered, dict):
         raise TemplateError("a pipeline definition template must be a JSON object")
     _set_parameter_defaults(rendered, parameter_defaults)
+    _override_hyperparameters(rendered, hyperparameters or {})
 
     leftovers = sorted(set(_placeholders_in(rendered)))
     if leftovers:
@@ -166,6 +169,21 @@ def _set_parameter_defaults(
                 f"got {type(value).__name__} {value!r}"
             )
         parameter["DefaultValue"] = float(value) if kind == "Float" else value
+
+
+def _override_hyperparameters(
+    definition: dict[str, Any], overrides: Mapping[str, str | int | float]
+) -> None:
+    if not overrides:
+        return
+    training = [s for s in definition.get("Steps", []) if s.get("Type") == "Training"]
+    if not training:
+        raise TemplateError("hyperparameters given, but the template has no training step")
+    for step in training:
+        # CreateTrainingJob takes strings; the training script parses them back.
+        step["Arguments"]["HyperParameters"].update(
+            {name: str(value) for name, value in overrides.items()}
+        )
 
 
 def _placeholders_in(node: Any, path: str = "$") -> list[tuple[str, str]]:

@@ -170,8 +170,10 @@ class EndpointStack(cdk.Stack):
                 )
             ],
             execution_role_arn=self.execution_role_arn.value_as_string,
-            # Serverless endpoints reject network isolation; the built-in XGBoost container
-            # needs no network (SageMaker downloads the model for it).
+            # Serverless endpoints reject network isolation. The model's serving code needs
+            # no network: SageMaker downloads the model, and the XGBoost image installs the
+            # archive's code/ folder offline (it pins pip 25.2, which builds a setup.py-only
+            # module without fetching setuptools).
             enable_network_isolation=True if self._instance else None,
         )
         variant, capture = (

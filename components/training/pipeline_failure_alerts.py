@@ -47,8 +47,9 @@ class PipelineFailureAlerts(Construct):
             f"[{environment_name}] SageMaker pipeline {pipeline.pipeline_name}: execution "
             f"{events.EventField.from_path('$.detail.pipelineExecutionArn')} is "
             f"{events.EventField.from_path('$.detail.currentPipelineExecutionStatus')}.\n"
-            "A metric below the threshold fails the MetricBelowThreshold step with the metric, "
-            "its value and the threshold; open the execution in SageMaker Studio for the step "
+            "A model the gate rejects fails the ModelRejected step with the reason (metric "
+            "below the threshold or below the approved model's, a single predicted class, too "
+            "few test rows of a class); open the execution in SageMaker Studio for the step "
             "that failed and its logs."
         )
         self.rule.add_target(targets.SnsTopic(topic, message=message, authorize_using_role=True))

@@ -13,7 +13,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from components.registry.model_registry import ModelRegistry
+from components.shared.lambda_layer import PythonLayer
 from components.shared.pipeline_reference import PipelineReference
+from components.training.champion_finder import ChampionFinder
 from components.training.sagemaker_execution_role import SageMakerExecutionRole
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for, load_template, render
@@ -76,6 +78,20 @@ class TrainingPipeline(Construct):
         self.evaluate_script = s3_assets.Asset(
             self, "EvaluateScript", path=str(PIPELINE_CODE_DIR / "evaluate.py")
         )
+        # The training job's entrypoint, which also copies itself into the model as its
+        # serving code (docs/model-contract.md).
+        self.train_script = s3_assets.Asset(
+            self, "TrainScript", path=str(PIPELINE_CODE_DIR / "tabular_model.py")
+        )
+        shared_layer = PythonLayer(
+            self,
+            "SharedLayer",
+            code_dir_name="shared",
+            description="Logging, AWS clients and model registry reads the functions share",
+        )
+        self.champion_finder = ChampionFinder(
+            self, "ChampionFinder", registry=registry, key=key, layers=[shared_layer.layer]
+        )
 
         self.execution_role = SageMakerExecutionRole(
             self,
@@ -86,9 +102,18 @@ class TrainingPipeline(Construct):
             input_data_prefix=config.input_data_prefix,
             output_prefix=OUTPUT_PREFIX,
             image_uris=sorted(images.values()),
-            code_assets=[self.preprocess_script, self.evaluate_script],
+            code_assets=[self.preprocess_script, self.evaluate_script, self.train_script],
         )
         role = self.execution_role.role
+        # The pipeline runs as this role, and its FindChampion step invokes the function: the
+        # function itself, not its versions (grant_invoke would add "<arn>:*").
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="InvokeFindChampion",
+                actions=["lambda:InvokeFunction"],
+                resources=[self.champion_finder.function.function_arn],
+            )
+        )
 
         self.input_data_uri = f"s3://{bucket.bucket_name}/{config.input_data_prefix}"
         definition = render(
@@ -102,6 +127,9 @@ class TrainingPipeline(Construct):
                 "EVALUATE_SCRIPT_URI": self.evaluate_script.s3_object_url,
                 "PREPROCESS_SCRIPT_NAME": self.preprocess_script.s3_object_key,
                 "EVALUATE_SCRIPT_NAME": self.evaluate_script.s3_object_key,
+                "TRAIN_SCRIPT_URI": self.train_script.s3_object_url,
+                "TRAIN_SCRIPT_NAME": self.train_script.s3_object_key,
+                "FIND_CHAMPION_FUNCTION_ARN": self.champion_finder.function.function_arn,
                 "PROCESSING_IMAGE_URI": images["processing"],
                 "XGBOOST_IMAGE_URI": images["xgboost"],
                 "LABEL_COLUMN": config.label_column,
@@ -117,7 +145,11 @@ class TrainingPipeline(Construct):
                 "ModelApprovalStatus": config.approval_status,
                 "PositiveClass": config.positive_class or "",
                 "ExcludeColumns": ",".join(config.exclude_columns),
+                "MinPositives": config.min_positives,
+                "MinNegatives": config.min_negatives,
+                "ChampionMargin": config.champion_margin,
             },
+            hyperparameters=config.hyperparameters,
         )
 
         self.pipeline_name = f"{config.resource_prefix}-training"

@@ -101,3 +101,27 @@ def synthesize_variant(
         return synthesize({**cdk_context, **overrides}, tmp_path_factory.mktemp("variant"))
 
     return build
+
+
+# Independent dev settings of several stacks, synthesized together once (a synth costs
+# seconds): the registry's e-mail subscription, the trigger's schedule, the pipeline's metric,
+# label, gate and hyperparameters. Prod keeps cdk.json's values, which the tests compare with.
+DEV_VARIANT_OVERRIDES: dict[str, Any] = {
+    "dev.notification_email": "ml-team@example.com",
+    "dev.schedule.cron": "cron(30 2 ? * MON-FRI *)",
+    "dev.schedule.time_zone": "Europe/Paris",
+    "dev.schedule.enabled": "false",
+    "dev.metric_name": "auc",
+    "dev.label_column": "is_fraud",
+    "dev.positive_class": "Yes",
+    "dev.exclude_columns": "id,rownames",
+    "dev.min_positives": 20,
+    "dev.min_negatives": 30,
+    "dev.champion_margin": 0.05,
+    "dev.hyperparameters": '{"max_depth": 3, "eta": 0.2}',
+}
+
+
+@pytest.fixture(scope="session")
+def dev_variant(synthesize_variant: Callable[..., Synthesized]) -> Synthesized:
+    return synthesize_variant(DEV_VARIANT_OVERRIDES)

@@ -512,3 +512,60 @@ def test_a_bad_excluded_column_is_named_by_its_position(
 ) -> None:
     (reported,) = _errors({**cdk_context, "prod.exclude_columns": value})
     assert reported.startswith(problem), reported
+
+
+def test_gate_settings_and_hyperparameters_have_defaults_and_overrides(
+    cdk_context: dict[str, Any],
+) -> None:
+    configs = _load(
+        cdk_context,
+        **{
+            "prod.min_positives": "12",
+            "prod.champion_margin": "0",
+            "prod.hyperparameters": '{"max_depth": 4, "scale_pos_weight": "3.5"}',
+        },
+    )
+    dev, prod = configs["dev"], configs["prod"]
+    assert (dev.min_positives, dev.min_negatives, dev.champion_margin) == (5, 5, 0.01)
+    assert dev.hyperparameters == {}
+    assert (prod.min_positives, prod.champion_margin) == (12, 0.0)
+    assert prod.hyperparameters == {"max_depth": 4, "scale_pos_weight": "3.5"}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragments"),
+    [
+        # The training job's own validation, so synth refuses what the job would refuse.
+        ('{"objective": "reg:squarederror"}', ["'objective'", "binary:logistic"]),
+        ('{"max_depht": 4}', ["unknown hyperparameter 'max_depht'", "did you mean 'max_depth'"]),
+        ('{"eta": 2}', ["'eta'", "[0, 1]"]),
+        # The file spells it eta: a second spelling would reach the job as two settings.
+        ('{"learning_rate": 0.2}', ["'eta' and 'learning_rate' are the same hyperparameter"]),
+        ('{"max_depth": true}', ["hyperparameters.max_depth must be a number or a string"]),
+        ('{"max_depth": [4]}', ["hyperparameters.max_depth must be a number or a string"]),
+    ],
+)
+def test_a_bad_hyperparameter_is_refused_at_synth_naming_it(
+    cdk_context: dict[str, Any], value: str, fragments: list[str]
+) -> None:
+    (problem,) = _errors({**cdk_context, "prod.hyperparameters": value})
+    assert problem.startswith("[prod] hyperparameters"), problem
+    for fragment in fragments:
+        assert fragment in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "accepted"),
+    [
+        ("min_positives", "0", "greater than or equal to 1"),
+        ("min_negatives", "2.5", "valid integer"),
+        ("champion_margin", "-0.1", "greater than or equal to 0"),
+        ("champion_margin", "nan", "finite number"),
+    ],
+)
+def test_bad_gate_settings_name_the_field(
+    cdk_context: dict[str, Any], field: str, value: str, accepted: str
+) -> None:
+    (problem,) = _errors({**cdk_context, f"dev.{field}": value})
+    assert problem.startswith(f"[dev] {field}:"), problem
+    assert accepted in problem, problem

@@ -80,6 +80,9 @@ def test_parameter_defaults_come_from_the_environment_config(
         # Unset in cdk.json: the labels are 0/1, no column is excluded.
         "PositiveClass": "",
         "ExcludeColumns": "",
+        "MinPositives": config.min_positives,
+        "MinNegatives": config.min_negatives,
+        "ChampionMargin": config.champion_margin,
     }
     assert defaults["MetricThreshold"] == {"dev": 0.8, "prod": 0.9}[env]
 
@@ -89,29 +92,19 @@ def test_steps_and_their_order(synthesized: Synthesized) -> None:
     assert [(s["Name"], s["Type"]) for s in definition["Steps"]] == [
         ("Preprocess", "Processing"),
         ("Train", "Training"),
+        ("FindChampion", "Lambda"),
         ("Evaluate", "Processing"),
-        ("CheckMetric", "Condition"),
+        ("CheckGate", "Condition"),
     ]
-    condition = _step(definition, "CheckMetric")["Arguments"]
+    condition = _step(definition, "CheckGate")["Arguments"]
     assert [(s["Name"], s["Type"]) for s in condition["IfSteps"]] == [
         ("RegisterModel", "RegisterModel")
     ]
-    assert [(s["Name"], s["Type"]) for s in condition["ElseSteps"]] == [
-        ("MetricBelowThreshold", "Fail")
-    ]
-
-
-def test_fail_step_message_names_metric_value_and_threshold(synthesized: Synthesized) -> None:
-    condition = _step(_definition(synthesized, PROD), "CheckMetric")["Arguments"]
-    (fail,) = condition["ElseSteps"]
-    values = fail["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert values[:3] == ["Model not registered:", "f1", "="]
-    assert values[3]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
-    assert values[4:] == ["is below the threshold", {"Get": "Parameters.MetricThreshold"}]
+    assert [(s["Name"], s["Type"]) for s in condition["ElseSteps"]] == [("ModelRejected", "Fail")]
 
 
 def test_registration_uses_the_group_and_the_approval_parameter(synthesized: Synthesized) -> None:
-    condition = _step(_definition(synthesized, PROD), "CheckMetric")["Arguments"]
+    condition = _step(_definition(synthesized, PROD), "CheckGate")["Arguments"]
     (register,) = condition["IfSteps"]
     arguments = register["Arguments"]
     assert arguments["ModelPackageGroupName"] == "mlops-demo-prod"
@@ -120,29 +113,43 @@ def test_registration_uses_the_group_and_the_approval_parameter(synthesized: Syn
     assert metrics["ContentType"] == "application/json"
 
 
-def test_gate_reads_the_configured_metric_against_the_threshold_parameter(
+def test_find_champion_step_invokes_the_function_the_role_may_invoke(
     synthesized: Synthesized,
 ) -> None:
-    (condition,) = _step(_definition(synthesized, DEV), "CheckMetric")["Arguments"]["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
-    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.f1.value"
-    assert condition["RightValue"] == {"Get": "Parameters.MetricThreshold"}
+    step = _step(_definition(synthesized, DEV), "FindChampion")
+    assert step["FunctionArn"].startswith("<TrainingPipelineChampionFinderFunction")
+    assert step["Arguments"]["ModelPackageGroupName"] == "mlops-demo-dev"
+    statements = _statements(synthesized, DEV, "TrainingPipelineExecutionRoleDefaultPolicy")
+    (invoke,) = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
+    # The function itself: no versions or aliases (":*"), nothing else.
+    assert [flatten(r) for r in as_list(invoke["Resource"])] == [step["FunctionArn"]]
 
 
-def test_metric_and_label_overrides_reach_the_definition(synthesize_variant: Any) -> None:
-    variant = synthesize_variant(
-        {
-            "dev.metric_name": "auc",
-            "dev.label_column": "is_fraud",
-            "dev.positive_class": "Yes",
-            "dev.exclude_columns": "id,rownames",
-        }
+def test_champion_finder_reads_only_this_groups_versions(synthesized: Synthesized) -> None:
+    statements = _statements(synthesized, DEV, "TrainingPipelineChampionFinderRoleDefaultPolicy")
+    by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
+    assert flatten(by_sid["DescribeThisGroupsPackages"]["Resource"]) == (
+        "arn:<AWS::Partition>:sagemaker:eu-west-1:<AWS::AccountId>:model-package/mlops-demo-dev/*"
     )
+    assert by_sid["ListModelPackages"]["Action"] == "sagemaker:ListModelPackages"
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert not {a for a in actions if a.startswith("sagemaker:") and "Model" not in a}
+
+
+def test_metric_label_gate_and_hyperparameter_overrides_reach_the_definition(
+    dev_variant: Synthesized,
+) -> None:
+    # conftest.DEV_VARIANT_OVERRIDES: metric auc, label is_fraud, positive class Yes, exclude
+    # id,rownames, min 20/30, margin 0.05, max_depth 3 and eta 0.2.
+    variant = dev_variant
     definition = _definition(variant, DEV)
-    (condition,) = _step(definition, "CheckMetric")["Arguments"]["Conditions"]
-    assert (
-        condition["LeftValue"]["Std:JsonGet"]["Path"] == "binary_classification_metrics.auc.value"
-    )
+    hyperparameters = _step(definition, "Train")["Arguments"]["HyperParameters"]
+    assert (hyperparameters["max_depth"], hyperparameters["eta"]) == ("3", "0.2")
+    prod_train = _step(_definition(variant, PROD), "Train")["Arguments"]["HyperParameters"]
+    assert (prod_train["max_depth"], prod_train["eta"]) == ("6", "0.1")
+    evaluate = _step(definition, "Evaluate")["Arguments"]["AppSpecification"]
+    metric_flag = evaluate["ContainerArguments"].index("--metric")
+    assert evaluate["ContainerArguments"][metric_flag + 1] == "auc"
     arguments = _step(definition, "Preprocess")["Arguments"]["AppSpecification"][
         "ContainerArguments"
     ]
@@ -150,6 +157,8 @@ def test_metric_and_label_overrides_reach_the_definition(synthesize_variant: Any
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert defaults["PositiveClass"] == "Yes"
     assert defaults["ExcludeColumns"] == "id,rownames"
+    assert (defaults["MinPositives"], defaults["MinNegatives"]) == (20, 30)
+    assert defaults["ChampionMargin"] == 0.05
 
 
 def test_steps_run_the_regional_images_and_the_asset_scripts(synthesized: Synthesized) -> None:
@@ -161,6 +170,13 @@ def test_steps_run_the_regional_images_and_the_asset_scripts(synthesized: Synthe
     assert evaluate["AppSpecification"]["ImageUri"] == images["xgboost"]
     train = _step(definition, "Train")["Arguments"]
     assert train["AlgorithmSpecification"]["TrainingImage"] == images["xgboost"]
+    (code,) = [c for c in train["InputDataConfig"] if c["ChannelName"] == "code"]
+    uri = code["DataSource"]["S3DataSource"]["S3Uri"]
+    assert uri.startswith("s3://cdk-hnb659fds-assets-<AWS::AccountId>-eu-west-1/")
+    assert train["AlgorithmSpecification"]["ContainerEntrypoint"] == [
+        "python3",
+        f"/opt/ml/input/data/code/{uri.rsplit('/', 1)[1]}",
+    ]
     for arguments in (preprocess, evaluate):
         (code,) = [i for i in arguments["ProcessingInputs"] if i["InputName"] == "code"]
         uri = code["S3Input"]["S3Uri"]

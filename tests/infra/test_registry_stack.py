@@ -106,8 +106,9 @@ def test_eventbridge_may_publish_to_the_encrypted_topic(synthesized: Synthesized
     assert events and set(events[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
 
 
-def test_email_subscription_when_configured(synthesize_variant: Any) -> None:
-    variant = synthesize_variant({"dev.notification_email": "ml-team@example.com"})
+def test_email_subscription_when_configured(dev_variant: Synthesized) -> None:
+    # conftest.DEV_VARIANT_OVERRIDES: dev.notification_email.
+    variant = dev_variant
     template = variant.template("Dev-RegistryStack")
     template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ml-team@example.com"}

@@ -68,14 +68,9 @@ def test_schedule_starts_the_pipeline_weekly_on_tuesday_evening(
     )
 
 
-def test_schedule_config_overrides_and_disabling(synthesize_variant: Any) -> None:
-    variant = synthesize_variant(
-        {
-            "dev.schedule.cron": "cron(30 2 ? * MON-FRI *)",
-            "dev.schedule.time_zone": "Europe/Paris",
-            "dev.schedule.enabled": "false",
-        }
-    )
+def test_schedule_config_overrides_and_disabling(dev_variant: Synthesized) -> None:
+    # conftest.DEV_VARIANT_OVERRIDES: dev.schedule cron, time zone and enabled=false.
+    variant = dev_variant
     schedule = _schedule(variant, DEV)
     assert schedule["ScheduleExpression"] == "cron(30 2 ? * MON-FRI *)"
     assert schedule["ScheduleExpressionTimezone"] == "Europe/Paris"

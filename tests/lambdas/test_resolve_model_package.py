@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import model_registry
 import pytest
 from botocore.stub import Stubber
 
@@ -546,7 +547,7 @@ def test_creation_time_ties_are_broken_by_version() -> None:
         for v in (7, 9, 8)
     ]
 
-    ordered = sorted(summaries, key=handler._newest_first_key, reverse=True)
+    ordered = sorted(summaries, key=model_registry.newest_first_key, reverse=True)
 
     assert [s["ModelPackageVersion"] for s in ordered] == [9, 8, 7]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import tarfile
@@ -61,7 +62,52 @@ def payload_archive(rows: list[str]) -> bytes:
 def test_parse_predictions_accepts_xgboost_formats(
     body: bytes, content_type: str | None, expected: list[float]
 ) -> None:
-    assert handler.parse_predictions(body, content_type) == pytest.approx(expected)
+    predictions = handler.parse_predictions(body, content_type)
+
+    assert [p.probability for p in predictions] == pytest.approx(expected)
+    assert [p.label for p in predictions] == [None] * len(expected)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "rows_sent", "expected"),
+    [
+        (b"0.912345,Yes\n0.100000,No\n", "text/csv", 2, [(0.912345, "Yes"), (0.1, "No")]),
+        (b"0.9,Yes\r\n\r\n0.1,No", None, 2, [(0.9, "Yes"), (0.1, "No")]),
+        (
+            b'0.9,"Yes, churned"\n0.1,"Stayed ""loyal"""\n0.2,"two\nlines"\n',
+            "text/csv",
+            3,
+            [(0.9, "Yes, churned"), (0.1, 'Stayed "loyal"'), (0.2, "two\nlines")],
+        ),
+        # One record: a probability and its label, even when the label is a number.
+        (b"0.300000,1\n", "text/csv", 1, [(0.3, "1")]),
+        (b"0.300000,0", "text/csv", 1, [(0.3, "0")]),
+        # Several records on one line of numbers: an older container's comma-separated form.
+        (b"0.3,1", "text/csv", 2, [(0.3, None), (1.0, None)]),
+        (b"0.3", "text/csv", 1, [(0.3, None)]),
+        (
+            b'{"predictions": [{"probability": 0.912345, "label": "Yes"}, '
+            b'{"probability": 0, "label": "No"}]}',
+            "application/json",
+            2,
+            [(0.912345, "Yes"), (0.0, "No")],
+        ),
+        (
+            b'[{"probability": 0.5, "label": "a,b"}]',
+            None,
+            1,
+            [(0.5, "a,b")],
+        ),
+        (b'{"predictions": [{"probability": 0.4}]}', "application/json", 1, [(0.4, None)]),
+    ],
+)
+def test_parse_predictions_reads_probabilities_and_labels(
+    body: bytes, content_type: str | None, rows_sent: int, expected: list[tuple[float, str | None]]
+) -> None:
+    predictions = handler.parse_predictions(body, content_type, rows_sent=rows_sent)
+
+    assert [p.probability for p in predictions] == pytest.approx([p for p, _ in expected])
+    assert [p.label for p in predictions] == [label for _, label in expected]
 
 
 def test_parse_predictions_reports_first_80_bytes_of_garbage() -> None:
@@ -85,11 +131,26 @@ def test_parse_predictions_reports_first_80_bytes_of_garbage() -> None:
         b'{"predictions": [{"score": true}]}',
         b'{"score": 0.5}',
         b"{not json",
+        # Labelled and unlabelled records mixed.
+        b"0.9,Yes\n0.1\n",
+        b'{"predictions": [{"probability": 0.9, "label": "Yes"}, {"probability": 0.1}]}',
+        # More than a probability and a label.
+        b"0.9,Yes,extra\n0.1,No,extra\n",
+        # An empty label, or a label that is not text.
+        b"0.9,\n0.1,No\n",
+        b'{"predictions": [{"probability": 0.9, "label": ""}]}',
+        b'{"predictions": [{"probability": 0.9, "label": 1}]}',
+        b'{"predictions": [{"probability": "0.9", "label": "Yes"}]}',
+        # A label before its probability.
+        b"Yes,0.9\nNo,0.1\n",
+        # An unclosed quote, and a quoted empty line only.
+        b'0.9,"Yes\n0.1,No\n',
+        b'""',
     ],
 )
 def test_parse_predictions_rejects_malformed_bodies(body: bytes) -> None:
     with pytest.raises(JobError, match=r"^response is not parseable: "):
-        handler.parse_predictions(body, "text/csv")
+        handler.parse_predictions(body, "text/csv", rows_sent=2)
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "Application/JSON; charset=utf-8"])
@@ -101,22 +162,181 @@ def test_parse_predictions_reads_a_json_content_type_as_json(content_type: str) 
 def test_parse_predictions_keeps_nan_for_validation_to_reject() -> None:
     predictions = handler.parse_predictions(b"0.5\nnan", "text/csv")
 
-    assert predictions[0] == 0.5
-    assert math.isnan(predictions[1])
+    assert predictions[0].probability == 0.5
+    assert math.isnan(predictions[1].probability)
 
 
 # ---------------------------------------------------------------------------------------------
 # validate_predictions
 
 
+def unlabelled(*probabilities: float) -> list[handler.Prediction]:
+    return [handler.Prediction(p) for p in probabilities]
+
+
+def labelled(*pairs: tuple[float, str]) -> list[handler.Prediction]:
+    return [handler.Prediction(p, label) for p, label in pairs]
+
+
 def test_validate_predictions_summarises_scores() -> None:
-    result = handler.validate_predictions([0.2, 0.0, 1.0, 0.75], rows_sent=4)
+    result = handler.validate_predictions(unlabelled(0.2, 0.0, 1.0, 0.75), rows_sent=4)
 
     assert result.output_variables() == {
         "RowsTested": "4",
         "MinScore": "0.000000",
         "MaxScore": "1.000000",
+        "DecisionThreshold": "",
+        "Labels": "",
     }
+
+
+def test_validate_predictions_accepts_labels_that_agree_with_the_threshold() -> None:
+    predictions = labelled((0.9, "Yes"), (0.1, "No"), (0.42, "Yes"), (0.419999, "No"))
+
+    result = handler.validate_predictions(predictions, rows_sent=4, decision_threshold=0.42)
+
+    assert result.output_variables() == {
+        "RowsTested": "4",
+        "MinScore": "0.100000",
+        "MaxScore": "0.900000",
+        "DecisionThreshold": "0.42",
+        "Labels": "No,Yes",
+    }
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        labelled((0.9, "Yes"), (0.8, "Yes")),
+        labelled((0.1, "No"), (0.0, "No")),
+        # A threshold of 0 puts every record on the positive side.
+        labelled((0.0000011, "Yes")),
+    ],
+    ids=["all above", "all below", "just above zero"],
+)
+def test_validate_predictions_accepts_one_side_of_the_threshold_only(
+    predictions: list[handler.Prediction],
+) -> None:
+    threshold = 0.0 if len(predictions) == 1 else 0.5
+
+    result = handler.validate_predictions(predictions, len(predictions), threshold)
+
+    assert result.labels == (predictions[0].label,)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "near"),
+    [
+        # The model compared 0.4200004 >= 0.4200004 and said Yes, then wrote 0.420000.
+        (0.4200004, labelled((0.42, "Yes"))),
+        # It compared 0.4199996 < 0.42 and said No, then wrote 0.420000.
+        (0.42, labelled((0.42, "No"))),
+        # The rule's edge: exactly a millionth away, on either side.
+        (0.42, labelled((0.420001, "No"), (0.419999, "Yes"))),
+    ],
+    ids=["rounded down below", "rounded up onto", "a millionth away"],
+)
+def test_validate_predictions_exempts_records_within_a_millionth_of_the_threshold(
+    threshold: float, near: list[handler.Prediction]
+) -> None:
+    predictions = [*labelled((0.9, "Yes"), (0.1, "No")), *near]
+
+    result = handler.validate_predictions(predictions, len(predictions), threshold)
+
+    assert result.labels == ("No", "Yes")
+
+
+@pytest.mark.parametrize(
+    ("predictions", "message"),
+    [
+        (
+            labelled((0.9, "Yes"), (0.1, "No"), (0.7, "No")),
+            "row 3: probability 0.7 is at or above the decision threshold 0.42 but labelled "
+            "'No', while row 1 (probability 0.9, also at or above it) is labelled 'Yes'",
+        ),
+        (
+            labelled((0.1, "No"), (0.2, "Yes")),
+            "row 2: probability 0.2 is below the decision threshold 0.42 but labelled 'Yes', "
+            "while row 1 (probability 0.1, also below it) is labelled 'No'",
+        ),
+        (
+            labelled((0.1, "Yes"), (0.9, "Yes")),
+            "row 2: probability 0.9 is at or above the decision threshold 0.42 but labelled "
+            "'Yes', the same label as row 1 (probability 0.1, below it)",
+        ),
+        (
+            # 2e-6 from the threshold is past the rounding of six decimals.
+            labelled((0.9, "Yes"), (0.1, "No"), (0.419998, "Yes")),
+            "row 3: probability 0.419998 is below the decision threshold 0.42 but labelled "
+            "'Yes', while row 2 (probability 0.1, also below it) is labelled 'No'",
+        ),
+        (
+            # Exempt from the threshold, but a third class all the same.
+            labelled((0.9, "Yes"), (0.1, "No"), (0.42, "Maybe")),
+            "row 3: label 'Maybe' is a third label after 'Yes' and 'No'; a binary model "
+            "answers with two labels at most",
+        ),
+    ],
+)
+def test_validate_predictions_names_the_first_row_that_disagrees_with_the_threshold(
+    predictions: list[handler.Prediction], message: str
+) -> None:
+    with pytest.raises(JobError) as caught:
+        handler.validate_predictions(predictions, len(predictions), decision_threshold=0.42)
+
+    assert str(caught.value) == message
+
+
+def test_validate_predictions_without_a_threshold_allows_any_two_labels() -> None:
+    # Without the package's threshold there is no way to tell which side a label belongs to.
+    predictions = labelled((0.9, "No"), (0.1, "Yes"), (0.5, "No"))
+
+    result = handler.validate_predictions(predictions, rows_sent=3)
+
+    assert result.output_variables()["Labels"] == "No,Yes"
+    assert result.output_variables()["DecisionThreshold"] == ""
+
+
+def test_validate_predictions_without_a_threshold_refuses_a_third_label() -> None:
+    predictions = labelled((0.9, "Yes"), (0.1, "No"), (0.5, "No"), (0.3, "Perhaps"))
+
+    with pytest.raises(JobError) as caught:
+        handler.validate_predictions(predictions, rows_sent=4)
+
+    assert str(caught.value) == (
+        "row 4: label 'Perhaps' is a third label after 'Yes' and 'No'; a binary model answers "
+        "with two labels at most"
+    )
+
+
+def test_validate_predictions_with_a_threshold_and_no_labels_checks_probabilities_only() -> None:
+    result = handler.validate_predictions(unlabelled(0.9, 0.1), rows_sent=2, decision_threshold=0.5)
+
+    assert result.output_variables()["DecisionThreshold"] == "0.5"
+    assert result.output_variables()["Labels"] == ""
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (("No", "Yes"), "No,Yes"),
+        (("x" * 1000,), "x" * 1000),
+        (("x" * 1001,), "x" * 997 + "..."),
+        (("a" * 600, "b" * 600), "a" * 496 + "...," + "b" * 496 + "..."),
+        (("short", "b" * 2000), "short," + "b" * 496 + "..."),
+        ((), ""),
+    ],
+    ids=["fits", "exactly the limit", "one long", "two long", "one long one short", "none"],
+)
+def test_labels_output_variable_fits_codepipeline_limit(
+    labels: tuple[str, ...], expected: str
+) -> None:
+    result = handler.EndpointTestResult(1, 0.5, 0.5, labels=labels)
+
+    value = result.output_variables()["Labels"]
+
+    assert value == expected
+    assert len(value) <= 1000
 
 
 @pytest.mark.parametrize(
@@ -132,7 +352,7 @@ def test_validate_predictions_summarises_scores() -> None:
 )
 def test_validate_predictions_rejects(predictions: list[float], rows: int, message: str) -> None:
     with pytest.raises(JobError) as caught:
-        handler.validate_predictions(predictions, rows)
+        handler.validate_predictions(unlabelled(*predictions), rows)
 
     assert str(caught.value) == message
 
@@ -143,15 +363,62 @@ def test_validate_predictions_rejects(predictions: list[float], rows: int, messa
 
 def test_read_payload_rows_skips_blank_lines_and_caps_rows() -> None:
     rows = [f"{i},{i + 1}" for i in range(15)]
-    archive = tarball({"payload.csv": ("\n\n".join(rows) + "\n").encode()})
+    archive = tarball({"payload.csv": ("\n\n".join(rows) + "\n \n").encode()})
 
-    assert handler.read_payload_rows(archive, PAYLOAD_URL) == rows[:10]
+    assert handler.read_payload_rows(archive, PAYLOAD_URL) == [r.split(",") for r in rows[:10]]
 
 
 def test_read_payload_rows_finds_payload_in_a_subdirectory_of_plain_tar() -> None:
     archive = tarball({"sample/README": b"hi", "sample/payload.csv": b"1,2\n3,4\n"}, gzip=False)
 
-    assert handler.read_payload_rows(archive, PAYLOAD_URL) == ["1,2", "3,4"]
+    assert handler.read_payload_rows(archive, PAYLOAD_URL) == [["1", "2"], ["3", "4"]]
+
+
+# Raw records as Evaluate writes them: text categories, quoted fields holding commas, quotes
+# and line breaks, empty cells for missing values (leading, inner and trailing), spaces kept.
+RAW_PAYLOAD = (
+    '12,"Month-to-month, paperless",,"said ""hi""\nthen left",\n,Two year,3.25, padded ,x\n,,,,\n'
+)
+RAW_RECORDS = [
+    ["12", "Month-to-month, paperless", "", 'said "hi"\nthen left', ""],
+    ["", "Two year", "3.25", " padded ", "x"],
+    ["", "", "", "", ""],
+]
+
+
+def test_read_payload_rows_splits_records_not_lines() -> None:
+    archive = tarball({"payload.csv": RAW_PAYLOAD.encode()})
+
+    assert handler.read_payload_rows(archive, PAYLOAD_URL) == RAW_RECORDS
+
+
+def test_read_payload_rows_counts_records_spanning_lines_as_one_row() -> None:
+    records = "".join(f'{i},"line one\nline two"\n' for i in range(12))
+    archive = tarball({"payload.csv": records.encode()})
+
+    rows = handler.read_payload_rows(archive, PAYLOAD_URL)
+
+    assert rows == [[str(i), "line one\nline two"] for i in range(10)]
+
+
+def test_serialize_records_writes_each_record_as_one_csv_line() -> None:
+    assert handler.serialize_records(RAW_RECORDS) == RAW_PAYLOAD
+
+
+def test_serialize_records_quotes_only_where_csv_needs_it() -> None:
+    # Quoting is a matter of CSV, not of the value: the values come through, not the quotes.
+    records = list(csv.reader(io.StringIO('"plain","",1\n', newline="")))
+
+    assert handler.serialize_records(records) == "plain,,1\n"
+
+
+def test_serialize_records_quotes_a_lone_carriage_return() -> None:
+    records = [["a\rb", "", "c\r\nd"], ["e", "f", ""]]
+
+    text = handler.serialize_records(records)
+
+    assert text == '"a\rb",,"c\r\nd"\ne,f,\n'
+    assert list(csv.reader(io.StringIO(text, newline=""))) == records
 
 
 @pytest.mark.parametrize(
@@ -176,7 +443,7 @@ def test_read_payload_rows_explains_bad_archives(archive: bytes, message: str) -
 def test_read_payload_rows_strips_a_byte_order_mark_and_carriage_returns() -> None:
     archive = tarball({"payload.csv": b"\xef\xbb\xbf1,2\r\n3,4"})
 
-    assert handler.read_payload_rows(archive, PAYLOAD_URL) == ["1,2", "3,4"]
+    assert handler.read_payload_rows(archive, PAYLOAD_URL) == [["1", "2"], ["3", "4"]]
 
 
 def test_read_payload_rows_names_at_most_20_files_and_no_directories() -> None:
@@ -246,6 +513,14 @@ def payload_cut_short(monkeypatch: pytest.MonkeyPatch) -> bytes:
             lambda _: tarball({"payload.csv": b"\n \n"}),
             f"payload.csv in {PAYLOAD_URL} has no rows.",
         ),
+        (
+            lambda _: tarball({"payload.csv": b'1,2\n3,"open\n4,5\n'}),
+            f"payload.csv in {PAYLOAD_URL} is not valid CSV at line 3: unexpected end of data",
+        ),
+        (
+            lambda _: tarball({"payload.csv": b'1,"a"b\n'}),
+            f"payload.csv in {PAYLOAD_URL} is not valid CSV at line 1: ',' expected after '\"'",
+        ),
     ],
 )
 def test_read_payload_rows_messages(
@@ -314,15 +589,25 @@ def aws(make_client: Any, codepipeline: CodePipelineRecorder) -> dict[str, Any]:
 
 @pytest.fixture
 def deployed(aws: dict[str, Any]) -> dict[str, Any]:
-    """An InService endpoint and a model package whose sample payload holds ROWS."""
+    """An InService endpoint and a model package, registered before decision thresholds,
+    whose sample payload holds ROWS."""
     return deploy(aws, PAYLOAD_KEY)
 
 
-def deploy(aws: dict[str, Any], payload_key: str) -> dict[str, Any]:
+def deploy(
+    aws: dict[str, Any],
+    payload_key: str,
+    payload: bytes | None = None,
+    decision_threshold: str | None = None,
+) -> dict[str, Any]:
     sagemaker, s3 = aws["sagemaker"], aws["s3"]
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=payload_key, Body=payload_archive(ROWS))
-    register_package(sagemaker, sample_payload_url=f"s3://{BUCKET}/{payload_key}")
+    s3.put_object(Bucket=BUCKET, Key=payload_key, Body=payload or payload_archive(ROWS))
+    register_package(
+        sagemaker,
+        sample_payload_url=f"s3://{BUCKET}/{payload_key}",
+        decision_threshold=decision_threshold,
+    )
     sagemaker.create_model(
         ModelName="churn-model",
         ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker",
@@ -343,9 +628,13 @@ def deploy(aws: dict[str, Any], payload_key: str) -> dict[str, Any]:
     return aws
 
 
-def register_package(sagemaker: Any, sample_payload_url: str | None) -> None:
+def register_package(
+    sagemaker: Any, sample_payload_url: str | None, decision_threshold: str | None = None
+) -> None:
     sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    extra = {"SamplePayloadUrl": sample_payload_url} if sample_payload_url else {}
+    extra: dict[str, Any] = {"SamplePayloadUrl": sample_payload_url} if sample_payload_url else {}
+    if decision_threshold is not None:
+        extra["CustomerMetadataProperties"] = {"DecisionThreshold": decision_threshold}
     response = sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus="Approved",
@@ -386,18 +675,23 @@ def failure_message(codepipeline: CodePipelineRecorder, failure_type: str = "Job
     return message
 
 
-def test_valid_probabilities_pass(
+def record_requests(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    aws["sagemaker-runtime"].meta.events.register(
+        "provide-client-params.sagemaker-runtime.InvokeEndpoint",
+        lambda params, **_: sent.append(dict(params)),
+    )
+    return sent
+
+
+def test_a_model_registered_before_labels_passes_with_bare_probabilities(
     deployed: dict[str, Any],
     codepipeline: CodePipelineRecorder,
     job_event: Any,
     lambda_context: Any,
 ) -> None:
     endpoint_returns("0.12\n0.5\n0.93\n")
-    sent: list[dict[str, Any]] = []
-    deployed["sagemaker-runtime"].meta.events.register(
-        "provide-client-params.sagemaker-runtime.InvokeEndpoint",
-        lambda params, **_: sent.append(dict(params)),
-    )
+    sent = record_requests(deployed)
     codepipeline.expect_report("put_job_success_result")
 
     run(job_event, lambda_context)
@@ -405,7 +699,7 @@ def test_valid_probabilities_pass(
     assert sent == [
         {
             "EndpointName": ENDPOINT,
-            "Body": "\n".join(ROWS).encode(),
+            "Body": "".join(f"{row}\n" for row in ROWS).encode(),
             "ContentType": "text/csv",
             "Accept": "text/csv",
         }
@@ -415,8 +709,144 @@ def test_valid_probabilities_pass(
         "RowsTested": "3",
         "MinScore": "0.120000",
         "MaxScore": "0.930000",
+        "DecisionThreshold": "",
+        "Labels": "",
     }
-    assert report["executionDetails"]["externalExecutionId"] == REQUEST_ID
+    assert report["executionDetails"] == {
+        "summary": "3 rows scored in [0.1200, 0.9300]",
+        "externalExecutionId": REQUEST_ID,
+    }
+
+
+def test_raw_records_are_sent_as_csv_records_byte_for_byte(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, PAYLOAD_KEY, payload=tarball({"payload.csv": RAW_PAYLOAD.encode()}))
+    endpoint_returns("0.200000,No\n0.700000,Yes\n0.400000,No\n")
+    sent = record_requests(aws)
+    codepipeline.expect_report("put_job_success_result")
+
+    run(job_event, lambda_context)
+
+    assert [request["Body"] for request in sent] == [RAW_PAYLOAD.encode()]
+    assert codepipeline.success()["outputVariables"]["RowsTested"] == "3"
+
+
+def test_labels_that_agree_with_the_decision_threshold_pass(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, PAYLOAD_KEY, decision_threshold="0.42")
+    # The record on the threshold is labelled as the rounding allows; the others must agree.
+    endpoint_returns('0.912345,"Yes, churned"\n0.100000,No\n0.420000,No\n')
+    codepipeline.expect_report("put_job_success_result")
+
+    run(job_event, lambda_context)
+
+    report = codepipeline.success()
+    assert report["outputVariables"] == {
+        "RowsTested": "3",
+        "MinScore": "0.100000",
+        "MaxScore": "0.912345",
+        "DecisionThreshold": "0.42",
+        "Labels": "No,Yes, churned",
+    }
+    assert report["executionDetails"]["summary"] == (
+        "3 rows scored in [0.1000, 0.9123]; labels agree with decision threshold 0.42"
+    )
+
+
+def test_a_json_response_with_probabilities_and_labels_passes(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, PAYLOAD_KEY, decision_threshold="0.5")
+    endpoint_returns(
+        '{"predictions": [{"probability": 0.8, "label": "Yes"}, '
+        '{"probability": 0.3, "label": "No"}, {"probability": 0.5, "label": "Yes"}]}',
+        content_type="application/json",
+    )
+    codepipeline.expect_report("put_job_success_result")
+
+    run(job_event, lambda_context)
+
+    variables = codepipeline.success()["outputVariables"]
+    assert (variables["DecisionThreshold"], variables["Labels"]) == ("0.5", "No,Yes")
+    assert (variables["MinScore"], variables["MaxScore"]) == ("0.300000", "0.800000")
+
+
+def test_a_label_that_disagrees_with_the_decision_threshold_fails_naming_the_row(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, PAYLOAD_KEY, decision_threshold="0.42")
+    endpoint_returns("0.900000,Yes\n0.100000,No\n0.600000,No\n")
+    codepipeline.expect_report()
+
+    run(job_event, lambda_context)
+
+    assert failure_message(codepipeline) == (
+        "row 3: probability 0.6 is at or above the decision threshold 0.42 but labelled 'No', "
+        "while row 1 (probability 0.9, also at or above it) is labelled 'Yes'"
+    )
+
+
+def test_a_malformed_decision_threshold_is_a_configuration_error(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    deploy(aws, PAYLOAD_KEY, decision_threshold="1.5")
+    codepipeline.expect_report()
+
+    run(job_event, lambda_context)
+
+    assert failure_message(codepipeline, "ConfigurationError") == (
+        f"Model package {PACKAGE_ARN} has CustomerMetadataProperties DecisionThreshold "
+        """'1.5'; expected a number in [0, 1] written as text, such as "0.42"."""
+    )
+
+
+@pytest.mark.parametrize(
+    ("properties", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"Team": "churn"}, None),
+        ({"DecisionThreshold": "0.42"}, 0.42),
+        ({"DecisionThreshold": " 0.5 "}, 0.5),
+        ({"DecisionThreshold": "0"}, 0.0),
+        ({"DecisionThreshold": "1"}, 1.0),
+        ({"DecisionThreshold": "4.2e-1"}, 0.42),
+        ({"DecisionThreshold": ".25"}, 0.25),
+    ],
+)
+def test_decision_threshold_reads_the_customer_metadata_property(
+    properties: dict[str, str] | None, expected: float | None
+) -> None:
+    assert handler.decision_threshold(PACKAGE_ARN, properties) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["high", "-0.1", "1.000001", "nan", "inf", "0.4.2", "1_0", "0x1", "1e400", "", "  ", 0.5],
+)
+def test_decision_threshold_refuses_anything_but_a_number_in_0_1(value: object) -> None:
+    with pytest.raises(JobError) as caught:
+        handler.decision_threshold(PACKAGE_ARN, {"DecisionThreshold": value})
+
+    assert caught.value.failure_type == "ConfigurationError"
+    assert f"DecisionThreshold {value!r}; expected a number in [0, 1]" in str(caught.value)
 
 
 @pytest.mark.parametrize(

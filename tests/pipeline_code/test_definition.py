@@ -57,6 +57,16 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = []
     check_exit = bd.main(["--check", "--definitions-dir", str(tampered)], out=lines.append)
 
+# `make pipeline` refuses hyperparameters the training job would refuse, with the same words.
+with tempfile.TemporaryDirectory() as tmp:
+    bad = Path(tmp) / "hyperparameters.json"
+    bad.write_text(json.dumps({"objective": "reg:squarederror", "num_round": 10, "eta": 2}))
+    try:
+        bd._load_hyperparameters(bad)
+        refusal = None
+    except ValueError as error:
+        refusal = str(error)
+
 # Telemetry used to be sent from background threads: give stragglers a chance to show up.
 for thread in threading.enumerate():
     if thread is not threading.main_thread():
@@ -68,6 +78,7 @@ print(json.dumps({
     "drift": bd.drift(first.files, bd.DEFINITIONS_DIR),
     "check_exit": check_exit,
     "check_output": "\n".join(lines),
+    "hyperparameter_refusal": refusal,
     "attempts": attempts,
     "threads": [t.name for t in threading.enumerate() if t is not threading.main_thread()],
     "seconds": {"sdk_import": bd.SDK_IMPORT_SECONDS, "module_import": import_seconds,
@@ -123,3 +134,11 @@ def test_check_reports_drift_as_a_diff(build: dict[str, Any]) -> None:
     assert '-        "ExpireAfter": "P1D"' in output
     assert '+        "ExpireAfter": "P30D"' in output
     assert "1 pipeline definition file(s) out of date" in output
+
+
+def test_build_refuses_hyperparameters_the_training_job_refuses(build: dict[str, Any]) -> None:
+    refusal = build["hyperparameter_refusal"]
+    assert refusal is not None
+    assert "hyperparameters.json" in refusal
+    assert "'objective'" in refusal and "binary:logistic" in refusal
+    assert "'eta'" in refusal

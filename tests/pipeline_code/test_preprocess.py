@@ -1,14 +1,16 @@
-"""Preprocess: validation of the raw CSV data and the label-first, headerless split."""
+"""Preprocess: validation of the raw CSV data, and the split CSV files and schema.json."""
 
 from __future__ import annotations
 
 import bz2
+import csv
 import gzip
 import json
 import lzma
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,15 +57,28 @@ def run_main(source: Path, out: Path, *extra: str) -> int:
     )
 
 
+def read_schema(out: Path, name: str = "test") -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((out / name / "schema.json").read_text(encoding="utf-8"))
+    return schema
+
+
 def read_split(out: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(out / name / f"{name}.csv", header=None)
+    """A split as the contract says to read it: categorical columns as text, per schema.json,
+    and only an empty cell as missing."""
+    categorical = [f["name"] for f in read_schema(out, name)["features"] if f["type"] != "numeric"]
+    return pd.read_csv(
+        out / name / f"{name}.csv",
+        dtype=dict.fromkeys(categorical, str),
+        keep_default_na=False,
+        na_values=[""],
+    )
 
 
 def output_files(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
 
 
-def test_happy_path_writes_stratified_label_first_headerless_splits(tmp_path: Path) -> None:
+def test_happy_path_writes_stratified_label_first_splits_with_a_header(tmp_path: Path) -> None:
     frame = make_frame()
     assert run_main(write(frame, tmp_path / "in" / "data.csv"), tmp_path / "out") == 0
 
@@ -71,20 +86,20 @@ def test_happy_path_writes_stratified_label_first_headerless_splits(tmp_path: Pa
     assert [len(s) for s in splits.values()] == [280, 60, 60]
     overall_rate = frame["label"].mean()
     for name, split in splits.items():
-        assert split.shape[1] == 4, name
-        assert split[0].dtype == np.int64, name
-        assert set(split[0]) == {0, 1}, name
-        assert abs(split[0].mean() - overall_rate) < 0.02, name
+        assert list(split.columns) == ["label", "mean radius", "count", "flag"], name
+        assert split["label"].dtype == np.int64, name
+        assert set(split["label"]) == {0, 1}, name
+        assert abs(split["label"].mean() - overall_rate) < 0.02, name
 
-    # No header: every line is numbers only, and the label is the first field, written 0 or 1.
-    first_line = (tmp_path / "out" / "train" / "train.csv").read_text().splitlines()[0]
+    # A header row, then lines of numbers only, the label first, written 0 or 1.
+    header, first_line = (tmp_path / "out" / "train" / "train.csv").read_text().splitlines()[:2]
+    assert header == "label,mean radius,count,flag"
     assert first_line.split(",")[0] in {"0", "1"}
     assert all(preprocess._is_number(field) for field in first_line.split(","))
 
     # Together the splits hold exactly the input rows (booleans as 0/1), label first.
     expected = frame[["label", "mean radius", "count", "flag"]].astype({"flag": int})
     combined = pd.concat(splits.values(), ignore_index=True)
-    combined.columns = expected.columns
     key = list(expected.columns)
     pd.testing.assert_frame_equal(
         combined.sort_values(key).reset_index(drop=True),
@@ -93,16 +108,32 @@ def test_happy_path_writes_stratified_label_first_headerless_splits(tmp_path: Pa
     )
 
 
-def test_features_json_lists_the_feature_columns_in_output_order(tmp_path: Path) -> None:
-    run_main(write(make_frame(), tmp_path / "data.csv"), tmp_path / "out")
+def test_every_split_folder_holds_its_csv_and_the_same_schema_json(tmp_path: Path) -> None:
+    frame = make_frame()
+    frame.insert(0, "customer_id", range(ROWS))
+    frame["plan"] = ["basic", "pro", "team", "basic"] * (ROWS // 4)
+    frame["notes"] = [f"called on day {n}" for n in range(ROWS)]  # free text, excluded
+    source = write(frame, tmp_path / "data.csv")
 
-    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
-    assert description == {
-        "label_column": "label",
-        "feature_columns": ["mean radius", "count", "flag"],
-    }
-    # Only test.csv beside it: the train and validation channels must hold CSV data only.
-    assert sorted(p.name for p in (tmp_path / "out" / "train").iterdir()) == ["train.csv"]
+    assert run_main(source, tmp_path / "out", "--exclude-columns=customer_id,notes") == 0
+
+    out = tmp_path / "out"
+    for name in preprocess.SPLITS:
+        assert {p.name for p in (out / name).iterdir()} == {f"{name}.csv", "schema.json"}
+        assert read_schema(out, name) == {
+            "format_version": 1,
+            "label_column": "label",
+            "positive_class": "1",
+            "negative_class": "0",
+            "excluded_columns": ["customer_id", "notes"],
+            "features": [
+                {"name": "mean radius", "type": "numeric"},
+                {"name": "count", "type": "numeric"},
+                {"name": "flag", "type": "numeric"},
+                {"name": "plan", "type": "categorical"},
+            ],
+        }
+    assert (out / "test" / "schema.json").read_bytes().endswith(b"}\n")
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path: Path) -> None:
@@ -338,9 +369,11 @@ def test_min_rows_per_class_is_enough_and_one_less_is_refused(
         labels = np.array([0] * majority + [1] * per_class, dtype=np.int8)
         features = pd.DataFrame({"x": np.arange(len(labels), dtype=float)})
         for seed in range(5):
-            splits = preprocess.split_dataset(features, labels, validation, test, seed)
+            splits = preprocess.split_dataset(
+                features, labels, validation, test, seed, label_column="y"
+            )
             for name, split in splits.items():
-                assert set(split[0]) == {0, 1}, (fractions, majority, seed, name)
+                assert set(split["y"]) == {0, 1}, (fractions, majority, seed, name)
 
     too_few = [1] * (per_class - 1) + [0] * 30
     frame = pd.DataFrame({"x": np.arange(len(too_few), dtype=float), "label": too_few})
@@ -499,7 +532,11 @@ BAD_INPUTS = {
     "empty file": (_csv(""), ["is empty", "header row"]),
     "header only": (_csv("a,b,label\n"), ["no data rows", "header row only"]),
     "headerless file": (_csv("1,2,0\n3,4,1\n"), ["looks like data", "header row is required"]),
-    "unnamed index column": (_csv(",a,label\n0,1.5,0\n1,2.5,1\n"), ["column(s) 1", "no name"]),
+    # A pandas index written to the file: named as pandas names it, refused as an identifier.
+    "unnamed index column": (
+        _csv(",a,label\n0,1.5,0\n1,2.5,1\n"),
+        ["'Unnamed: 0' (an identifier's name)", "exclude_columns"],
+    ),
     "duplicate columns": (_csv("a,a,label\n1,2,0\n"), ["duplicate column names 'a'"]),
     "mismatched files": (
         _mismatched_files,
@@ -518,9 +555,22 @@ BAD_INPUTS = {
         ["'label' is not binary", "found 60 distinct values: 0, 1, 2, 3, 4, ... (60 distinct)"],
     ),
     "single class": (_frame(label=1), ["'label' has a single class", "all 60 rows are 1"]),
-    "non-numeric features": (
-        _frame(colour=["red", "blue"] * 30, size=["1.5", "big"] * 30),
-        ["non-numeric feature column(s)", "'colour' (e.g. 'red', 'blue')", "'size' (e.g. 'big')"],
+    "text with too many distinct values": (
+        _frame(colour=["red", "blue"] * 30, name=[f"Customer {n}" for n in range(60)]),
+        [
+            "text column(s) with too many distinct values to be categories: 'name' (60 distinct "
+            "of 60 values, e.g. 'Customer 0')",
+            "drop them with exclude_columns (cdk.json, per environment) or --exclude-columns",
+        ],
+    ),
+    "numbers with a text missing-value marker": (
+        _frame(**{"mean radius": ["?", "1.5", "2.25", "?", "n/a "] + ["3.5"] * 55}),
+        [
+            "column(s) of numbers that also hold text, most likely a missing-value marker: "
+            "'mean radius' (3 of 60 values are not numbers: '?' (2), 'n/a ' (1); the first in "
+            "data row 1 of ",
+            "an empty cell is the missing-value marker the pipeline understands",
+        ],
     ),
     "missing labels": (
         _missing_labels,
@@ -586,19 +636,21 @@ def test_header_only_files_are_named_among_good_ones(
     error = capsys.readouterr().err
     assert f"no data rows: {source / 'b.csv'} has a header row only" in error
     assert f"no data rows: {source / 'c.csv'} has a header row only" in error
-    assert "non-numeric" not in error
+    assert "distinct values" not in error
 
 
-def test_a_feature_may_be_named_like_any_internal_column(tmp_path: Path) -> None:
-    frame = make_frame().rename(columns={"count": "__label__", "flag": "0"})
+def test_a_feature_may_have_any_name_and_its_header_cell_reads_back(tmp_path: Path) -> None:
+    names = {"mean radius": "__label__", "count": "0", "flag": 'weight, "kg"'}
+    frame = make_frame().rename(columns=names)
 
     assert run_main(write(frame, tmp_path / "data.csv"), tmp_path / "out") == 0
 
-    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
-    assert description["feature_columns"] == ["mean radius", "__label__", "0"]
+    features = [f["name"] for f in read_schema(tmp_path / "out")["features"]]
+    assert features == ["__label__", "0", 'weight, "kg"']
     train = read_split(tmp_path / "out", "train")
-    assert set(train[0]) == {0, 1}
-    assert set(train[2]) <= set(frame["__label__"])
+    assert list(train.columns) == ["label", *features]
+    assert set(train["label"]) == {0, 1}
+    assert set(train["0"]) <= set(frame["0"])
 
 
 def test_a_constant_column_beside_informative_ones_is_kept(tmp_path: Path) -> None:
@@ -606,9 +658,9 @@ def test_a_constant_column_beside_informative_ones_is_kept(tmp_path: Path) -> No
 
     assert run_main(write(frame, tmp_path / "data.csv"), tmp_path / "out") == 0
 
-    description = json.loads((tmp_path / "out" / "test" / "features.json").read_text())
-    assert description["feature_columns"] == ["mean radius", "count", "flag", "version"]
-    assert set(read_split(tmp_path / "out", "train")[4]) == {3}
+    features = [f["name"] for f in read_schema(tmp_path / "out")["features"]]
+    assert features == ["mean radius", "count", "flag", "version"]
+    assert set(read_split(tmp_path / "out", "train")["version"]) == {3}
 
 
 def test_values_up_to_the_float32_limit_are_accepted() -> None:
@@ -646,7 +698,8 @@ def test_fractions_out_of_range_are_refused(
 def test_every_problem_is_reported_at_once() -> None:
     frame = make_frame(60).astype({"count": float})
     frame.loc[0, "count"] = np.nan
-    frame["colour"] = "red"
+    frame["colour"] = "red"  # a category, constant: no problem beside informative columns
+    frame["comment"] = [f"called on day {n}" for n in range(60)]
     frame["label"] = ["yes", "no"] * 30
 
     with pytest.raises(DataValidationError) as raised:
@@ -655,7 +708,8 @@ def test_every_problem_is_reported_at_once() -> None:
     problems = raised.value.problems
     # The missing 'count' is no problem: XGBoost learns where missing values go.
     assert len(problems) == 2
-    assert "'colour'" in problems[0]
+    assert "'comment'" in problems[0]
+    assert "'colour'" not in problems[0]
     assert "'label' holds two values, 'yes', 'no'" in problems[1]
     assert "positive_class" in problems[1]
     assert str(raised.value).startswith("Input data is not usable (2 problems):\n  1. ")
@@ -668,17 +722,21 @@ def test_missing_label_column_suggests_a_close_name() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["str", "object", pd.StringDtype()])
-def test_text_columns_are_non_numeric_whatever_the_pandas_string_dtype(dtype: object) -> None:
+def test_text_columns_are_categorical_whatever_the_pandas_string_dtype(dtype: object) -> None:
     frame = make_frame(60)
-    frame["code"] = pd.Series(["a1", "b2"] * 30, dtype=dtype)
-    with pytest.raises(DataValidationError, match=r"non-numeric feature column\(s\) 'code'"):
-        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+    frame["code"] = pd.Series(["a1", "007", None] * 20, dtype=dtype)
+
+    features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert preprocess.feature_types(features)[-1] == {"name": "code", "type": "categorical"}
+    assert features["code"].iloc[:3].tolist()[:2] == ["a1", "007"]
+    assert features["code"].isna().sum() == 20
 
 
 def test_boolean_features_are_written_as_0_and_1(tmp_path: Path) -> None:
     run_main(write(make_frame(), tmp_path / "data.csv"), tmp_path / "out")
     train = read_split(tmp_path / "out", "train")
-    assert set(train[3]) == {0, 1}
+    assert set(train["flag"]) == {0, 1}
 
 
 def _judged(folder: Path, name: str, content: str, capsys: pytest.CaptureFixture[str]) -> str:
@@ -948,8 +1006,6 @@ def test_every_kind_of_frame_problem_is_reported_in_order() -> None:
         preprocess.validate_frame(frame, "label", 0.15, 0.15)
 
     assert raised.value.problems == [
-        "non-numeric feature column(s) 'colour' (e.g. 'red'): XGBoost needs numbers, so encode "
-        "or drop them",
         "infinite values in column(s) 'inf' (60)",
         "values beyond the float32 range XGBoost computes in (magnitude above 3.402823e+38) in "
         "column(s) 'big' (60 value(s), e.g. 1e+39 in data row 1)",
@@ -1037,10 +1093,11 @@ def test_positive_class_reaches_the_splits_from_the_command_line(tmp_path: Path)
 
     assert refused == 1
     assert accepted == 0
-    written = pd.concat(pd.read_csv(next(path.glob("*.csv")), header=None) for path in out.values())
+    written = pd.concat(pd.read_csv(next(path.glob("*.csv"))) for path in out.values())
     # Label first, 0/1, one positive for every "spam" row.
-    assert sorted(written[0].unique()) == [0, 1]
-    assert int(written[0].sum()) == 30
+    assert written.columns[0] == "label"
+    assert sorted(written["label"].unique()) == [0, 1]
+    assert int(written["label"].sum()) == 30
 
 
 # --- identifiers and exclude_columns -----------------------------------------------------
@@ -1088,7 +1145,8 @@ def test_names_that_merely_contain_id_and_measured_whole_numbers_are_features(na
 def test_excluded_columns_are_dropped_before_any_check() -> None:
     frame = make_frame(60)
     frame.insert(0, "id", range(60))
-    frame["comment"] = "free text"  # would be refused as non-numeric
+    # Would be refused as text with too many distinct values to be categories.
+    frame["comment"] = [f"free text {n}" for n in range(60)]
 
     features, _ = preprocess.validate_frame(
         frame, "label", 0.15, 0.15, exclude_columns=["id", "comment"]
@@ -1120,7 +1178,12 @@ def test_exclude_columns_reaches_the_splits_from_the_command_line(tmp_path: Path
     assert preprocess.main(args) == 1
     assert preprocess.main([*args, "--exclude-columns=Unnamed: 0"]) == 0
     # Label first, then the three features: the excluded column is nowhere.
-    assert pd.read_csv(next(out["train"].glob("*.csv")), header=None).shape[1] == 4
+    assert list(pd.read_csv(out["train"] / "train.csv").columns) == [
+        "label",
+        "mean radius",
+        "count",
+        "flag",
+    ]
 
 
 def test_missing_feature_values_go_through_as_empty_cells(tmp_path: Path) -> None:
@@ -1131,3 +1194,243 @@ def test_missing_feature_values_go_through_as_empty_cells(tmp_path: Path) -> Non
     written = pd.concat(read_split(tmp_path / "out", name) for name in preprocess.SPLITS)
     # XGBoost treats an empty cell as missing, in training and at the endpoint alike.
     assert int(written.isna().sum().sum()) == 3
+
+
+# --- categorical features and the split CSV files ----------------------------------------
+
+# Values a CSV writer must quote or a reader could mistake for numbers or missing values.
+TRICKY_TEXT = [
+    "Two year, paid",
+    'say "hi"',
+    "007",
+    " 1.5",
+    "01",
+    "naïve",
+    "two\nlines",
+    "two\r\nlines",
+    "n/a ",
+]
+
+
+def test_categorical_values_are_written_as_their_input_text(tmp_path: Path) -> None:
+    frame = make_frame(90)
+    frame["contract"] = TRICKY_TEXT * 10
+    frame.loc[[2, 9, 40], "contract"] = None
+    source = write(frame, tmp_path / "in" / "data.csv")
+
+    assert run_main(source, tmp_path / "out") == 0
+
+    assert read_schema(tmp_path / "out")["features"][-1] == {
+        "name": "contract",
+        "type": "categorical",
+    }
+    written = pd.concat(read_split(tmp_path / "out", n) for n in preprocess.SPLITS)
+    expected = frame[["label", "mean radius", "count", "flag", "contract"]].astype({"flag": int})
+    key = ["mean radius", "count", "label"]
+    pd.testing.assert_frame_equal(
+        written.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    lines = (tmp_path / "out" / "train" / "train.csv").read_text(encoding="utf-8")
+    assert '"Two year, paid"' in lines
+    assert '"say ""hi"""' in lines
+    # A missing category is an empty last cell.
+    assert re.search(r"^[01],[^,]+,[^,]+,[01],$", lines, re.MULTILINE)
+
+
+def test_a_code_column_keeps_its_text_when_one_file_holds_only_numbers(tmp_path: Path) -> None:
+    # pandas reads each file on its own: a.csv alone would give 7 and 12.
+    source = tmp_path / "in"
+    write(make_frame(60).assign(code=["007", "012"] * 30), source / "a.csv")
+    write(make_frame(60, seed=1).assign(code=["A1", "007", "012"] * 20), source / "b.csv")
+
+    assert run_main(source, tmp_path / "out") == 0
+
+    written = pd.concat(read_split(tmp_path / "out", n) for n in preprocess.SPLITS)
+    assert written["code"].value_counts().to_dict() == {"007": 50, "012": 50, "A1": 20}
+
+
+def test_text_of_booleans_with_missing_cells_is_a_numeric_0_1_feature(tmp_path: Path) -> None:
+    frame = make_frame(60)
+    frame["active"] = ["true", "false", None] * 20  # pandas reads it as text
+    source = write(frame, tmp_path / "data.csv")
+
+    assert run_main(source, tmp_path / "out") == 0
+
+    assert read_schema(tmp_path / "out")["features"][-1] == {"name": "active", "type": "numeric"}
+    written = pd.concat(read_split(tmp_path / "out", n) for n in preprocess.SPLITS)
+    assert written["active"].value_counts().to_dict() == {1: 20, 0: 20}
+    assert int(written["active"].isna().sum()) == 20
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["true", "FALSE", None] * 20, [1, 0, None]),
+        ([str(10**24 * (n % 3 + 1)) for n in range(60)], [1e24, 2e24, 3e24]),  # beyond 64 bits
+    ],
+    ids=["booleans", "huge integers"],
+)
+def test_text_of_numbers_or_booleans_is_a_numeric_feature(
+    values: list[str | None], expected: list[float | None]
+) -> None:
+    frame = make_frame(60)
+    frame["x"] = pd.Series(values, dtype=object)
+
+    features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert preprocess.feature_types(features)[-1] == {"name": "x", "type": "numeric"}
+    assert [None if pd.isna(v) else v for v in features["x"].iloc[:3]] == expected
+
+
+@pytest.mark.parametrize(
+    ("labels", "option", "classes"),
+    [
+        (["Yes", "No"] * 30, "--positive-class=Yes", ("Yes", "No")),
+        (["No", "Yes"] * 30, "--positive-class=No", ("No", "Yes")),
+        ([" malignant", "benign "] * 30, "--positive-class=malignant", ("malignant", "benign")),
+        ([0, 1] * 30, "--positive-class=", ("1", "0")),
+        ([1, 2] * 30, "--positive-class=2", ("2", "1")),
+        (["true", "false"] * 30, "--positive-class=", ("True", "False")),
+        (["TRUE", "FALSE"] * 30, "--positive-class=", ("True", "False")),
+    ],
+)
+def test_schema_names_the_label_values_as_text(
+    labels: list[object], option: str, classes: tuple[str, str], tmp_path: Path
+) -> None:
+    frame = make_frame(60)
+    frame["label"] = labels
+    source = write(frame, tmp_path / "data.csv")
+
+    assert run_main(source, tmp_path / "out", option) == 0
+
+    schema = read_schema(tmp_path / "out")
+    assert (schema["positive_class"], schema["negative_class"]) == classes
+    # The label column itself is 0/1, 1 for the positive class.
+    written = pd.concat(read_split(tmp_path / "out", n) for n in preprocess.SPLITS)
+    assert int(written["label"].sum()) == 30
+
+
+def test_numbers_are_written_so_that_they_read_back_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    floats = rng.normal(size=57) * 10.0 ** rng.integers(-300, 300, 57)
+    features = pd.DataFrame(
+        {
+            "x": [*floats, 0.1, 1 / 3, 5e-324],
+            "n": 2**53 + np.arange(60, dtype=np.int64),  # not all representable as floats
+        }
+    )
+    labels = np.array([0, 1] * 30, dtype=np.int8)
+    splits = preprocess.split_dataset(features, labels, 0.2, 0.2, 0, label_column="y")
+    preprocess.write_outputs(splits, out_dirs(tmp_path), {"format_version": 1})
+
+    rows = [
+        row
+        for name in preprocess.SPLITS
+        for row in list(csv.reader((tmp_path / name / f"{name}.csv").open(newline="")))[1:]
+    ]
+    assert sorted(float(row[1]) for row in rows) == sorted(features["x"])
+    assert sorted(int(row[2]) for row in rows) == sorted(features["n"])
+    assert {row[1] for row in rows} == {repr(float(x)) for x in features["x"]}
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ([f"c{n % 30}" for n in range(60)], None),  # half the values distinct
+        ([f"c{n}" for n in range(19)] + [None] * 41, None),  # too few values to judge
+        ([f"c{n % 31}" for n in range(60)], "'city' (31 distinct of 60 values, e.g. 'c0')"),
+        ([f"c{n}" for n in range(20)] + [None] * 40, "'city' (20 distinct of 20 values"),
+    ],
+    ids=["half distinct", "19 values", "more than half distinct", "20 values all distinct"],
+)
+def test_a_text_column_with_mostly_distinct_values_is_refused(
+    values: list[str | None], problem: str | None
+) -> None:
+    frame = make_frame(60)
+    frame["city"] = values
+
+    if problem is None:
+        features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+        assert preprocess.feature_types(features)[-1]["type"] == "categorical"
+        return
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+    (refused,) = raised.value.problems
+    assert f"too many distinct values to be categories: {problem}" in refused
+
+
+@pytest.mark.parametrize("distinct", [10_000, 10_001])
+def test_more_than_10000_categories_are_refused_however_often_each_recurs(distinct: int) -> None:
+    rows = 3 * distinct
+    frame = make_frame(rows)
+    frame["product"] = [f"p{n % distinct}" for n in range(rows)]
+
+    if distinct == 10_000:
+        features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+        assert features["product"].nunique() == 10_000
+        return
+    with pytest.raises(DataValidationError, match="'product' \\(10001 distinct of 30003 values"):
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+
+@pytest.mark.parametrize(
+    ("markers", "problem"),
+    [
+        ([" "] * 6, "'total' (6 of 60 values are not numbers: ' ' (6); the first in data row 1)"),
+        (
+            ["-", "unknown", "-", "?", "#", "n/a "],
+            "'total' (6 of 60 values are not numbers: '-' (2), 'unknown' (1), '?' (1), '#' (1), "
+            "'n/a ' (1); the first in data row 1)",
+        ),
+        (["x"] * 7, None),  # 53 of 60 numbers, under 90%: categories
+    ],
+    ids=["blank", "several markers", "under 90% numbers"],
+)
+def test_numbers_with_a_few_text_values_are_refused_naming_the_values(
+    markers: list[str], problem: str | None
+) -> None:
+    frame = make_frame(60)
+    frame["total"] = markers + [str(n % 4 + 0.5) for n in range(60 - len(markers))]
+
+    if problem is None:
+        features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
+        assert preprocess.feature_types(features)[-1]["type"] == "categorical"
+        return
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+    (refused,) = raised.value.problems
+    assert f"most likely a missing-value marker: {problem}; an empty cell is" in refused
+
+
+def test_text_column_problems_are_reported_in_order_and_an_identifier_only_once() -> None:
+    frame = make_frame(60)
+    frame.insert(0, "customer_id", [f"C-{n:04}" for n in range(60)])
+    frame["score"] = ["?"] * 6 + ["1.5", "2.5"] * 27
+    frame["name"] = [f"Person {n}" for n in range(60)]
+    frame["memo"] = ["a\rb", "c", "d\r\ne"] * 20
+    frame["label"] = ["yes", "no"] * 30
+    drop = (
+        "drop them with exclude_columns (cdk.json, per environment) or --exclude-columns "
+        "(local run)"
+    )
+
+    with pytest.raises(DataValidationError) as raised:
+        preprocess.validate_frame(frame, "label", 0.15, 0.15)
+
+    assert raised.value.problems[:4] == [
+        "column(s) that identify rows rather than describe them: 'customer_id' (an identifier's "
+        f"name); a model trained on them learns the row order, not the data; {drop}",
+        "column(s) of numbers that also hold text, most likely a missing-value marker: 'score' "
+        "(6 of 60 values are not numbers: '?' (6); the first in data row 1); an empty cell is "
+        "the missing-value marker the pipeline understands, so write missing values as empty "
+        f"cells in the export, or {drop}",
+        "text column(s) with too many distinct values to be categories: 'name' (60 distinct of "
+        "60 values, e.g. 'Person 0'); such a column identifies rows or holds free text, and a "
+        f"model cannot learn from values that barely recur; {drop}",
+        "text value(s) holding a carriage return (\\r) without a line feed, which the split "
+        "CSV files cannot keep intact: 'memo' (20 value(s), e.g. 'a\\rb' in data row 1); remove "
+        "or replace it in the export",
+    ]
+    assert "'label' holds two values" in raised.value.problems[4]

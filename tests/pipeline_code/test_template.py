@@ -42,6 +42,8 @@ KMS_KEY = "${Token[TOKEN.103]}"
 ROLE = "${Token[TOKEN.101]}"
 PREPROCESS_KEY = "3f1c0ffee6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b.py"
 EVALUATE_KEY = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d.py"
+TRAIN_KEY = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9.py"
+FIND_CHAMPION = "${Token[TOKEN.105]}"
 METRIC = "f1"
 LABEL = "diagnosis"
 VALUES: dict[str, str] = {
@@ -53,6 +55,9 @@ VALUES: dict[str, str] = {
     "EVALUATE_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{EVALUATE_KEY}",
     "PREPROCESS_SCRIPT_NAME": PREPROCESS_KEY,
     "EVALUATE_SCRIPT_NAME": EVALUATE_KEY,
+    "TRAIN_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{TRAIN_KEY}",
+    "TRAIN_SCRIPT_NAME": TRAIN_KEY,
+    "FIND_CHAMPION_FUNCTION_ARN": FIND_CHAMPION,
     "PROCESSING_IMAGE_URI": IMAGES["processing"],
     "XGBOOST_IMAGE_URI": IMAGES["xgboost"],
     "LABEL_COLUMN": LABEL,
@@ -68,6 +73,9 @@ DEFAULTS: dict[str, str | int | float] = {
     "ModelApprovalStatus": "PendingManualApproval",
     "PositiveClass": "Yes",
     "ExcludeColumns": "id,rownames",
+    "MinPositives": 5,
+    "MinNegatives": 7,
+    "ChampionMargin": 0.02,
 }
 POSITIVE_CLASS = {"Get": "Parameters.PositiveClass"}
 EXCLUDE_COLUMNS = {"Get": "Parameters.ExcludeColumns"}
@@ -81,18 +89,30 @@ EXPECTED_PARAMETERS = [
     ("ModelApprovalStatus", "String"),
     ("PositiveClass", "String"),
     ("ExcludeColumns", "String"),
+    ("MinPositives", "Integer"),
+    ("MinNegatives", "Integer"),
+    ("ChampionMargin", "Float"),
 ]
 EXPECTED_STEPS = {
     "Preprocess": "Processing",
     "Train": "Training",
+    "FindChampion": "Lambda",
     "Evaluate": "Processing",
-    "CheckMetric": "Condition",
+    "CheckGate": "Condition",
     "RegisterModel": "RegisterModel",
-    "MetricBelowThreshold": "Fail",
+    "ModelRejected": "Fail",
 }
-METRIC_PATH = f"binary_classification_metrics.{METRIC}.value"
-EVALUATION_REPORT = {"Get": "Steps.Evaluate.PropertyFiles.EvaluationReport"}
+GATE_REPORT = {"Get": "Steps.Evaluate.PropertyFiles.GateReport"}
 THRESHOLD = {"Get": "Parameters.MetricThreshold"}
+CHAMPION_ARN = {"Get": "Steps.FindChampion.OutputParameters['ModelPackageArn']"}
+
+
+def _gate(path: str) -> dict[str, Any]:
+    return {"Std:JsonGet": {"Path": path, "PropertyFile": GATE_REPORT}}
+
+
+def _option(flag: str, value: Any) -> dict[str, Any]:
+    return {"Std:Join": {"On": "=", "Values": [flag, value]}}
 
 
 def _output_uri(step: str, output: str) -> dict[str, str]:
@@ -320,8 +340,9 @@ def test_step_names_and_types(standard: dict[str, Any], steps: dict[str, Any]) -
     assert [s["Name"] for s in standard["Steps"]] == [
         "Preprocess",
         "Train",
+        "FindChampion",
         "Evaluate",
-        "CheckMetric",
+        "CheckGate",
     ]
 
 
@@ -358,14 +379,20 @@ def test_preprocess(steps: dict[str, Any]) -> None:
     assert args["RoleArn"] == ROLE
 
 
-def test_train_consumes_the_preprocess_splits(steps: dict[str, Any]) -> None:
+def test_train_runs_the_model_script_on_the_preprocess_splits(steps: dict[str, Any]) -> None:
     args = steps["Train"]["Arguments"]
+    # The repository's training script in the XGBoost framework image, not the built-in
+    # algorithm: the script's asset arrives through the code channel under its own key.
     assert args["AlgorithmSpecification"] == {
         "TrainingImage": IMAGES["xgboost"],
         "TrainingInputMode": "File",
+        "ContainerEntrypoint": ["python3", f"/opt/ml/input/data/code/{TRAIN_KEY}"],
     }
     channels = {c["ChannelName"]: c for c in args["InputDataConfig"]}
-    assert set(channels) == {"train", "validation"}
+    assert set(channels) == {"train", "validation", "code"}
+    assert (
+        channels.pop("code")["DataSource"]["S3DataSource"]["S3Uri"] == (VALUES["TRAIN_SCRIPT_URI"])
+    )
     for name, channel in channels.items():
         assert channel["ContentType"] == "text/csv"
         assert channel["DataSource"]["S3DataSource"]["S3Uri"] == _output_uri("Preprocess", name)
@@ -379,7 +406,7 @@ def test_train_consumes_the_preprocess_splits(steps: dict[str, Any]) -> None:
 
 
 def test_train_hyperparameters_are_those_of_hyperparameters_json(steps: dict[str, Any]) -> None:
-    # The built-in algorithm takes strings; a changed file needs `make pipeline`.
+    # The training job gets strings; a changed file needs `make pipeline`.
     expected = json.loads(HYPERPARAMETERS_FILE.read_text(encoding="utf-8"))
     as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in expected.items()}
     assert steps["Train"]["Arguments"]["HyperParameters"] == as_strings
@@ -397,11 +424,22 @@ def test_evaluate_consumes_the_model_and_the_test_split(steps: dict[str, Any]) -
     assert app["ContainerArguments"] == [
         "--model-dir", "/opt/ml/processing/model",
         "--test-dir", "/opt/ml/processing/test",
+        "--champion-dir", "/opt/ml/processing/champion",
         "--output-dir", "/opt/ml/processing/evaluation",
+        "--metric", METRIC,
+        _option("--threshold", THRESHOLD),
+        _option("--min-positives", {"Get": "Parameters.MinPositives"}),
+        _option("--min-negatives", {"Get": "Parameters.MinNegatives"}),
+        _option("--champion-margin", {"Get": "Parameters.ChampionMargin"}),
+        _option("--champion-package-arn", CHAMPION_ARN),
     ]  # fmt: skip
     inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
     assert inputs["model"]["S3Uri"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     assert inputs["model"]["LocalPath"] == "/opt/ml/processing/model"
+    assert inputs["champion"]["S3Uri"] == {
+        "Get": "Steps.FindChampion.OutputParameters['ModelDataUrl']"
+    }
+    assert inputs["champion"]["LocalPath"] == "/opt/ml/processing/champion"
     assert inputs["test"]["S3Uri"] == _output_uri("Preprocess", "test")
     assert inputs["test"]["LocalPath"] == "/opt/ml/processing/test"
     assert inputs["code"]["S3Uri"] == VALUES["EVALUATE_SCRIPT_URI"]
@@ -410,38 +448,38 @@ def test_evaluate_consumes_the_model_and_the_test_split(steps: dict[str, Any]) -
     assert output["S3Output"]["LocalPath"] == "/opt/ml/processing/evaluation"
     assert _is_run_uri(output["S3Output"]["S3Uri"], "Evaluate", "evaluation")
     assert step["PropertyFiles"] == [
-        {
-            "PropertyFileName": "EvaluationReport",
-            "OutputName": "evaluation",
-            "FilePath": "evaluation.json",
-        }
+        {"PropertyFileName": "GateReport", "OutputName": "evaluation", "FilePath": "gate.json"}
     ]
 
 
-def test_check_metric_condition_and_branches(steps: dict[str, Any]) -> None:
-    args = steps["CheckMetric"]["Arguments"]
+def test_find_champion_asks_the_function_for_the_approved_model(steps: dict[str, Any]) -> None:
+    step = steps["FindChampion"]
+    assert step["FunctionArn"] == FIND_CHAMPION
+    assert step["Arguments"] == {
+        "ModelPackageGroupName": VALUES["MODEL_PACKAGE_GROUP"],
+        "FallbackModelDataUrl": {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"},
+    }
+    assert step["OutputParameters"] == [
+        {"OutputName": "ModelPackageArn", "OutputType": "String"},
+        {"OutputName": "ModelDataUrl", "OutputType": "String"},
+    ]
+    # Approvals change between executions: the answer must never come from a cache.
+    assert "CacheConfig" not in step
+
+
+def test_check_gate_registers_only_what_evaluate_accepted(steps: dict[str, Any]) -> None:
+    args = steps["CheckGate"]["Arguments"]
     assert args["Conditions"] == [
-        {
-            "Type": "GreaterThanOrEqualTo",
-            "LeftValue": {"Std:JsonGet": {"Path": METRIC_PATH, "PropertyFile": EVALUATION_REPORT}},
-            "RightValue": THRESHOLD,
-        }
+        {"Type": "Equals", "LeftValue": _gate("register"), "RightValue": 1}
     ]
     assert [s["Name"] for s in args["IfSteps"]] == ["RegisterModel"]
-    assert [s["Name"] for s in args["ElseSteps"]] == ["MetricBelowThreshold"]
+    assert [s["Name"] for s in args["ElseSteps"]] == ["ModelRejected"]
 
 
-def test_fail_message_states_metric_value_and_threshold(steps: dict[str, Any]) -> None:
-    join = steps["MetricBelowThreshold"]["Arguments"]["ErrorMessage"]["Std:Join"]
-    values = join["Values"]
-    assert METRIC in values
-    assert {"Std:JsonGet": {"Path": METRIC_PATH, "PropertyFile": EVALUATION_REPORT}} in values
-    assert THRESHOLD in values
-    # Reads as one sentence: "Model not registered: f1 = 0.71 is below the threshold 0.75".
-    words = [v if isinstance(v, str) else "<value>" for v in values]
-    assert join["On"].join(words) == (
-        f"Model not registered: {METRIC} = <value> is below the threshold <value>"
-    )
+def test_fail_message_is_the_gate_message(steps: dict[str, Any]) -> None:
+    assert steps["ModelRejected"]["Arguments"]["ErrorMessage"] == {
+        "Std:Join": {"On": " ", "Values": ["Model not registered:", _gate("message")]}
+    }
 
 
 def test_register_model(steps: dict[str, Any]) -> None:
@@ -452,8 +490,17 @@ def test_register_model(steps: dict[str, Any]) -> None:
     [container] = spec["Containers"]
     assert container["Image"] == IMAGES["xgboost"]
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
-    assert spec["SupportedContentTypes"] == ["text/csv"]
-    assert spec["SupportedResponseMIMETypes"] == ["text/csv"]
+    # The archive's own serving code answers raw records (docs/model-contract.md).
+    assert container["Environment"] == {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+    }
+    assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
+    assert spec["SupportedResponseMIMETypes"] == ["text/csv", "application/json"]
+    assert args["CustomerMetadataProperties"] == {
+        "DecisionThreshold": {"Std:Join": {"On": "", "Values": [_gate("decision_threshold")]}}
+    }
     assert spec["SupportedRealtimeInferenceInstanceTypes"]
     evaluation = _output_uri("Evaluate", "evaluation")
     assert args["ModelMetrics"]["ModelQuality"]["Statistics"] == {
@@ -518,6 +565,7 @@ ALLOWED_STEP_KEYS = {
     "RegisterModel": COMMON_STEP_KEYS | {"RetryPolicies"},
     "Condition": COMMON_STEP_KEYS,
     "Fail": COMMON_STEP_KEYS,
+    "Lambda": COMMON_STEP_KEYS | {"FunctionArn", "OutputParameters", "CacheConfig"},
 }
 REQUIRED_ARGUMENTS = {
     "Processing": {"AppSpecification", "ProcessingResources", "RoleArn"},
@@ -531,6 +579,7 @@ REQUIRED_ARGUMENTS = {
     "RegisterModel": {"InferenceSpecification", "ModelPackageGroupName"},
     "Condition": {"Conditions"},
     "Fail": {"ErrorMessage"},
+    "Lambda": set(),
 }
 
 
@@ -585,6 +634,7 @@ def test_steps_match_the_aws_schema(schema: dict[str, Any], spot_variant: bool) 
         "RegisterModel": "RegisterModelStep",
         "Condition": "ConditionStep",
         "Fail": "FailStep",
+        "Lambda": "LambdaStep",
     }
     template = load_template(spot=spot_variant)
     for name, step in _steps(template).items():
@@ -594,6 +644,36 @@ def test_steps_match_the_aws_schema(schema: dict[str, Any], spot_variant: bool) 
         if "CacheConfig" in step:
             cache = _validator(schema, "CacheConfig")
             assert list(cache.iter_errors(step["CacheConfig"])) == [], name
+        if step["Type"] == "Lambda":
+            # The schema knows a Lambda step whole: checked strictly, not only required keys.
+            assert list(validator.iter_errors(step)) == [], name
     for parameter in template["Parameters"]:
         validator = _validator(schema, f"{parameter['Type']}Parameter")
         assert list(validator.iter_errors(parameter)) == [], parameter["Name"]
+
+
+# --- per-environment hyperparameters ------------------------------------------------------------
+
+
+def test_hyperparameter_overrides_reach_the_training_job_as_strings() -> None:
+    rendered = render(
+        load_template(spot=False),
+        values=VALUES,
+        parameter_defaults=DEFAULTS,
+        hyperparameters={"max_depth": 4, "eta": 0.05, "max_cat_to_onehot": 8},
+    )
+    hyperparameters = _steps(rendered)["Train"]["Arguments"]["HyperParameters"]
+    assert hyperparameters["max_depth"] == "4"
+    assert hyperparameters["eta"] == "0.05"
+    assert hyperparameters["max_cat_to_onehot"] == "8"
+    # The rest stays as hyperparameters.json says.
+    assert hyperparameters["num_round"] == "500"
+
+
+def test_without_overrides_the_template_hyperparameters_are_untouched() -> None:
+    template = load_template(spot=False)
+    rendered = render(template, values=VALUES, parameter_defaults=DEFAULTS, hyperparameters={})
+    assert (
+        _steps(rendered)["Train"]["Arguments"]["HyperParameters"]
+        == _steps(template)["Train"]["Arguments"]["HyperParameters"]
+    )

@@ -1,0 +1,1285 @@
+"""Train an XGBoost binary classifier on raw tabular splits, and serve it (the model's own code).
+
+One self-contained file with two roles (docs/model-contract.md, sections 2 and 3):
+
+* **Training** (the pipeline's Train step, run as ``python3 tabular_model.py`` in SageMaker's
+  XGBoost framework image; locally ``python -m pipeline_code.tabular_model``): reads
+  ``train/train.csv`` and ``validation/validation.csv`` (header, label first, typed by each
+  folder's ``schema.json``), fits the categories of every categorical feature on the train split
+  only, trains with XGBoost's native categorical support and early stopping on the validation
+  split, picks the decision threshold that maximises F1 on the validation split, and writes
+  ``xgboost-model``, ``model-schema.json`` and ``code/inference.py`` (a copy of this file) to the
+  model folder; ``--archive`` also writes ``model.tar.gz`` of them, as SageMaker archives
+  ``/opt/ml/model``. With a checkpoint folder (managed spot training) it saves the booster every
+  ``--checkpoint-every`` rounds and resumes from the saved booster after an interruption.
+* **Serving** (``code/inference.py`` in the model archive, loaded by SageMaker's XGBoost
+  container in script mode, by ``local_predict`` and by Evaluate): ``model_fn``, ``input_fn``,
+  ``predict_fn`` and ``output_fn``, plus ``predict_proba`` for a data frame of raw records.
+
+It is shipped alone (as the training entrypoint and inside every model), so it imports nothing
+from this repository, and only the standard library at import time: NumPy, pandas and XGBoost
+are imported by the functions that use them, so the CDK app can import the hyperparameter
+validation without them. It runs on Python 3.10 with pandas 2.2 (the XGBoost image) as well as
+on this machine's Python 3.11 and pandas 3.
+"""
+
+# NumPy, pandas and XGBoost are imported inside the functions that use them (see above).
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import argparse
+import csv
+import difflib
+import gzip
+import io
+import json
+import math
+import os
+import sys
+import tarfile
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+    import xgboost as xgb
+
+    Scores = npt.NDArray[np.float64]
+
+DEFAULT_TRAIN_DIR = Path("/opt/ml/input/data/train")
+DEFAULT_VALIDATION_DIR = Path("/opt/ml/input/data/validation")
+DEFAULT_MODEL_DIR = Path("/opt/ml/model")
+DEFAULT_HYPERPARAMETERS = Path("/opt/ml/input/config/hyperparameters.json")
+DEFAULT_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+# SageMaker shows this file's text as the training job's FailureReason.
+DEFAULT_FAILURE_FILE = Path("/opt/ml/output/failure")
+# The committed hyperparameters, which the pipeline passes to SageMaker (local runs read them).
+LOCAL_HYPERPARAMETERS = Path(__file__).resolve().with_name("hyperparameters.json")
+
+MODEL_FILE = "xgboost-model"
+MODEL_SCHEMA_FILE = "model-schema.json"
+CODE_FILE = "code/inference.py"
+MODEL_ARCHIVE = "model.tar.gz"
+SCHEMA_FILE = "schema.json"
+CHECKPOINT_FILE = "xgboost-checkpoint.json"
+CHECKPOINT_EVERY = 10
+SCHEMA_FORMAT_VERSION = 1
+THRESHOLD_METRIC = "f1"
+FALLBACK_THRESHOLD = 0.5
+FEATURE_TYPES = ("numeric", "categorical")
+
+CSV_TYPE = "text/csv"
+JSON_TYPE = "application/json"
+
+Value = int | float | str
+
+# Metrics the built-in container maximizes when early stopping (its XGB_MAXIMIZE_METRICS).
+_MAXIMIZE = frozenset({"auc", "aucpr", "map", "ndcg"})
+_BINARY_METRICS = ("auc", "aucpr", "logloss", "error")
+# What a boolean input column holds in a raw record; preprocess writes such columns as 0/1.
+_BOOLEAN_WORDS = {"true": "1", "false": "0"}
+# Missing in a numeric field, as when Preprocess read the training data: pandas' default
+# missing-value markers (NA, N/A, null, None, NaN, #N/A...), compared in lower case.
+_MISSING_WORDS = frozenset(
+    {
+        "nan",
+        "-nan",
+        "+nan",
+        "na",
+        "n/a",
+        "#n/a",
+        "#n/a n/a",
+        "#na",
+        "<na>",
+        "null",
+        "none",
+        "-1.#ind",
+        "1.#ind",
+        "-1.#qnan",
+        "1.#qnan",
+    }
+)
+
+
+class HyperparameterError(ValueError):
+    """The hyperparameters file is unusable; the message names every offending key."""
+
+
+class TrainingDataError(ValueError):
+    """A train or validation split cannot be used; the message names the file."""
+
+
+class ModelFileError(ValueError):
+    """A model folder lacks a file this module needs, or holds an unreadable one."""
+
+
+class InputError(ValueError):
+    """A request cannot be scored; the message names the row, column or type at fault."""
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str  # "int", "float", "choice" or "metrics"
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The accepted values, phrased for the error messages that name the key."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "metrics":
+            return "a comma-separated list of " + ", ".join(_BINARY_METRICS) + " or error@<t>"
+        noun = "a whole number" if self.kind == "int" else "a number"
+        if self.low == -math.inf and self.high == math.inf:
+            return noun
+        return f"{noun} in {self._interval()}"
+
+    def _interval(self) -> str:
+        # An infinite upper bound is never reached, so it is written open whatever high_open says.
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open or self.high == math.inf else "]"
+        high = "inf" if self.high == math.inf else f"{self.high:g}"
+        return f"{left}{self.low:g}, {high}{right}"
+
+    def contains(self, number: float) -> bool:
+        """nan and inf are outside every range, even an unbounded one."""
+        return (
+            math.isfinite(number)
+            and (self.low < number if self.low_open else self.low <= number)
+            and (number < self.high if self.high_open else number <= self.high)
+        )
+
+
+def _int(low: float = -math.inf, high: float = math.inf, *, open_: bool = False) -> _Spec:
+    return _Spec("int", low, high, low_open=open_, high_open=open_)
+
+
+def _float(low: float = 0, high: float = math.inf, *, low_open: bool = False) -> _Spec:
+    return _Spec("float", low, high, low_open=low_open)
+
+
+def _choice(*choices: str) -> _Spec:
+    return _Spec("choice", choices=choices)
+
+
+_FRACTION = _Spec("float", 0, 1, low_open=True)
+
+# XGBoost's parameters (ranges as the built-in algorithm's validation declares them) that make
+# sense for a binary classifier trained on a CPU.
+SPECS: Mapping[str, _Spec] = {
+    "num_round": _int(1),
+    "early_stopping_rounds": _int(1),
+    # Evaluate and the endpoint report probabilities, which only binary:logistic produces.
+    "objective": _choice("binary:logistic"),
+    "eval_metric": _Spec("metrics"),
+    "booster": _choice("gbtree", "gblinear", "dart"),
+    "tree_method": _choice("auto", "exact", "approx", "hist"),
+    "eta": _float(0, 1),
+    "gamma": _float(),
+    "max_depth": _int(0),
+    "min_child_weight": _float(),
+    "max_delta_step": _float(),
+    "subsample": _FRACTION,
+    "colsample_bytree": _FRACTION,
+    "colsample_bylevel": _FRACTION,
+    "colsample_bynode": _FRACTION,
+    "lambda": _float(),
+    "alpha": _float(),
+    "scale_pos_weight": _float(low_open=True),
+    "base_score": _Spec("float", 0, 1, low_open=True, high_open=True),
+    "grow_policy": _choice("depthwise", "lossguide"),
+    "max_leaves": _int(0),
+    "max_bin": _int(2),
+    # Categorical features: one-hot splits below this many categories, else partition splits
+    # that consider at most max_cat_threshold categories.
+    "max_cat_to_onehot": _int(1),
+    "max_cat_threshold": _int(1),
+    "num_parallel_tree": _int(1),
+    "seed": _int(-(2**31), 2**31 - 1, open_=True),
+    "nthread": _int(1),
+    "verbosity": _int(0, 3),
+    "sample_type": _choice("uniform", "weighted"),
+    "normalize_type": _choice("tree", "forest"),
+    "rate_drop": _float(0, 1),
+    "skip_drop": _float(0, 1),
+    "one_drop": _int(0, 1),
+}
+REQUIRED = ("num_round", "objective")
+ALIASES: Mapping[str, str] = {
+    "learning_rate": "eta",
+    "min_split_loss": "gamma",
+    "reg_lambda": "lambda",
+    "reg_alpha": "alpha",
+}
+# Accepted by the built-in algorithm container but meaningless or unsupported here.
+CONTAINER_ONLY = frozenset(
+    {
+        "_kfold",
+        "_num_cv_round",
+        "_tuning_objective_metric",
+        "aft_loss_distribution",
+        "aft_loss_distribution_scale",
+        "csv_weights",
+        "deterministic_histogram",
+        "dsplit",
+        "interaction_constraints",
+        "lambda_bias",
+        "monotone_constraints",
+        "num_class",
+        "predictor",
+        "prob_buffer_row",
+        "process_type",
+        "refresh_leaf",
+        "sampling_method",
+        "save_model_on_termination",
+        "sketch_eps",
+        "tweedie_variance_power",
+        "updater",
+        "use_dask_gpu_training",
+    }
+)
+# XGBoost refuses categorical features with these (its categorical support needs hist/approx).
+_NO_CATEGORICAL = (("tree_method", "exact"), ("booster", "gblinear"))
+
+
+def _parse_value(key: str, raw: object, spec: _Spec) -> Value:
+    """Parse one value from a JSON number or its string form (SageMaker writes strings)."""
+    problem = f"{key!r} must be {spec.describe()}, got {raw!r}"
+    # str(True) is not a number that anything parses back, so booleans are refused even where
+    # a number is expected.
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise HyperparameterError(problem)
+    # A kind that the table does not name is a real number.
+    parse = _PARSERS.get(spec.kind, _parse_float)
+    try:
+        return parse(raw, spec)
+    # A JSON integer such as 10**400 has no float: out of range, not a crash.
+    except (ValueError, OverflowError):
+        raise HyperparameterError(problem) from None
+
+
+def _parse_choice(raw: int | float | str, spec: _Spec) -> str:
+    if not isinstance(raw, str) or raw not in spec.choices:
+        raise ValueError(raw)
+    return raw
+
+
+def _parse_metrics(raw: int | float | str, spec: _Spec) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(raw)
+    metrics = [m.strip() for m in raw.split(",")]
+    if not all(_is_binary_metric(m) for m in metrics):
+        raise ValueError(raw)
+    return ",".join(metrics)
+
+
+def _parse_int(raw: int | float | str, spec: _Spec) -> int:
+    # int() would truncate 2.5, which is not a whole number.
+    if isinstance(raw, float):
+        raise ValueError(raw)
+    number = int(raw)
+    if not spec.contains(number):
+        raise ValueError(raw)
+    return number
+
+
+def _parse_float(raw: int | float | str, spec: _Spec) -> float:
+    number = float(raw)
+    if not spec.contains(number):
+        raise ValueError(raw)
+    return number
+
+
+# A parser raises ValueError for a value that its spec refuses, as int() and float() do.
+_PARSERS: Mapping[str, Callable[[int | float | str, _Spec], Value]] = {
+    "choice": _parse_choice,
+    "metrics": _parse_metrics,
+    "int": _parse_int,
+    "float": _parse_float,
+}
+
+
+def _is_binary_metric(metric: str) -> bool:
+    if metric.startswith("error@"):
+        try:
+            return 0 <= float(metric.removeprefix("error@")) <= 1
+        except ValueError:
+            return False
+    return metric in _BINARY_METRICS
+
+
+def validate_hyperparameters(raw: object) -> dict[str, Value]:
+    """Validated hyperparameters keyed by canonical name; raise naming every bad key."""
+    if not isinstance(raw, dict):
+        raise HyperparameterError(
+            f"hyperparameters must be a JSON object of name -> value, got {type(raw).__name__}"
+        )
+    values, problems = _parse_all(raw)
+    problems += _missing(raw)
+    if problems:
+        raise HyperparameterError("invalid hyperparameters: " + "; ".join(problems))
+    return values
+
+
+def _parse_all(raw: dict[str, object]) -> tuple[dict[str, Value], list[str]]:
+    """Every key is checked, so that one run reports all of its problems."""
+    problems: list[str] = []
+    values: dict[str, Value] = {}
+    set_by: dict[str, str] = {}
+    for key, value in raw.items():
+        name = ALIASES.get(key, key)
+        problem = _name_problem(key, name, set_by)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        set_by[name] = key
+        try:
+            values[name] = _parse_value(key, value, SPECS[name])
+        except HyperparameterError as error:
+            problems.append(str(error))
+    return values, problems
+
+
+def _name_problem(key: str, name: str, set_by: Mapping[str, str]) -> str | None:
+    """Why ``key`` (canonical ``name``) cannot be used, given the keys already ``set_by``."""
+    if name in CONTAINER_ONLY:
+        return f"{key!r} is a built-in XGBoost hyperparameter that tabular_model does not support"
+    if name not in SPECS:
+        close = difflib.get_close_matches(key, [*SPECS, *ALIASES], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown hyperparameter {key!r}{hint}"
+    if name in set_by:
+        return f"{set_by[name]!r} and {key!r} are the same hyperparameter; set one"
+    return None
+
+
+def _missing(raw: Mapping[str, object]) -> list[str]:
+    problems = [f"{key!r} is required" for key in REQUIRED if key not in raw]
+    # Early stopping needs a metric to watch.
+    if "early_stopping_rounds" in raw and "eval_metric" not in raw:
+        problems.append("'early_stopping_rounds' needs 'eval_metric' (the metric to watch)")
+    # Early stopping keeps the best iteration by slicing the trees, which a linear model has not.
+    if "early_stopping_rounds" in raw and raw.get("booster") == "gblinear":
+        problems.append("'early_stopping_rounds' cannot be used with booster 'gblinear'")
+    return problems
+
+
+def load_hyperparameters(path: Path) -> dict[str, Value]:
+    """Read and validate a hyperparameters file: JSON numbers, or strings as SageMaker writes."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HyperparameterError(f"hyperparameters file {path} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise HyperparameterError(f"{path} is not valid JSON: {error}") from None
+    try:
+        return validate_hyperparameters(raw)
+    except HyperparameterError as error:
+        raise HyperparameterError(f"{path}: {error}") from None
+
+
+def check_hyperparameters_for_features(
+    hyperparameters: Mapping[str, Value], schema: Mapping[str, Any]
+) -> None:
+    """Refuse settings with which XGBoost cannot train this schema's categorical features."""
+    categorical = [f["name"] for f in schema["features"] if f["type"] == "categorical"]
+    if not categorical:
+        return
+    for key, value in _NO_CATEGORICAL:
+        if hyperparameters.get(key) == value:
+            names = ", ".join(repr(name) for name in categorical)
+            raise HyperparameterError(
+                f"{key} {value!r} cannot train the categorical feature(s) {names}: XGBoost's "
+                "categorical support needs booster 'gbtree' or 'dart' with tree_method "
+                "'hist', 'approx' or 'auto'"
+            )
+
+
+def booster_params(hyperparameters: Mapping[str, Value]) -> dict[str, Any]:
+    """Booster parameters: everything except what is handed to ``xgb.train`` itself."""
+    params: dict[str, Any] = {
+        key: value
+        for key, value in hyperparameters.items()
+        if key not in ("num_round", "early_stopping_rounds")
+    }
+    if "eval_metric" in params:
+        params["eval_metric"] = str(params["eval_metric"]).split(",")
+    return params
+
+
+# --------------------------------------------------------------------------------------------
+# Schema and split files
+# --------------------------------------------------------------------------------------------
+
+
+def load_schema(path: Path) -> dict[str, Any]:
+    """``schema.json`` of a split folder, checked against the contract."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingDataError(f"{path} does not exist (every split folder has one)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise TrainingDataError(f"{path} is not valid JSON: {error}") from None
+    problem = schema_problem(schema)
+    if problem:
+        raise TrainingDataError(f"{path}: {problem}")
+    return dict(schema)
+
+
+def schema_problem(schema: object) -> str | None:
+    """What is wrong with a ``schema.json`` document, or None."""
+    if not isinstance(schema, dict):
+        return "expected a JSON object"
+    if schema.get("format_version") != SCHEMA_FORMAT_VERSION:
+        return (
+            f"format_version must be {SCHEMA_FORMAT_VERSION}, got {schema.get('format_version')!r}"
+        )
+    for key in ("label_column", "positive_class", "negative_class"):
+        if not isinstance(schema.get(key), str):
+            return f"{key!r} must be a string, got {schema.get(key)!r}"
+    excluded = schema.get("excluded_columns", [])
+    if not isinstance(excluded, list) or not all(isinstance(c, str) for c in excluded):
+        return "'excluded_columns' must be a list of column names"
+    return _features_problem(schema.get("features"), schema["label_column"])
+
+
+def _is_feature(feature: object) -> bool:
+    return (
+        isinstance(feature, dict)
+        and isinstance(feature.get("name"), str)
+        and feature.get("type") in FEATURE_TYPES
+    )
+
+
+def _features_problem(features: object, label_column: str) -> str | None:
+    if not isinstance(features, list) or not features:
+        return "'features' must be a non-empty list of {'name': ..., 'type': ...} objects"
+    for index, feature in enumerate(features):
+        if not _is_feature(feature):
+            return (
+                f"features[{index}] must be an object with a 'name' and a 'type' of "
+                f"{' or '.join(FEATURE_TYPES)}, got {feature!r}"
+            )
+    names = [feature["name"] for feature in features]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        return f"feature names must be unique; repeated: {', '.join(map(repr, duplicates))}"
+    if label_column in names:
+        return f"the label column {label_column!r} is also listed as a feature"
+    return None
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: features (numeric as float32, categorical as text), labels and schema."""
+
+    features: pd.DataFrame
+    labels: npt.NDArray[np.float32]
+    schema: dict[str, Any]
+    path: Path
+
+
+def read_split(split_dir: Path, split: str) -> Split:
+    """Read ``<split_dir>/<split>.csv`` with the dtypes its ``schema.json`` declares."""
+    schema = load_schema(split_dir / SCHEMA_FILE)
+    path = split_dir / f"{split}.csv"
+    if not path.is_file():
+        present = sorted(p.name for p in split_dir.glob("*.csv")) if split_dir.is_dir() else []
+        found = f" (found {', '.join(present)})" if present else ""
+        raise TrainingDataError(f"no {path.name} in {split_dir}{found}")
+    columns = [schema["label_column"], *(f["name"] for f in schema["features"])]
+    _check_header(path, columns)
+    frame = _read_frame(path, schema)
+    labels = _labels(frame.pop(schema["label_column"]), path, schema["label_column"])
+    _check_finite(frame, schema, path)
+    return Split(frame, labels, schema, path)
+
+
+def _read_frame(path: Path, schema: Mapping[str, Any]) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    try:
+        # A row with one field too many would silently make the first column an index (and
+        # with index_col=False lose a field, with only a warning): an error instead. A number
+        # beyond float32 becomes inf, which _check_finite reports by column.
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, index_col=False, **_read_options(schema))
+    except pd.errors.EmptyDataError:
+        raise TrainingDataError(f"{path} holds no rows") from None
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
+        raise TrainingDataError(f"{path} is not a well-formed CSV file: {error}") from None
+    except ValueError:
+        # A cell that is not a number in a numeric column: find it to name row and column.
+        raise TrainingDataError(_first_bad_number(path, schema)) from None
+
+
+def _read_options(schema: Mapping[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    dtypes: dict[str, Any] = {schema["label_column"]: np.float32}
+    for feature in schema["features"]:
+        # Text stays text (a code such as "01" is not the number 1): the schema decides.
+        dtypes[feature["name"]] = np.float32 if feature["type"] == "numeric" else object
+    # Only an empty cell is missing: "NA" or "None" may be a category of a text column.
+    return {
+        "dtype": dtypes,
+        "keep_default_na": False,
+        "na_values": [""],
+        "encoding": "utf-8",
+    }
+
+
+def _check_header(path: Path, columns: Sequence[str]) -> None:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise TrainingDataError(f"{path} is not a UTF-8 CSV file: {error}") from None
+    if header is None:
+        raise TrainingDataError(f"{path} is empty (expected a header row and data rows)")
+    if header == list(columns):
+        return
+    missing = [c for c in columns if c not in header]
+    extra = [c for c in header if c not in columns]
+    detail = (
+        f"missing {missing}, unexpected {extra}" if missing or extra else "columns out of order"
+    )
+    raise TrainingDataError(
+        f"{path}: header does not match {SCHEMA_FILE} ({detail}); expected {list(columns)}"
+    )
+
+
+def _first_bad_number(path: Path, schema: Mapping[str, Any]) -> str:
+    """Name the first cell of a numeric column that is not a number (only on failure)."""
+    import pandas as pd
+
+    text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    numeric = [schema["label_column"]] + [
+        f["name"] for f in schema["features"] if f["type"] == "numeric"
+    ]
+    for name in numeric:
+        cells = text[name].str.strip()
+        bad = pd.to_numeric(cells, errors="coerce").isna() & (cells != "")
+        if bad.any():
+            row = int(bad.to_numpy().argmax())
+            return (
+                f"{path}: row {row + 1} (line {row + 2}), column {name!r}: "
+                f"{text[name].iloc[row]!r} is not a number"
+            )
+    return f"{path}: a numeric column holds text that is not a number"
+
+
+def _labels(column: pd.Series, path: Path, name: str) -> npt.NDArray[np.float32]:
+    import numpy as np
+
+    labels: npt.NDArray[np.float32] = column.to_numpy(dtype=np.float32)
+    if labels.size == 0:
+        raise TrainingDataError(f"{path} holds a header but no rows")
+    bad = ~np.isin(labels, (0.0, 1.0))
+    if bad.any():
+        row = int(bad.argmax())
+        raise TrainingDataError(
+            f"{path}: labels (column {name!r}) must be 0 or 1; row {row + 1} holds "
+            f"{'nothing' if np.isnan(labels[row]) else labels[row]} "
+            f"({int(bad.sum())} such rows)"
+        )
+    return labels
+
+
+def _check_finite(frame: pd.DataFrame, schema: Mapping[str, Any], path: Path) -> None:
+    import numpy as np
+
+    for feature in schema["features"]:
+        if feature["type"] == "numeric" and np.isinf(frame[feature["name"]].to_numpy()).any():
+            raise TrainingDataError(
+                f"{path}: column {feature['name']!r} holds an infinite number (or one beyond "
+                "float32's range), which XGBoost cannot train on"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Features as XGBoost sees them (training and serving share this code)
+# --------------------------------------------------------------------------------------------
+
+
+def fit_categories(frame: pd.DataFrame, schema: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Sorted distinct non-missing values of every categorical column, as text."""
+    import pandas as pd
+
+    categories: dict[str, list[str]] = {}
+    for feature in schema["features"]:
+        if feature["type"] == "categorical":
+            distinct = pd.unique(_text_values(frame[feature["name"]]))
+            categories[feature["name"]] = sorted(v for v in distinct if v is not None)
+    return categories
+
+
+def booster_feature_names(names: Sequence[str]) -> list[str]:
+    """Column names for XGBoost, which refuses '[', ']' and '<' in them."""
+    safe = [n.replace("[", "(").replace("]", ")").replace("<", "lt") for n in names]
+    # Renaming could make two names equal; positions are always distinct.
+    return safe if len(set(safe)) == len(safe) else [f"f{i}" for i in range(len(names))]
+
+
+def encode_features(
+    frame: pd.DataFrame, schema: Mapping[str, Any], categories: Mapping[str, Sequence[str]]
+) -> pd.DataFrame:
+    """The data frame XGBoost trains and predicts on: float32 numbers, pandas categoricals.
+
+    ``frame`` holds the features by name (other columns are ignored), either typed as
+    ``read_split`` reads them or as raw text; a category not in ``categories`` is missing.
+    """
+    import pandas as pd
+
+    names = [feature["name"] for feature in schema["features"]]
+    absent = [name for name in names if name not in frame.columns]
+    if absent:
+        raise InputError(f"missing feature column(s) {absent}; expected {names}")
+    columns: dict[str, Any] = {}
+    for feature, column_name in zip(schema["features"], booster_feature_names(names), strict=True):
+        series = frame[feature["name"]]
+        if feature["type"] == "numeric":
+            columns[column_name] = _numbers(series, feature["name"])
+        else:
+            columns[column_name] = _categorical(series, categories[feature["name"]])
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+
+
+def _text_values(series: pd.Series) -> npt.NDArray[Any]:
+    """Object array of str, None where missing (empty text, None or NaN)."""
+    # astype("string") turns numbers into their text and None/NaN into NA, in pandas 2 and 3.
+    values: npt.NDArray[Any] = series.astype("string").to_numpy(dtype=object, na_value=None)
+    values[values == ""] = None
+    return values
+
+
+def _categorical(series: pd.Series, categories: Sequence[str]) -> pd.Categorical:
+    """Codes of the fitted categories; a value outside them (or missing) becomes missing."""
+    import pandas as pd
+
+    index = pd.Index(list(categories), dtype=object)
+    codes = index.get_indexer(_text_values(series))
+    return pd.Categorical.from_codes(codes, categories=index)
+
+
+def _numbers(series: pd.Series, name: str) -> npt.NDArray[np.float32]:
+    """float32 values of a numeric feature; raise naming the row and column of bad text."""
+    import numpy as np
+    import pandas as pd
+
+    numbers: npt.NDArray[np.float32]
+    if series.dtype == np.float32:
+        # As read_split reads a split: no copy.
+        numbers = series.to_numpy()
+    elif pd.api.types.is_numeric_dtype(series.dtype):
+        # Booleans become 0/1, as preprocess writes them.
+        numbers = series.to_numpy(dtype=np.float32, na_value=np.nan)
+    else:
+        text = series.astype("string").str.strip().str.lower()
+        text = text.replace(_BOOLEAN_WORDS)
+        with np.errstate(over="ignore"):
+            numbers = pd.to_numeric(text, errors="coerce").to_numpy(
+                dtype=np.float32, na_value=np.nan
+            )
+        given = text.fillna("").to_numpy(dtype=object) != ""
+        spelled_missing = text.fillna("").isin(_MISSING_WORDS).to_numpy()
+        bad = np.isnan(numbers) & given & ~spelled_missing
+        _raise_first(bad, series, name, "is not a number")
+    _raise_first(np.isinf(numbers), series, name, "is not a finite float32 number")
+    return numbers
+
+
+def _raise_first(bad: npt.NDArray[np.bool_], series: pd.Series, name: str, what: str) -> None:
+    if bad.any():
+        row = int(bad.argmax())
+        raise InputError(f"row {row + 1}, column {name!r}: {series.iloc[row]!r} {what}")
+
+
+def _dmatrix(features: pd.DataFrame, labels: Any = None) -> xgb.DMatrix:
+    import xgboost as xgb
+
+    return xgb.DMatrix(features, label=labels, enable_categorical=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def train(
+    hyperparameters: Mapping[str, Value],
+    dtrain: xgb.DMatrix,
+    dvalidation: xgb.DMatrix,
+    checkpoint_dir: Path | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+) -> xgb.Booster:
+    """Train with early stopping on the validation split, resuming from a checkpoint."""
+    import xgboost as xgb
+
+    resumed = _load_checkpoint(checkpoint_dir, dtrain) if checkpoint_dir else None
+    done = resumed.num_boosted_rounds() if resumed is not None else 0
+    callbacks: list[xgb.callback.TrainingCallback] = []
+    if "early_stopping_rounds" in hyperparameters:
+        callbacks.append(_early_stopping(hyperparameters, resumed))
+    if checkpoint_dir is not None:
+        callbacks.append(_checkpoint_callback(checkpoint_dir, checkpoint_every))
+    return xgb.train(
+        booster_params(hyperparameters),
+        dtrain,
+        num_boost_round=max(0, int(hyperparameters["num_round"]) - done),
+        evals=[(dvalidation, "validation")],
+        callbacks=callbacks,
+        verbose_eval=False,
+        xgb_model=resumed,
+    )
+
+
+def _early_stopping(
+    hyperparameters: Mapping[str, Value], resumed: xgb.Booster | None
+) -> xgb.callback.EarlyStopping:
+    """Stop on the last eval_metric of the validation split and keep the best iteration."""
+    import xgboost as xgb
+
+    metric = str(hyperparameters["eval_metric"]).split(",")[-1]
+    callback = xgb.callback.EarlyStopping(
+        rounds=int(hyperparameters["early_stopping_rounds"]),
+        metric_name=metric,
+        data_name="validation",
+        maximize=metric in _MAXIMIZE,
+        save_best=True,
+    )
+    best_score = resumed.attr("best_score") if resumed is not None else None
+    best_iteration = resumed.attr("best_iteration") if resumed is not None else None
+    if resumed is not None and best_score is not None and best_iteration is not None:
+        # The callback's memory is lost with the interrupted process; the checkpoint holds the
+        # best round so far (EarlyStopping stores it as booster attributes), so resuming stops
+        # where the uninterrupted run would.
+        callback.stopping_history = {"validation": {metric: [float(best_score)]}}
+        callback.best_scores = {"validation": {metric: [float(best_score)]}}
+        callback.current_rounds = resumed.num_boosted_rounds() - 1 - int(best_iteration)
+    return callback
+
+
+def _checkpoint_callback(directory: Path, every: int) -> xgb.callback.TrainingCallback:
+    import xgboost as xgb
+
+    class _Checkpoint(xgb.callback.TrainingCallback):
+        """Save the booster every ``every`` rounds, replacing the previous checkpoint."""
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if model.num_boosted_rounds() % every == 0:
+                save_booster(model, directory / CHECKPOINT_FILE)
+            return False
+
+    return _Checkpoint()
+
+
+def _load_checkpoint(directory: Path, dtrain: xgb.DMatrix) -> xgb.Booster | None:
+    """The booster of an interrupted run, if ``directory`` holds one for these features."""
+    import xgboost as xgb
+
+    path = directory / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(path.read_bytes()))
+    except xgb.core.XGBoostError as error:
+        print(f"tabular_model: ignoring unreadable checkpoint {path}: {error}", file=sys.stderr)
+        return None
+    if (booster.feature_names, booster.feature_types) != (
+        dtrain.feature_names,
+        dtrain.feature_types,
+    ):
+        print(f"tabular_model: ignoring checkpoint {path}: its features differ", file=sys.stderr)
+        return None
+    print(f"Resuming from checkpoint {path} ({booster.num_boosted_rounds()} rounds done)")
+    return booster
+
+
+def save_booster(booster: xgb.Booster, target: Path) -> None:
+    """Save in XGBoost's JSON format under any name, atomically.
+
+    ``save_model`` picks the format from the file name's extension, so the model is written
+    to a ``.json`` temporary file next to ``target`` and renamed. ``Booster.load_model``
+    recognises the JSON format by its content whatever the file name.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    os.close(handle)
+    try:
+        booster.save_model(temporary)
+        # mkstemp makes the file private; a model file is as readable as any other output.
+        Path(temporary).chmod(0o644)
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def best_f1_threshold(labels: Any, scores: Any) -> tuple[float, float] | None:
+    """The cut-off ``t`` (predict positive when ``score >= t``) that maximises F1, and that F1.
+
+    Every distinct score is a candidate; sorting once and counting true positives cumulatively
+    costs O(n log n). Among cut-offs with the same (maximal) F1 the highest is chosen: it
+    flags the fewest rows for the same F1, and it is what the first maximum in descending
+    score order gives. None when there are no positive labels (F1 is then 0 at any cut-off).
+    """
+    import numpy as np
+
+    y = np.asarray(labels, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64)
+    positives = float(y.sum())
+    if positives == 0:
+        return None
+    order = np.argsort(-s, kind="stable")
+    ranked, true_positives = s[order], np.cumsum(y[order])
+    # The last position of every run of equal scores: a cut-off at a score flags all its ties.
+    ends = np.append(np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1)
+    f1 = 2 * true_positives[ends] / (ends + 1 + positives)
+    best = int(np.argmax(f1))
+    return float(ranked[ends[best]]), float(f1[best])
+
+
+def choose_threshold(labels: Any, scores: Any) -> tuple[float, str]:
+    """The decision threshold for the model schema and a note saying how it was chosen."""
+    chosen = best_f1_threshold(labels, scores)
+    if chosen is None:
+        return FALLBACK_THRESHOLD, (
+            f"the validation split has no positive rows, so F1 cannot choose a cut-off; "
+            f"using {FALLBACK_THRESHOLD}"
+        )
+    threshold, f1 = chosen
+    return threshold, f"maximises F1 ({f1:.6f}) on {len(scores)} validation rows"
+
+
+def model_schema(
+    schema: Mapping[str, Any],
+    categories: Mapping[str, Sequence[str]],
+    threshold: tuple[float, str],
+    hyperparameters: Mapping[str, Value],
+    booster: xgb.Booster,
+) -> dict[str, Any]:
+    best = booster.attr("best_iteration")
+    return {
+        **schema,
+        "categories": {name: list(values) for name, values in categories.items()},
+        "decision_threshold": threshold[0],
+        "threshold_metric": THRESHOLD_METRIC,
+        "threshold_note": threshold[1],
+        "hyperparameters": dict(hyperparameters),
+        "best_iteration": int(best) if best is not None else booster.num_boosted_rounds() - 1,
+    }
+
+
+def write_model(model_dir: Path, booster: xgb.Booster, schema: Mapping[str, Any]) -> None:
+    """``xgboost-model``, ``model-schema.json`` and ``code/inference.py`` (this very file)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save_booster(booster, model_dir / MODEL_FILE)
+    (model_dir / MODEL_SCHEMA_FILE).write_text(
+        json.dumps(schema, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    code = model_dir / CODE_FILE
+    code.parent.mkdir(parents=True, exist_ok=True)
+    code.write_bytes(Path(__file__).read_bytes())
+
+
+def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
+    """A reproducible archive (fixed timestamps and owners) with an entry for every folder."""
+    folders = sorted({str(f) for name in members for f in PurePosixPath(name).parents} - {"."})
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        archive.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(info)
+        for name in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(members[name]), 0o644, 0
+            tar.addfile(info, io.BytesIO(members[name]))
+
+
+def archive_model(model_dir: Path) -> Path:
+    """``model.tar.gz`` of the model files, as SageMaker archives ``/opt/ml/model``."""
+    archive = model_dir / MODEL_ARCHIVE
+    names = (MODEL_FILE, MODEL_SCHEMA_FILE, CODE_FILE)
+    write_tar_gz(archive, {name: (model_dir / name).read_bytes() for name in names})
+    return archive
+
+
+def predict_scores(booster: xgb.Booster, data: xgb.DMatrix) -> Scores:
+    import numpy as np
+
+    return np.asarray(booster.predict(data), dtype=np.float64)
+
+
+def _optional_dir(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tabular_model", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--train-dir", type=Path, default=DEFAULT_TRAIN_DIR)
+    parser.add_argument("--validation-dir", type=Path, default=DEFAULT_VALIDATION_DIR)
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--hyperparameters", type=Path, default=DEFAULT_HYPERPARAMETERS)
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=_optional_dir,
+        default=DEFAULT_CHECKPOINT_DIR,
+        help="resume from and save checkpoints here when the folder exists (empty: never)",
+    )
+    parser.add_argument(
+        "--checkpoint-every", type=_positive_int, default=CHECKPOINT_EVERY, metavar="ROUNDS"
+    )
+    parser.add_argument(
+        "--archive",
+        action="store_true",
+        help=f"also write <model-dir>/{MODEL_ARCHIVE} (SageMaker archives the folder itself)",
+    )
+    parser.add_argument("--failure-file", type=Path, default=DEFAULT_FAILURE_FILE)
+    return parser
+
+
+@dataclass(frozen=True)
+class _TrainingData:
+    schema: dict[str, Any]
+    categories: dict[str, list[str]]
+    dtrain: xgb.DMatrix
+    dvalidation: xgb.DMatrix
+
+
+def load_training_data(
+    train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value]
+) -> _TrainingData:
+    """Both splits as XGBoost matrices, with the categories fitted on the train split.
+
+    Each split's data frames are released once its matrix holds the data, so that the peak
+    memory is one split's frames plus the matrices rather than every copy at once.
+    """
+    train_split = read_split(train_dir, "train")
+    schema = train_split.schema
+    check_hyperparameters_for_features(hyperparameters, schema)
+    if train_split.labels.min() == train_split.labels.max():
+        raise TrainingDataError(f"{train_split.path}: the train split needs rows of both classes")
+    categories = fit_categories(train_split.features, schema)
+    dtrain = _split_matrix(train_split, categories)
+    del train_split
+    validation_split = read_split(validation_dir, "validation")
+    if validation_split.schema != schema:
+        raise TrainingDataError(
+            f"{train_dir / SCHEMA_FILE} and {validation_dir / SCHEMA_FILE} differ; every split "
+            "of one preprocess run has the same schema"
+        )
+    return _TrainingData(schema, categories, dtrain, _split_matrix(validation_split, categories))
+
+
+def _split_matrix(split: Split, categories: Mapping[str, Sequence[str]]) -> xgb.DMatrix:
+    return _dmatrix(encode_features(split.features, split.schema, categories), split.labels)
+
+
+def run(args: argparse.Namespace) -> str:
+    """Train and write the model; return a one-line summary."""
+    hyperparameters = load_hyperparameters(args.hyperparameters)
+    data = load_training_data(args.train_dir, args.validation_dir, hyperparameters)
+    checkpoint_dir = args.checkpoint_dir
+    booster = train(
+        hyperparameters,
+        data.dtrain,
+        data.dvalidation,
+        checkpoint_dir if checkpoint_dir is not None and checkpoint_dir.is_dir() else None,
+        args.checkpoint_every,
+    )
+    # Scored through a DMatrix built as serving builds it, so the cut-off suits served scores.
+    threshold = choose_threshold(
+        data.dvalidation.get_label(), predict_scores(booster, data.dvalidation)
+    )
+    schema = model_schema(data.schema, data.categories, threshold, hyperparameters, booster)
+    write_model(args.model_dir, booster, schema)
+    written = archive_model(args.model_dir) if args.archive else args.model_dir
+    return (
+        f"Trained {booster.num_boosted_rounds()} trees on {data.dtrain.num_row()} rows "
+        f"(best iteration {schema['best_iteration']}); decision threshold "
+        f"{threshold[0]:.6f} ({threshold[1]}); wrote {written}"
+    )
+
+
+def _report_failure(message: str, failure_file: Path) -> None:
+    print(f"tabular_model: {message}", file=sys.stderr)
+    if failure_file.parent.is_dir():
+        failure_file.write_text(message + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        print(run(args))
+    except (HyperparameterError, TrainingDataError, InputError) as error:
+        _report_failure(str(error), args.failure_file)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Serving (SageMaker's script-mode handlers call these with exactly these parameters: the
+# container counts them, so none may gain an optional one)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded model: the booster and what ``model-schema.json`` says about its inputs."""
+
+    booster: xgb.Booster
+    schema: dict[str, Any]
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    decision_threshold: float
+    positive_class: str
+    negative_class: str
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Probabilities of the positive class and the labels at the decision threshold."""
+
+    probabilities: Scores
+    labels: list[str]
+
+
+def model_fn(model_dir: str) -> Model:
+    import xgboost as xgb
+
+    folder = Path(model_dir)
+    schema = _load_model_schema(folder / MODEL_SCHEMA_FILE)
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray((folder / MODEL_FILE).read_bytes()))
+    except FileNotFoundError:
+        raise ModelFileError(f"{folder / MODEL_FILE} does not exist") from None
+    except xgb.core.XGBoostError as error:
+        first = str(error).strip().splitlines()[0] if str(error) else ""
+        raise ModelFileError(f"{folder / MODEL_FILE} is not an XGBoost model: {first}") from None
+    return Model(
+        booster=booster,
+        schema=schema,
+        feature_names=[feature["name"] for feature in schema["features"]],
+        categories={name: list(values) for name, values in schema["categories"].items()},
+        decision_threshold=float(schema["decision_threshold"]),
+        positive_class=schema["positive_class"],
+        negative_class=schema["negative_class"],
+    )
+
+
+def _load_model_schema(path: Path) -> dict[str, Any]:
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{path} is not valid JSON: {error}") from None
+    problem = schema_problem(schema)
+    if problem is None:
+        problem = _model_schema_problem(schema)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
+    return dict(schema)
+
+
+def _model_schema_problem(schema: Mapping[str, Any]) -> str | None:
+    threshold = schema.get("decision_threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        return f"'decision_threshold' must be a number, got {threshold!r}"
+    categories = schema.get("categories")
+    wanted = [f["name"] for f in schema["features"] if f["type"] == "categorical"]
+    if not isinstance(categories, dict) or sorted(categories) != sorted(wanted):
+        return f"'categories' must list the categories of every categorical feature {wanted}"
+    return None
+
+
+def predict_proba(model: Model, frame: pd.DataFrame) -> Scores:
+    """Probability of the positive class for each row of raw (or typed) feature values."""
+    features = encode_features(frame, model.schema, model.categories)
+    return predict_scores(model.booster, _dmatrix(features))
+
+
+def input_fn(request_body: str | bytes, content_type: str) -> Records:
+    """Parse a request's records (matched to the features by ``predict_fn``, which has them)."""
+    media_type = _media_type(content_type)
+    if media_type not in (CSV_TYPE, JSON_TYPE):
+        raise InputError(
+            f"unsupported content type {content_type!r}: send {CSV_TYPE} or {JSON_TYPE}"
+        )
+    text = _decode(request_body)
+    records = _parse_csv(text) if media_type == CSV_TYPE else _parse_json(text)
+    if not records.rows:
+        raise InputError("the request holds no records")
+    return records
+
+
+def predict_fn(data: Records | pd.DataFrame, model: Model) -> Predictions:
+    frame = data.frame(model.feature_names) if isinstance(data, Records) else data
+    probabilities = predict_proba(model, frame)
+    positive = probabilities >= model.decision_threshold
+    labels = [model.positive_class if p else model.negative_class for p in positive.tolist()]
+    return Predictions(probabilities, labels)
+
+
+def output_fn(prediction: Predictions, accept: str | None) -> tuple[str, str]:
+    """The response body and its content type, one answer per record in request order."""
+    response_type = _response_type(accept)
+    pairs = zip(prediction.probabilities.tolist(), prediction.labels, strict=True)
+    if response_type == JSON_TYPE:
+        body = {"predictions": [{"probability": round(p, 6), "label": lab} for p, lab in pairs]}
+        return json.dumps(body, ensure_ascii=False), JSON_TYPE
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows((f"{p:.6f}", lab) for p, lab in pairs)
+    return buffer.getvalue(), CSV_TYPE
+
+
+@dataclass(frozen=True)
+class Records:
+    """A request's records as text ("" for missing): CSV lines of fields or JSON objects."""
+
+    rows: Sequence[list[str] | dict[str, str]]
+
+    def frame(self, feature_names: list[str]) -> pd.DataFrame:
+        """One column per feature, in training order; raise naming the row at fault."""
+        import pandas as pd
+
+        rows = list(self.rows)
+        if rows and isinstance(rows[0], list) and _is_header(rows[0], feature_names):
+            header, rows = rows[0], rows[1:]
+            # A line with another number of fields stays a list, refused below with its count.
+            rows = [_by_name(header, row) for row in rows]
+        cells = [_fields(number, row, feature_names) for number, row in enumerate(rows, 1)]
+        if not cells:
+            raise InputError("the request holds a header but no records")
+        return pd.DataFrame(cells, columns=feature_names, dtype=object)
+
+
+def _by_name(header: list[str], row: list[str] | dict[str, str]) -> list[str] | dict[str, str]:
+    return dict(zip(header, row, strict=True)) if len(row) == len(header) else row
+
+
+def _is_header(fields: list[str], feature_names: list[str]) -> bool:
+    return len(fields) == len(feature_names) and set(fields) == set(feature_names)
+
+
+def _fields(number: int, row: list[str] | dict[str, str], feature_names: list[str]) -> list[str]:
+    if isinstance(row, dict):
+        unknown = [key for key in row if key not in feature_names]
+        absent = [name for name in feature_names if name not in row]
+        if unknown or absent:
+            raise InputError(
+                f"row {number}: unknown keys {unknown}, missing keys {absent} (use null for a "
+                f"missing value); expected {feature_names}"
+            )
+        return [row[name] for name in feature_names]
+    if len(row) != len(feature_names):
+        raise InputError(
+            f"row {number} has {len(row)} fields, expected {len(feature_names)} "
+            f"({', '.join(feature_names)})"
+        )
+    return row
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _response_type(accept: str | None) -> str:
+    if not accept or not accept.strip():
+        return CSV_TYPE
+    for part in accept.split(","):
+        media_type = _media_type(part)
+        if media_type in (CSV_TYPE, "text/*", "*/*"):
+            return CSV_TYPE
+        if media_type in (JSON_TYPE, "application/*"):
+            return JSON_TYPE
+    raise InputError(f"unsupported accept {accept!r}: ask for {CSV_TYPE} or {JSON_TYPE} (or */*)")
+
+
+def _decode(body: str | bytes | bytearray | memoryview) -> str:
+    if isinstance(body, str):
+        return body
+    try:
+        return bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"the request body is not UTF-8 text: {error}") from None
+
+
+def _parse_csv(text: str) -> Records:
+    try:
+        # A blank line is no record (a trailing one is common).
+        return Records([row for row in csv.reader(io.StringIO(text)) if row])
+    except csv.Error as error:
+        raise InputError(f"the request is not valid CSV: {error}") from None
+
+
+def _parse_json(text: str) -> Records:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"the request is not valid JSON: {error}") from None
+    records = document if isinstance(document, list) else [document]
+    return Records([_json_record(number, record) for number, record in enumerate(records, 1)])
+
+
+def _json_record(number: int, record: object) -> dict[str, str]:
+    if not isinstance(record, dict):
+        raise InputError(
+            f"row {number} is a JSON {type(record).__name__}; send an object keyed by "
+            "feature name (or a list of them)"
+        )
+    return {key: _json_cell(number, key, value) for key, value in record.items()}
+
+
+def _json_cell(number: int, name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise InputError(
+        f"row {number}, column {name!r}: a JSON {type(value).__name__} is not a value; send a "
+        "number, a string or null"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

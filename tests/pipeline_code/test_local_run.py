@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline_code import local_run
+from pipeline_code import local_predict, local_run
 
 
 def run(work_dir: Path, *extra: str) -> int:
@@ -349,3 +349,26 @@ def test_missing_feature_values_run_end_to_end(tmp_path: Path, quick: str) -> No
         payload = member.read().decode()
     # Empty cells reach the endpoint's sample payload, as clients send them.
     assert ",," in payload or payload.startswith(",") or ",\n" in payload
+
+
+def test_the_serving_code_answers_the_staging_payload(
+    tmp_path: Path, quick: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The request the staging test sends, answered by the code the endpoint runs.
+    work = tmp_path / "work"
+    assert run(work, "--threshold=0", quick) == 0
+    with tarfile.open(work / "evaluation" / "sample-payload.tar.gz") as archive:
+        member = archive.extractfile("payload.csv")
+        assert member is not None
+        (tmp_path / "payload.csv").write_bytes(member.read())
+    capsys.readouterr()
+
+    model = work / "model" / "model.tar.gz"
+    assert local_predict.main([f"--input={tmp_path / 'payload.csv'}", f"--model={model}"]) == 0
+
+    answers = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    rows = (tmp_path / "payload.csv").read_text().splitlines()
+    assert len(answers) == len(rows) == 10
+    cut_off = gate_report(work)["decision_threshold"]
+    for probability, label in answers:
+        assert label == ("1" if float(probability) >= cut_off else "0")

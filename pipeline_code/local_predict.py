@@ -13,20 +13,18 @@ unusable or a row is bad, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import shutil
 import sys
-import tarfile
 import tempfile
-import uuid
-import zlib
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from types import ModuleType
 
 # Like local_run: XGBoost's OpenMP threads must not spin on a busy machine. OpenMP reads this
 # when the library loads, which happens when the model's code is imported below.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Evaluate's archive checks and import (scikit-learn, which it imports, loads OpenMP too).
+from pipeline_code import evaluate
 
 DEFAULT_MODEL = Path(".local-run/model/model.tar.gz")
 CODE_MEMBER = "code/inference.py"
@@ -36,80 +34,23 @@ class PredictError(Exception):
     """A file is missing or unusable; the message says which and what to do."""
 
 
-def check_member(member: tarfile.TarInfo) -> None:
-    """Accept only plain files and folders with relative paths that stay inside the target."""
-    name = member.name
-    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute():
-        raise PredictError(f"archive member {name!r} has an absolute path")
-    if ".." in PurePosixPath(name).parts or ".." in PureWindowsPath(name).parts:
-        raise PredictError(f"archive member {name!r} points outside the archive ('..')")
-    if not (member.isfile() or member.isdir()):
-        raise PredictError(
-            f"archive member {name!r} is a link or special file; only files and folders are allowed"
-        )
-
-
-def safe_extract(archive: Path, destination: Path) -> None:
-    """Extract ``archive`` into ``destination`` after checking every member."""
-    root = destination.resolve()
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                check_member(member)
-            for member in members:
-                _extract_member(tar, member, root)
-    except tarfile.TarError as error:
-        raise PredictError(f"{archive} is not a readable tar archive: {error}") from None
-    except (EOFError, OSError, zlib.error) as error:
-        # gzip reports a truncated or corrupt stream through these rather than TarError.
-        raise PredictError(
-            f"cannot extract {archive} (truncated or corrupt?): {type(error).__name__}: {error}"
-        ) from None
-
-
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
-    target = (root / member.name).resolve()
-    if not target.is_relative_to(root):
-        raise PredictError(f"archive member {member.name!r} escapes {root}")
-    if member.isdir():
-        target.mkdir(parents=True, exist_ok=True)
-        return
-    source = tar.extractfile(member)
-    if source is None:
-        raise PredictError(f"archive member {member.name!r} has no data")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with source, target.open("wb") as sink:
-        shutil.copyfileobj(source, sink)
-
-
-def import_serving_code(model_dir: Path) -> ModuleType:
-    """Import the model's own ``code/inference.py`` under a name no other module has."""
+def import_serving_code(model_dir: Path, archive: Path) -> ModuleType:
+    """The model's own ``code/inference.py``, imported as Evaluate imports it."""
     path = model_dir / CODE_MEMBER
     if not path.is_file():
         raise PredictError(
             f"the model archive has no {CODE_MEMBER}: it was not trained by "
             "pipeline_code.tabular_model (run make local-run again)"
         )
-    name = f"_model_inference_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise PredictError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    # Registered while it runs, as dataclasses look their module up by name.
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
+    return evaluate.import_serving_code(path, archive)
 
 
 def predict(model_archive: Path, rows: bytes) -> str:
     """The ``text/csv`` response of the model in ``model_archive`` to the CSV ``rows``."""
     with tempfile.TemporaryDirectory(prefix="local-predict-") as scratch:
-        safe_extract(model_archive, Path(scratch))
-        serving = import_serving_code(Path(scratch))
+        # Evaluate's checks: no absolute paths, no "..", no links in the archive.
+        evaluate.safe_extract(model_archive, Path(scratch))
+        serving = import_serving_code(Path(scratch), model_archive)
         model = serving.model_fn(scratch)
         records = serving.input_fn(rows, "text/csv")
         body, _ = serving.output_fn(serving.predict_fn(records, model), "text/csv")
@@ -155,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output = predict(args.model, _read_inputs(args))
     # The model's code raises its own InputError (a ValueError) for bad rows, and a
-    # ValueError subclass for unusable model files.
+    # ValueError subclass for unusable model files; Evaluate's archive errors are ValueErrors.
     except (PredictError, ValueError) as error:
         print(f"local_predict: {error}", file=sys.stderr)
         return 1

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import Duration
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from components.registry.model_registry import ModelRegistry
+from components.registry.model_registry import (
+    FIND_APPROVED_ANY_RESOURCE,
+    FIND_APPROVED_VERSIONS_REASON,
+    ModelRegistry,
+)
 from components.shared.lambda_function import PythonLambda
 from components.shared.nag import CODEPIPELINE_JOB_RESULTS, acknowledge_iam_wildcards, finding_for
 
@@ -36,22 +39,9 @@ class ModelPackageResolver(PythonLambda):
             layers=layers,
             timeout=Duration.minutes(1),
         )
-        # ListModelPackages has no resource-level permissions; the handler filters by group.
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListModelPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]
-            )
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeThisGroupsPackages",
-                actions=["sagemaker:DescribeModelPackage"],
-                resources=[registry.package_arn_pattern],
-            )
-        )
+        registry.allow_finding_approved(self.role)
         self._reasons = {
-            finding_for(self, registry.package_arn_pattern): "DescribeModelPackage on the versions "
-            "of this project's model package group; version numbers are assigned at registration",
+            finding_for(self, registry.package_arn_pattern): FIND_APPROVED_VERSIONS_REASON,
         }
 
     def acknowledge_wildcards(self) -> None:
@@ -59,9 +49,5 @@ class ModelPackageResolver(PythonLambda):
         acknowledge_iam_wildcards(
             self,
             self._reasons,
-            any_resource={
-                **CODEPIPELINE_JOB_RESULTS,
-                "sagemaker:ListModelPackages": "List calls have no resource-level permissions; "
-                "the handler asks for this project's model package group only",
-            },
+            any_resource={**CODEPIPELINE_JOB_RESULTS, **FIND_APPROVED_ANY_RESOURCE},
         )

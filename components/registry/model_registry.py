@@ -18,6 +18,17 @@ _REGISTER_ACTIONS = (
 )
 
 
+# cdk-nag reasons for the statements of ModelRegistry.allow_finding_approved.
+FIND_APPROVED_ANY_RESOURCE = {
+    "sagemaker:ListModelPackages": "List calls have no resource-level permissions; the "
+    "function asks for this project's model package group only",
+}
+FIND_APPROVED_VERSIONS_REASON = (
+    "DescribeModelPackage on the versions of this project's model package group; version "
+    "numbers are assigned at registration"
+)
+
+
 class ModelRegistry(Construct):
     """A model package group, retained on delete (it is the audit trail of every model)."""
 
@@ -46,6 +57,26 @@ class ModelRegistry(Construct):
             grantee=grantee,
             actions=list(_READ_ACTIONS),
             resource_arns=[self.group_arn, self.package_arn_pattern],
+        )
+
+    def allow_finding_approved(self, role: iam.IRole) -> None:
+        """What finding the newest approved version takes (lambdas/shared/python/
+        model_registry.py): list this group's versions, describe them.
+
+        ListModelPackages has no resource-level permissions, so it is granted on "*"; acknowledge
+        it with FIND_APPROVED_ANY_RESOURCE, and the versions with FIND_APPROVED_VERSIONS_REASON.
+        """
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListModelPackages", actions=["sagemaker:ListModelPackages"], resources=["*"]
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeThisGroupsPackages",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[self.package_arn_pattern],
+            )
         )
 
     def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:

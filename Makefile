@@ -18,7 +18,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps local-predict bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps local-predict local-drift local-drift-steps bench snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -58,7 +58,8 @@ instance-types: $(VENV)/.dev-deps ## Refresh config/instance_types.json from bot
 # make's own exit status is 0, 2 when any recipe fails whatever the recipe's status, or 1
 # under -q; so a failed gate (3) and a failed step (1) would both end `make local-run` with 2.
 # Only a function loaded into make (GNU make's `load`) can end make with another status: the
-# C below, compiled once into LOCAL_RUN_STATE when local-run is the only goal and recipes run
+# C below, compiled once into LOCAL_RUN_STATE when local-run (or local-drift, whose drift
+# verdict is exit 4) is the only goal and recipes run
 # (not -n, -q, -t), gives make `$(local-run-exit N)`. The run itself is a prerequisite because
 # make expands all lines of a recipe before it runs the first. Without `load` or a C compiler,
 # make exits 2 on any failure; the code is then in LOCAL_RUN_STATE/exit-code.
@@ -86,7 +87,8 @@ int local_run_exit_gmk_setup(void)
 	return 1;
 }
 endef
-ifeq ($(MAKECMDGOALS)$(filter load,$(.FEATURES)),local-runload)
+EXIT_CODE_GOALS := local-run local-drift
+ifeq ($(words $(filter $(MAKECMDGOALS),$(EXIT_CODE_GOALS)))$(words $(MAKECMDGOALS))$(filter load,$(.FEATURES)),11load)
 ifeq ($(strip $(foreach flag,n q t,$(findstring $(flag),$(firstword -$(MAKEFLAGS))))),)
 ifneq ($(file <$(LOCAL_RUN_EXIT).c),$(LOCAL_RUN_EXIT_C))
 LOCAL_RUN_BUILD := $(shell mkdir -p $(LOCAL_RUN_STATE) && rm -f $(LOCAL_RUN_EXIT).so)
@@ -113,6 +115,19 @@ local-run-steps: $(VENV)/.dev-deps
 		2) meaning="bad arguments";; 3) meaning="the gate would fail";; *) meaning="unexpected";; esac; \
 	echo "local-run: exit code $$code ($$meaning)$(if $(LOCAL_RUN_EXITS),,; this make exits 2 \
 	on any failure, the code is in $(LOCAL_RUN_CODE))"
+
+# Exit codes: 0 no drift, 4 drift, 1 a file is missing or unusable, 2 bad arguments.
+LOCAL_DRIFT_CODE := $(LOCAL_RUN_STATE)/drift-exit-code
+local-drift: local-drift-steps ## Compare raw rows with the last local run's baseline (ARGS="--input new.csv"); exit 4 on drift
+	@$(if $(LOCAL_RUN_EXITS),$(local-run-exit $(file <$(LOCAL_DRIFT_CODE))))exit $$(cat $(LOCAL_DRIFT_CODE))
+
+local-drift-steps: $(VENV)/.dev-deps
+	@mkdir -p $(LOCAL_RUN_STATE) && rm -f $(LOCAL_DRIFT_CODE)
+	@$(PY) -m pipeline_code.local_drift $(ARGS); code=$$?; echo $$code > $(LOCAL_DRIFT_CODE); \
+	case $$code in 0) meaning="no drift";; 4) meaning="drift";; 1) meaning="a file is missing or unusable";; \
+		2) meaning="bad arguments";; *) meaning="unexpected";; esac; \
+	echo "local-drift: exit code $$code ($$meaning)$(if $(LOCAL_RUN_EXITS),,; this make exits 2 \
+	on any failure, the code is in $(LOCAL_DRIFT_CODE))"
 
 local-predict: $(VENV)/.dev-deps ## Score raw rows with the model of the last local run (ARGS="--input rows.csv")
 	$(PY) -m pipeline_code.local_predict $(ARGS)

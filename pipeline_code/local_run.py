@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +39,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from sklearn.datasets import load_breast_cancer
 
-from pipeline_code import evaluate, preprocess, tabular_model
+from pipeline_code import drift, evaluate, preprocess, tabular_model
 
 EXIT_REGISTER = 0
 EXIT_STEP_FAILED = 1
@@ -48,6 +49,8 @@ DEFAULT_WORK_DIR = Path(".local-run")
 DEFAULT_DATASET_FILE = "data.csv"
 DEFAULT_HYPERPARAMETERS = Path(__file__).resolve().with_name("hyperparameters.json")
 MODEL_ARCHIVE = "model.tar.gz"
+# What `make local-drift` compares new records with (pipeline_code/drift.py).
+BASELINE_FILE = "baseline.json"
 # What the pipeline's FindChampion step passes as the champion's ARN; locally, the path.
 LOCAL_CHAMPION_PREFIX = "local:"
 
@@ -187,8 +190,24 @@ def _overlap_problem(user_input: Path, layout: _Layout) -> str | None:
     return None
 
 
+STEPS = 4
+
+
+def write_baseline(layout: _Layout) -> Path:
+    """The drift baseline of this run's model: its training split and the model's scores on
+    it, scored by the serving code in the archive (as Evaluate scores the test split)."""
+    split = tabular_model.read_split(layout.split["train"], "train")
+    with tempfile.TemporaryDirectory(prefix="local-run-baseline-") as scratch:
+        served = evaluate.load_served_model(layout.model / MODEL_ARCHIVE, Path(scratch))
+        scores = served.predict_proba(served.model, split.features)
+    baseline = drift.build_baseline(split.features, split.schema, scores)
+    path = layout.model / BASELINE_FILE
+    path.write_text(json.dumps(baseline, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
 def _step(number: int, title: str, call: Callable[[], int]) -> int:
-    print(f"[{number}/3] {title}", flush=True)
+    print(f"[{number}/{STEPS}] {title}", flush=True)
     start = time.perf_counter()
     code = call()
     elapsed = time.perf_counter() - start
@@ -204,13 +223,8 @@ def _input_problem(args: argparse.Namespace, layout: _Layout) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    layout = _Layout(args.work_dir)
-    problem = _input_problem(args, layout)
-    if problem:
-        print(f"local_run: {problem}", file=sys.stderr)
-        return EXIT_STEP_FAILED
+def _prepare(args: argparse.Namespace, layout: _Layout) -> tuple[Path, str]:
+    """Empty the step folders, stage the champion and the input; (input path, champion name)."""
     # Read before the folders are emptied: the champion may be the previous run's model.
     champion_bytes = args.champion.read_bytes() if args.champion is not None else None
     for folder in layout.step_folders(with_input=args.input is None):
@@ -220,7 +234,6 @@ def run(args: argparse.Namespace) -> int:
         layout.champion.mkdir(parents=True)
         (layout.champion / MODEL_ARCHIVE).write_bytes(champion_bytes)
         champion_name = f"{LOCAL_CHAMPION_PREFIX}{args.champion}"
-
     if args.input is None:
         source = layout.input / DEFAULT_DATASET_FILE
         rows = write_default_dataset(source, args.label_column)
@@ -228,80 +241,113 @@ def run(args: argparse.Namespace) -> int:
     else:
         source = args.input
         print(f"Input: {source}")
+    return source, champion_name
 
-    code = _step(
-        1,
-        "Preprocess: validate and split",
-        lambda: preprocess.main(
-            [
-                f"--input-dir={source}",
-                f"--train-dir={layout.split['train']}",
-                f"--validation-dir={layout.split['validation']}",
-                f"--test-dir={layout.split['test']}",
-                f"--label-column={args.label_column}",
-                f"--positive-class={args.positive_class}",
-                f"--exclude-columns={args.exclude_columns}",
-            ]
+
+def _steps(
+    args: argparse.Namespace, layout: _Layout, source: Path, champion_name: str
+) -> list[tuple[str, Callable[[], int], str]]:
+    """(title, call, what stopped the run) of each step, in order."""
+    return [
+        (
+            "Preprocess: validate and split",
+            lambda: preprocess.main(
+                [
+                    f"--input-dir={source}",
+                    f"--train-dir={layout.split['train']}",
+                    f"--validation-dir={layout.split['validation']}",
+                    f"--test-dir={layout.split['test']}",
+                    f"--label-column={args.label_column}",
+                    f"--positive-class={args.positive_class}",
+                    f"--exclude-columns={args.exclude_columns}",
+                ]
+            ),
+            "preprocess rejected the input data",
         ),
-    )
-    if code != 0:
-        print("local_run: stopped, preprocess rejected the input data", file=sys.stderr)
-        return EXIT_STEP_FAILED
-
-    code = _step(
-        2,
-        f"Train: tabular_model.py with {args.hyperparameters.name}",
-        lambda: tabular_model.main(
-            [
-                f"--train-dir={layout.split['train']}",
-                f"--validation-dir={layout.split['validation']}",
-                f"--model-dir={layout.model}",
-                f"--hyperparameters={args.hyperparameters}",
-                # No spot interruptions here: nothing to resume from.
-                f"--checkpoint-dir={layout.model / 'no-checkpoints'}",
-                "--archive",
-            ]
+        (
+            f"Train: tabular_model.py with {args.hyperparameters.name}",
+            lambda: tabular_model.main(
+                [
+                    f"--train-dir={layout.split['train']}",
+                    f"--validation-dir={layout.split['validation']}",
+                    f"--model-dir={layout.model}",
+                    f"--hyperparameters={args.hyperparameters}",
+                    # No spot interruptions here: nothing to resume from.
+                    f"--checkpoint-dir={layout.model / 'no-checkpoints'}",
+                    "--archive",
+                ]
+            ),
+            "training failed",
         ),
-    )
-    if code != 0:
-        print("local_run: stopped, training failed", file=sys.stderr)
-        return EXIT_STEP_FAILED
-
-    code = _step(
-        3,
-        "Evaluate: score the test split through the model's serving code",
-        lambda: evaluate.main(
-            [
-                f"--model-dir={layout.model}",
-                f"--test-dir={layout.split['test']}",
-                f"--output-dir={layout.evaluation}",
-                f"--champion-dir={layout.champion}",
-                f"--champion-package-arn={champion_name}",
-                f"--metric={args.metric}",
-                f"--threshold={args.threshold}",
-                f"--min-positives={args.min_positives}",
-                f"--min-negatives={args.min_negatives}",
-                f"--champion-margin={args.champion_margin}",
-            ]
+        (
+            "Evaluate: score the test split through the model's serving code",
+            lambda: evaluate.main(
+                [
+                    f"--model-dir={layout.model}",
+                    f"--test-dir={layout.split['test']}",
+                    f"--output-dir={layout.evaluation}",
+                    f"--champion-dir={layout.champion}",
+                    f"--champion-package-arn={champion_name}",
+                    f"--metric={args.metric}",
+                    f"--threshold={args.threshold}",
+                    f"--min-positives={args.min_positives}",
+                    f"--min-negatives={args.min_negatives}",
+                    f"--champion-margin={args.champion_margin}",
+                ]
+            ),
+            "evaluation failed",
         ),
-    )
-    if code != 0:
-        print("local_run: stopped, evaluation failed", file=sys.stderr)
-        return EXIT_STEP_FAILED
+        (
+            "Baseline: summarise the training split for drift checks",
+            lambda: _report(lambda: print(f"Wrote {write_baseline(layout)}")),
+            "the drift baseline could not be written",
+        ),
+    ]
 
-    report_path = layout.evaluation / evaluate.EVALUATION_FILE
+
+def _summary(layout: _Layout, started: float) -> bool:
+    """Print the gate's decision and the artifacts; whether the model would be registered."""
     gate_path = layout.evaluation / evaluate.GATE_FILE
     passed, decision = gate_decision(json.loads(gate_path.read_text(encoding="utf-8")))
     print(f"Gate: {decision}")
     print("Artifacts:")
     print(f"  splits          {layout.preprocess}/{{train,validation,test}}/")
     print(f"  model           {layout.model / MODEL_ARCHIVE}")
-    print(f"  evaluation      {report_path}")
+    print(f"  evaluation      {layout.evaluation / evaluate.EVALUATION_FILE}")
     print(f"  gate            {gate_path}")
+    print(f"  drift baseline  {layout.model / BASELINE_FILE}")
     print(f"  sample payload  {layout.evaluation / evaluate.PAYLOAD_ARCHIVE}")
     print('Score raw rows with it: make local-predict ARGS="--input rows.csv"')
+    print('Check new rows for drift: make local-drift ARGS="--input new.csv"')
     print(f"Total {time.perf_counter() - started:.2f} s")
-    return EXIT_REGISTER if passed else EXIT_GATE_FAILED
+    return passed
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    layout = _Layout(args.work_dir)
+    problem = _input_problem(args, layout)
+    if problem:
+        print(f"local_run: {problem}", file=sys.stderr)
+        return EXIT_STEP_FAILED
+    source, champion_name = _prepare(args, layout)
+    for number, (title, call, failure) in enumerate(
+        _steps(args, layout, source, champion_name), start=1
+    ):
+        if _step(number, title, call) != 0:
+            print(f"local_run: stopped, {failure}", file=sys.stderr)
+            return EXIT_STEP_FAILED
+    return EXIT_REGISTER if _summary(layout, started) else EXIT_GATE_FAILED
+
+
+def _report(action: Callable[[], None]) -> int:
+    """0 when ``action`` succeeds; 1 with its message when the data or model are unusable."""
+    try:
+        action()
+    except ValueError as error:  # the scripts' own errors are ValueErrors
+        print(f"local_run: {error}", file=sys.stderr)
+        return EXIT_STEP_FAILED
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

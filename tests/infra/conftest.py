@@ -103,9 +103,13 @@ def synthesize_variant(
     return build
 
 
+DEV_VARIANT_CONNECTION = (
+    "arn:aws:codeconnections:eu-west-1:123456789012:connection/0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
+)
 # Independent dev settings of several stacks, synthesized together once (a synth costs
 # seconds): the registry's e-mail subscription, the trigger's schedule, the pipeline's metric,
-# label, gate and hyperparameters. Prod keeps cdk.json's values, which the tests compare with.
+# label, gate and hyperparameters, and CodeConnections as the source. Prod keeps cdk.json's
+# values, which the tests compare with.
 DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.notification_email": "ml-team@example.com",
     "dev.schedule.cron": "cron(30 2 ? * MON-FRI *)",
@@ -119,6 +123,11 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.min_negatives": 30,
     "dev.champion_margin": 0.05,
     "dev.hyperparameters": '{"max_depth": 3, "eta": 0.2}',
+    "dev.metric_threshold": "0.85",
+    "dev.source.provider": "codeconnections",
+    "dev.source.connection_arn": DEV_VARIANT_CONNECTION,
+    "dev.source.build_repository": "acme/churn-model-build",
+    "dev.source.deploy_repository": "acme/churn-model-deploy",
 }
 
 

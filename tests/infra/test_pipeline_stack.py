@@ -15,7 +15,7 @@ from components.training.model_build_pipeline import build_spec
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
 from stacks.pipeline_stack import MODEL_BUILD_CONTENT, REPO_ROOT
-from tests.infra.conftest import Synthesized, as_list, flatten
+from tests.infra.conftest import DEV_VARIANT_CONNECTION, Synthesized, as_list, flatten
 
 DEV, PROD = "Dev-PipelineStack", "Prod-PipelineStack"
 
@@ -383,20 +383,10 @@ def test_codebuild_may_start_only_this_pipeline_and_assume_only_bootstrap_roles(
     )
 
 
-def test_codeconnections_source_replaces_codecommit(synthesize_variant: Any) -> None:
-    connection = (
-        "arn:aws:codeconnections:eu-west-1:123456789012:connection/"
-        "0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
-    )
-    variant = synthesize_variant(
-        {
-            "dev.source.provider": "codeconnections",
-            "dev.source.connection_arn": connection,
-            "dev.source.build_repository": "acme/churn-model-build",
-            "dev.source.deploy_repository": "acme/churn-model-deploy",
-            "dev.metric_threshold": "0.85",
-        }
-    )
+def test_codeconnections_source_replaces_codecommit(dev_variant: Synthesized) -> None:
+    # conftest.DEV_VARIANT_OVERRIDES: dev.source on CodeConnections, metric_threshold 0.85.
+    connection = DEV_VARIANT_CONNECTION
+    variant = dev_variant
     assert variant.resources(DEV, "AWS::CodeCommit::Repository") == {}
     pipeline = _only(variant, DEV, "AWS::CodePipeline::Pipeline")["Properties"]
     source = pipeline["Stages"][0]["Actions"][0]

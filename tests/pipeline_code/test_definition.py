@@ -55,6 +55,9 @@ with tempfile.TemporaryDirectory() as tmp:
     standard = tampered / "standard.json"
     standard.write_text(standard.read_text().replace('"P30D"', '"P1D"', 1))
     lines = []
+    # The command line's --check path on what was just built (a third build would only
+    # cost time: determinism is checked above).
+    bd.build_all = lambda: first
     check_exit = bd.main(["--check", "--definitions-dir", str(tampered)], out=lines.append)
 
 # `make pipeline` refuses hyperparameters the training job would refuse, with the same words.

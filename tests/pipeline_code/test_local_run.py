@@ -64,9 +64,9 @@ def test_default_dataset_registers_at_threshold_zero(
     assert gate["register"] == 1
     assert gate["value"] == value
     assert f"would REGISTER the model version ({gate['message']})" in out
-    for step in ("[1/3] Preprocess", "[2/3] Train", "[3/3] Evaluate"):
+    for step in ("[1/4] Preprocess", "[2/4] Train", "[3/4] Evaluate", "[4/4] Baseline"):
         assert step in out
-    assert out.count(" s\n") >= 4  # three step timings and the total
+    assert out.count(" s\n") >= 5  # four step timings and the total
     assert str(work / "model" / "model.tar.gz") in out
     assert str(work / "evaluation" / "evaluation.json") in out
     assert (work / "model" / "model.tar.gz").is_file()
@@ -107,7 +107,7 @@ def test_bad_data_stops_after_preprocess_with_exit_1(
 
     captured = capsys.readouterr()
     assert "label column 'label' is not binary" in captured.err
-    assert "[2/3]" not in captured.out
+    assert "[2/4]" not in captured.out
     assert not (work / "model").exists()
     assert not (work / "evaluation").exists()
 
@@ -227,7 +227,7 @@ needs_make_and_cc = pytest.mark.skipif(
 
 
 def make_local_run(
-    state: Path, *args: str, make_options: Sequence[str] = ()
+    state: Path, *args: str, make_options: Sequence[str] = (), target: str = "local-run"
 ) -> subprocess.CompletedProcess[str]:
     assert MAKE is not None
     # Under `make pytest` the outer make's flags and jobserver would reach this make too.
@@ -242,7 +242,7 @@ def make_local_run(
             # Never (re)install the virtualenv from here: parallel test workers would race.
             "-o",
             ".venv/.dev-deps",
-            "local-run",
+            target,
             f"LOCAL_RUN_STATE={state}",
             f"ARGS={' '.join(args)}",
         ],
@@ -298,6 +298,20 @@ def test_make_local_run_hands_on_any_code(
     assert result.returncode == code, result.stdout + result.stderr
     assert result.stdout.splitlines()[-1] == f"local-run: exit code {code} ({meaning})"
     assert (make_state / "exit-code").read_text() == f"{code}\n"
+
+
+@needs_make_and_cc
+@pytest.mark.parametrize(("code", "meaning"), [(0, "no drift"), (4, "drift"), (1, "a file")])
+def test_make_local_drift_hands_on_its_code(
+    code: int, meaning: str, make_state: Path, tmp_path: Path
+) -> None:
+    result = make_local_run(
+        make_state, str(code), make_options=[fake_python(tmp_path)], target="local-drift"
+    )
+
+    assert result.returncode == code, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith(f"local-drift: exit code {code} ({meaning}")
+    assert (make_state / "drift-exit-code").read_text() == f"{code}\n"
 
 
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")

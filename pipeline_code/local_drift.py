@@ -1,0 +1,169 @@
+"""Compare raw records with the drift baseline of the last local run's model.
+
+    python -m pipeline_code.local_drift --input new.csv [--baseline .local-run/model/baseline.json]
+                                        [--model .local-run/model/model.tar.gz]
+                                        [--threshold 0.1] [--min-rows 100]
+
+The records are a CSV file with a header, as clients send them to the endpoint (the training
+columns minus the label; the label and excluded columns may be there and are ignored). Each
+feature's distribution is compared with the training split's (``pipeline_code/drift.py``, the
+code the scheduled check runs), and so are the model's scores on the records, scored by the
+serving code inside the model archive. Prints one line per feature with its distance, the
+threshold it was held to and the verdict, then a summary.
+
+Exit codes: 0 no drift (or too few records to tell), 4 drift, 1 a file is missing or
+unusable, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Like local_run: XGBoost's OpenMP threads must not spin on a busy machine (read at load).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pandas as pd
+
+from pipeline_code import drift, evaluate
+
+EXIT_NO_DRIFT = 0
+EXIT_FAILED = 1
+EXIT_DRIFT = 4
+
+DEFAULT_BASELINE = Path(".local-run/model/baseline.json")
+DEFAULT_MODEL = Path(".local-run/model/model.tar.gz")
+
+
+class DriftCheckError(Exception):
+    """A file is missing or unusable; the message says which and what to do."""
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
+def _rows(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is below 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline_code.local_drift",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("--input", type=Path, required=True, help="CSV of raw records")
+    parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="model archive whose scores on the records are compared too",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=drift.DEFAULT_THRESHOLD,
+        help="L-infinity distance beyond which a distribution drifted "
+        f"(default {drift.DEFAULT_THRESHOLD}, as AWS documents for its own monitor)",
+    )
+    parser.add_argument(
+        "--min-rows",
+        type=_rows,
+        default=drift.DEFAULT_MIN_ROWS,
+        help=f"fewest records to judge (default {drift.DEFAULT_MIN_ROWS})",
+    )
+    return parser
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        baseline: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DriftCheckError(
+            f"baseline {path} does not exist: run make local-run first (or pass --baseline)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise DriftCheckError(f"baseline {path} is not readable JSON: {error}") from None
+    return baseline
+
+
+def read_records(path: Path) -> pd.DataFrame:
+    """Every column as text, missing as pandas reads it (its NA markers, as Preprocess read
+    the training data): the comparison parses numbers itself and matches categories as text."""
+    try:
+        return pd.read_csv(path, dtype=str, encoding="utf-8-sig", index_col=False)
+    except FileNotFoundError:
+        raise DriftCheckError(f"input file {path} does not exist") from None
+    except pd.errors.EmptyDataError:
+        raise DriftCheckError(f"input file {path} is empty; it needs a header row") from None
+    except (OSError, ValueError) as error:
+        raise DriftCheckError(f"input file {path} is not a readable CSV file: {error}") from None
+
+
+def model_scores(model: Path, records: pd.DataFrame) -> tuple[Any, str | None]:
+    """The model's scores on the records, or None and why they could not be computed (the
+    features are still compared)."""
+    if records.empty:
+        return None, None
+    if not model.is_file():
+        return None, f"no scores compared: model archive {model} does not exist"
+    try:
+        with tempfile.TemporaryDirectory(prefix="local-drift-") as scratch:
+            served = evaluate.load_served_model(model, Path(scratch))
+            return served.predict_proba(served.model, records), None
+    # The serving code refuses records it cannot score (a missing column, text in a
+    # numeric column) with a ValueError naming the row and column.
+    except ValueError as error:
+        return None, f"no scores compared: {error}"
+
+
+def check(args: argparse.Namespace) -> drift.DriftReport:
+    baseline = read_baseline(args.baseline)
+    records = read_records(args.input)
+    scores, note = model_scores(args.model, records)
+    if note:
+        print(note)
+    try:
+        return drift.compare(
+            baseline, records, scores, threshold=args.threshold, min_rows=args.min_rows
+        )
+    except ValueError as error:
+        raise DriftCheckError(
+            f"cannot compare {args.input} with {args.baseline}: {error}"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = check(args)
+    except DriftCheckError as error:
+        print(f"local_drift: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for line in report.lines():
+        print(line)
+    print(report.summary())
+    return EXIT_DRIFT if report.drifted else EXIT_NO_DRIFT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -159,12 +159,15 @@ EVALUATION_FILE = "evaluation.json"
 GATE_REPORT = "GateReport"
 GATE_FILE = "gate.json"
 SAMPLE_PAYLOAD_FILE = "sample-payload.tar.gz"
+BASELINE_FILE = "baseline.json"
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"  # where ScriptProcessor mounts the script
 INPUT_DATA_DIR = f"{PROCESSING_ROOT}/input/data"
 MODEL_DIR = f"{PROCESSING_ROOT}/model"
 CHAMPION_DIR = f"{PROCESSING_ROOT}/champion"
+TRAIN_DIR = f"{PROCESSING_ROOT}/train"
+DRIFT_CODE_DIR = f"{PROCESSING_ROOT}/input/drift"
 TEST_DIR = f"{PROCESSING_ROOT}/test"
 EVALUATION_DIR = f"{PROCESSING_ROOT}/evaluation"
 # The training job runs tabular_model.py from its code channel with the image's Python: no
@@ -469,6 +472,13 @@ def _evaluate_step(
             _processing_input(
                 "champion", champion.properties.Outputs["ModelDataUrl"], CHAMPION_DIR
             ),
+            # The training split and drift.py: Evaluate writes the model's drift baseline.
+            _processing_input(
+                "train",
+                preprocess.properties.ProcessingOutputConfig.Outputs["train"].S3Output.S3Uri,
+                TRAIN_DIR,
+            ),
+            _processing_input("drift-code", PLACEHOLDERS["DRIFT_SCRIPT_URI"], DRIFT_CODE_DIR),
         ],
         outputs=[
             ProcessingOutput(
@@ -488,6 +498,10 @@ def _evaluate_step(
             TEST_DIR,
             "--champion-dir",
             CHAMPION_DIR,
+            "--train-dir",
+            TRAIN_DIR,
+            "--drift-module",
+            f"{DRIFT_CODE_DIR}/{PLACEHOLDERS['DRIFT_SCRIPT_NAME']}",
             "--output-dir",
             EVALUATION_DIR,
             "--metric",
@@ -532,7 +546,13 @@ def _register_step(
             model_statistics=MetricsSource(
                 content_type="application/json",
                 s3_uri=Join(on="/", values=[evaluation_uri, EVALUATION_FILE]),
-            )
+            ),
+            # The drift baseline (pipeline_code/drift.py) travels with the version, so each
+            # deployed model is compared with its own training data.
+            model_data_statistics=MetricsSource(
+                content_type="application/json",
+                s3_uri=Join(on="/", values=[evaluation_uri, BASELINE_FILE]),
+            ),
         ),
         # The cut-off the model answers labels with (chosen on the validation split), readable
         # without downloading the model: the staging test checks the endpoint against it.

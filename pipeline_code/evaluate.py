@@ -1,7 +1,8 @@
 """Evaluate step: score the trained model on the test split and decide whether to register it.
 
-Runs as ``python3 evaluate.py`` in the SageMaker built-in XGBoost image as a processing job,
-where it is the only file shipped, so it imports nothing from this repository. Every model is
+Runs as ``python3 evaluate.py`` in SageMaker's XGBoost image as a processing job, where it
+imports nothing from this repository: the only other file shipped is ``drift.py``, which it
+loads from ``--drift-module``. Every model is
 loaded and scored through the serving code inside its own archive (``code/inference.py``: its
 ``model_fn`` and ``predict_proba``), so the test metrics are computed by the code that serves
 the model, at the model's own ``decision_threshold``.
@@ -12,7 +13,9 @@ Inputs:
 * ``--test-dir``: ``test.csv`` (header row; the 0/1 label first) and ``schema.json``;
 * ``--champion-dir``: the approved model's ``model.tar.gz``, compared with when
   ``--champion-package-arn`` names that model version; ignored when the ARN is empty (there is
-  no approved model, and the pipeline fills the folder with the challenger's own model).
+  no approved model, and the pipeline fills the folder with the challenger's own model);
+* ``--train-dir`` and ``--drift-module``: the training split and ``drift.py``, for the drift
+  baseline (skipped without ``--drift-module``).
 
 Outputs, in ``--output-dir``:
 
@@ -27,6 +30,10 @@ Outputs, in ``--output-dir``:
 * ``sample-payload.tar.gz``: ``payload.csv`` with up to 10 raw test records (features only, no
   label, no header, each field exactly as the test split holds it), registered as the model
   package's sample payload and sent to the staging endpoint by its test.
+* ``baseline.json`` (with ``--drift-module``): the model's drift baseline, the training split's
+  features and the model's scores on them summarised by ``drift.build_baseline``; registered
+  as the model version's data-quality statistics, so each deployed model is checked against
+  its own training data.
 
 Exit codes: 0 when the outputs are written, whether or not the model passes the gate
 (``gate.json`` says which); 1 when the model or the test data cannot be evaluated or the
@@ -66,6 +73,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 DEFAULT_MODEL_DIR = Path("/opt/ml/processing/model")
 DEFAULT_TEST_DIR = Path("/opt/ml/processing/test")
 DEFAULT_CHAMPION_DIR = Path("/opt/ml/processing/champion")
+DEFAULT_TRAIN_DIR = Path("/opt/ml/processing/train")
 DEFAULT_OUTPUT_DIR = Path("/opt/ml/processing/evaluation")
 
 MODEL_ARCHIVE = "model.tar.gz"
@@ -75,6 +83,9 @@ SERVING_CODE = "code/inference.py"
 TEST_FILE = "test.csv"
 SCHEMA_FILE = "schema.json"
 EVALUATION_FILE = "evaluation.json"
+# The model's drift baseline (pipeline_code/drift.py), built from the training split.
+BASELINE_FILE = "baseline.json"
+TRAIN_FILE = "train.csv"
 GATE_FILE = "gate.json"
 PAYLOAD_ARCHIVE = "sample-payload.tar.gz"
 PAYLOAD_FILE = "payload.csv"
@@ -416,11 +427,11 @@ def categorical_column(texts: Sequence[str]) -> pd.Series:
     return pd.Series([text if text else np.nan for text in texts], dtype=object)
 
 
-def read_test_split(test_dir: Path) -> SplitData:
-    """``test.csv`` typed by ``schema.json``, both from ``test_dir``."""
+def read_test_split(test_dir: Path, file_name: str = TEST_FILE) -> SplitData:
+    """``test.csv`` (or another split's file) typed by ``schema.json``, both from ``test_dir``."""
     schema_path = test_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
-    path = test_dir / TEST_FILE
+    path = test_dir / file_name
     records = read_records(path, [schema.label_column, *schema.feature_names])
     if not records.lines:
         raise EvaluationError(f"{path} has a header but no test rows")
@@ -822,11 +833,18 @@ def write_tar_gz(archive: Path, members: Mapping[str, bytes]) -> None:
 
 
 def write_outputs(
-    output_dir: Path, report: Mapping[str, Any], gate: Mapping[str, Any], payload: bytes
+    output_dir: Path,
+    report: Mapping[str, Any],
+    gate: Mapping[str, Any],
+    payload: bytes,
+    baseline: Mapping[str, Any] | None = None,
 ) -> None:
+    documents = [(EVALUATION_FILE, report), (GATE_FILE, gate)]
+    if baseline is not None:
+        documents.append((BASELINE_FILE, baseline))
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        for name, document in ((EVALUATION_FILE, report), (GATE_FILE, gate)):
+        for name, document in documents:
             (output_dir / name).write_text(json.dumps(document, indent=2) + "\n", "utf-8")
         write_tar_gz(output_dir / PAYLOAD_ARCHIVE, {PAYLOAD_FILE: payload})
     except OSError as error:
@@ -841,6 +859,33 @@ class Paths:
     test_dir: Path = DEFAULT_TEST_DIR
     output_dir: Path = DEFAULT_OUTPUT_DIR
     champion_dir: Path = DEFAULT_CHAMPION_DIR
+    train_dir: Path = DEFAULT_TRAIN_DIR
+    # drift.py, shipped beside this script; None: no baseline is written.
+    drift_module: Path | None = None
+
+
+def import_drift_module(path: Path) -> ModuleType:
+    """pipeline_code/drift.py, which the pipeline ships beside this script as its own file."""
+    name = f"_evaluate_drift_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        raise EvaluationError(f"drift module {path} (--drift-module) is not a readable file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
+    """The model's drift baseline: its training split and its scores on it, summarised by
+    drift.py (what the production check compares traffic with); None without the module."""
+    if paths.drift_module is None:
+        return None
+    drift = import_drift_module(paths.drift_module)
+    split = read_test_split(paths.train_dir, TRAIN_FILE)
+    schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
+    baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
+    return baseline
 
 
 def evaluate(
@@ -856,6 +901,7 @@ def evaluate(
     with tempfile.TemporaryDirectory() as scratch:
         challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
         scores = score(challenger, split)
+        baseline = drift_baseline(challenger, paths)
         champion = assess_champion(
             champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
         )
@@ -865,7 +911,7 @@ def evaluate(
     gate = gate_decision(
         settings, split, scores=scores, cutoff=cutoff, value=value, champion=champion
     )
-    write_outputs(paths.output_dir, report, gate, sample_payload(split.samples))
+    write_outputs(paths.output_dir, report, gate, sample_payload(split.samples), baseline)
     return report, gate
 
 
@@ -897,6 +943,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--test-dir", type=Path, default=DEFAULT_TEST_DIR)
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument(
+        "--train-dir",
+        type=Path,
+        default=DEFAULT_TRAIN_DIR,
+        help="the training split, summarised into the drift baseline (with --drift-module)",
+    )
+    parser.add_argument(
+        "--drift-module",
+        type=Path,
+        help="pipeline_code/drift.py, to write the model's drift baseline (baseline.json)",
+    )
     parser.add_argument(
         "--champion-dir",
         type=Path,
@@ -933,7 +990,14 @@ def _shown(value: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    paths = Paths(args.model_dir, args.test_dir, args.output_dir, args.champion_dir)
+    paths = Paths(
+        args.model_dir,
+        args.test_dir,
+        args.output_dir,
+        args.champion_dir,
+        args.train_dir,
+        args.drift_module,
+    )
     settings = GateSettings(
         args.metric, args.threshold, args.champion_margin, args.min_positives, args.min_negatives
     )
@@ -946,7 +1010,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = ", ".join(f"{name} {_shown(metrics[name]['value'])}" for name in METRICS)
     print(f"Test metrics at the model's cut-off {gate['decision_threshold']!r}: {summary}")
     print(f"Gate: {gate['message']}")
-    written = (EVALUATION_FILE, GATE_FILE, PAYLOAD_ARCHIVE)
+    written: tuple[str, ...] = (EVALUATION_FILE, GATE_FILE, PAYLOAD_ARCHIVE)
+    written += (BASELINE_FILE,) if args.drift_module is not None else ()
     print(f"Wrote {', '.join(str(args.output_dir / name) for name in written)}")
     return 0
 

@@ -1,6 +1,7 @@
 """Compare raw records with the drift baseline of the last local run's model.
 
-    python -m pipeline_code.local_drift --input new.csv [--baseline .local-run/model/baseline.json]
+    python -m pipeline_code.local_drift --input new.csv
+                                        [--baseline .local-run/evaluation/baseline.json]
                                         [--model .local-run/model/model.tar.gz]
                                         [--threshold 0.1] [--min-rows 100]
 
@@ -37,7 +38,7 @@ EXIT_NO_DRIFT = 0
 EXIT_FAILED = 1
 EXIT_DRIFT = 4
 
-DEFAULT_BASELINE = Path(".local-run/model/baseline.json")
+DEFAULT_BASELINE = Path(".local-run/evaluation/baseline.json")
 DEFAULT_MODEL = Path(".local-run/model/model.tar.gz")
 
 

@@ -26,7 +26,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,8 +48,9 @@ DEFAULT_WORK_DIR = Path(".local-run")
 DEFAULT_DATASET_FILE = "data.csv"
 DEFAULT_HYPERPARAMETERS = Path(__file__).resolve().with_name("hyperparameters.json")
 MODEL_ARCHIVE = "model.tar.gz"
-# What `make local-drift` compares new records with (pipeline_code/drift.py).
-BASELINE_FILE = "baseline.json"
+# Evaluate summarises the training split with it into the model's drift baseline, which
+# `make local-drift` compares new records with.
+DRIFT_MODULE = Path(drift.__file__).resolve()
 # What the pipeline's FindChampion step passes as the champion's ARN; locally, the path.
 LOCAL_CHAMPION_PREFIX = "local:"
 
@@ -190,20 +190,7 @@ def _overlap_problem(user_input: Path, layout: _Layout) -> str | None:
     return None
 
 
-STEPS = 4
-
-
-def write_baseline(layout: _Layout) -> Path:
-    """The drift baseline of this run's model: its training split and the model's scores on
-    it, scored by the serving code in the archive (as Evaluate scores the test split)."""
-    split = tabular_model.read_split(layout.split["train"], "train")
-    with tempfile.TemporaryDirectory(prefix="local-run-baseline-") as scratch:
-        served = evaluate.load_served_model(layout.model / MODEL_ARCHIVE, Path(scratch))
-        scores = served.predict_proba(served.model, split.features)
-    baseline = drift.build_baseline(split.features, split.schema, scores)
-    path = layout.model / BASELINE_FILE
-    path.write_text(json.dumps(baseline, indent=1) + "\n", encoding="utf-8")
-    return path
+STEPS = 3
 
 
 def _step(number: int, title: str, call: Callable[[], int]) -> int:
@@ -293,14 +280,11 @@ def _steps(
                     f"--min-positives={args.min_positives}",
                     f"--min-negatives={args.min_negatives}",
                     f"--champion-margin={args.champion_margin}",
+                    f"--train-dir={layout.split['train']}",
+                    f"--drift-module={DRIFT_MODULE}",
                 ]
             ),
             "evaluation failed",
-        ),
-        (
-            "Baseline: summarise the training split for drift checks",
-            lambda: _report(lambda: print(f"Wrote {write_baseline(layout)}")),
-            "the drift baseline could not be written",
         ),
     ]
 
@@ -315,7 +299,7 @@ def _summary(layout: _Layout, started: float) -> bool:
     print(f"  model           {layout.model / MODEL_ARCHIVE}")
     print(f"  evaluation      {layout.evaluation / evaluate.EVALUATION_FILE}")
     print(f"  gate            {gate_path}")
-    print(f"  drift baseline  {layout.model / BASELINE_FILE}")
+    print(f"  drift baseline  {layout.evaluation / evaluate.BASELINE_FILE}")
     print(f"  sample payload  {layout.evaluation / evaluate.PAYLOAD_ARCHIVE}")
     print('Score raw rows with it: make local-predict ARGS="--input rows.csv"')
     print('Check new rows for drift: make local-drift ARGS="--input new.csv"')
@@ -338,16 +322,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"local_run: stopped, {failure}", file=sys.stderr)
             return EXIT_STEP_FAILED
     return EXIT_REGISTER if _summary(layout, started) else EXIT_GATE_FAILED
-
-
-def _report(action: Callable[[], None]) -> int:
-    """0 when ``action`` succeeds; 1 with its message when the data or model are unusable."""
-    try:
-        action()
-    except ValueError as error:  # the scripts' own errors are ValueErrors
-        print(f"local_run: {error}", file=sys.stderr)
-        return EXIT_STEP_FAILED
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

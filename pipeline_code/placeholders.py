@@ -30,6 +30,8 @@ PLACEHOLDERS: Final[Mapping[str, str]] = MappingProxyType(
         "PREPROCESS_SCRIPT_URI": "s3://placeholder-code-bucket-preprocess/code/preprocess.py",
         "EVALUATE_SCRIPT_URI": "s3://placeholder-code-bucket-evaluate/code/evaluate.py",
         "TRAIN_SCRIPT_URI": "s3://placeholder-code-bucket-train/code/tabular_model.py",
+        # drift.py, shipped to Evaluate beside its script to build the model's drift baseline.
+        "DRIFT_SCRIPT_URI": "s3://placeholder-code-bucket-drift/code/drift.py",
         # File names the scripts get inside the processing container: SageMaker downloads the
         # code object into /opt/ml/processing/input/code/ under its S3 key's last path segment
         # (for a CDK file asset "<sha256>.py"), and the container entrypoint must name it.
@@ -37,6 +39,7 @@ PLACEHOLDERS: Final[Mapping[str, str]] = MappingProxyType(
         "EVALUATE_SCRIPT_NAME": "placeholder-evaluate-script-file-name.py",
         # The same for the training job's code channel (/opt/ml/input/data/code/).
         "TRAIN_SCRIPT_NAME": "placeholder-train-script-file-name.py",
+        "DRIFT_SCRIPT_NAME": "placeholder-drift-script-file-name.py",
         # The Lambda function that finds the approved model (the champion) of the group.
         "FIND_CHAMPION_FUNCTION_ARN": (
             "arn:aws:lambda:us-east-1:000000000000:function:placeholder-find-champion-function"

@@ -83,6 +83,10 @@ class TrainingPipeline(Construct):
         self.train_script = s3_assets.Asset(
             self, "TrainScript", path=str(PIPELINE_CODE_DIR / "tabular_model.py")
         )
+        # The drift statistics: Evaluate builds the model's baseline with them.
+        self.drift_script = s3_assets.Asset(
+            self, "DriftScript", path=str(PIPELINE_CODE_DIR / "drift.py")
+        )
         shared_layer = PythonLayer(
             self,
             "SharedLayer",
@@ -102,7 +106,12 @@ class TrainingPipeline(Construct):
             input_data_prefix=config.input_data_prefix,
             output_prefix=OUTPUT_PREFIX,
             image_uris=sorted(images.values()),
-            code_assets=[self.preprocess_script, self.evaluate_script, self.train_script],
+            code_assets=[
+                self.preprocess_script,
+                self.evaluate_script,
+                self.train_script,
+                self.drift_script,
+            ],
         )
         role = self.execution_role.role
         # The pipeline runs as this role, and its FindChampion step invokes the function: the
@@ -129,6 +138,8 @@ class TrainingPipeline(Construct):
                 "EVALUATE_SCRIPT_NAME": self.evaluate_script.s3_object_key,
                 "TRAIN_SCRIPT_URI": self.train_script.s3_object_url,
                 "TRAIN_SCRIPT_NAME": self.train_script.s3_object_key,
+                "DRIFT_SCRIPT_URI": self.drift_script.s3_object_url,
+                "DRIFT_SCRIPT_NAME": self.drift_script.s3_object_key,
                 "FIND_CHAMPION_FUNCTION_ARN": self.champion_finder.function.function_arn,
                 "PROCESSING_IMAGE_URI": images["processing"],
                 "XGBOOST_IMAGE_URI": images["xgboost"],

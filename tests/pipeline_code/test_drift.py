@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pandas._libs.parsers import STR_NA_VALUES
 
-from pipeline_code import drift
+from pipeline_code import drift, tabular_model
 
 SCHEMA: dict[str, Any] = {
     "format_version": 1,
@@ -561,3 +562,10 @@ def test_module_imports_only_the_standard_library_numpy_and_pandas(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+def test_missing_markers_are_pandas_defaults_as_the_serving_code_reads_them() -> None:
+    # drift.py and tabular_model.py are shipped alone, so each keeps its own copy of the
+    # markers Preprocess's pandas reads as missing; they must stay the same set.
+    assert tabular_model._MISSING_WORDS | {""} == drift._MISSING_WORDS
+    assert {marker.lower() for marker in STR_NA_VALUES} <= drift._MISSING_WORDS

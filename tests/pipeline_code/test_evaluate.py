@@ -916,3 +916,36 @@ def test_an_output_dir_that_cannot_be_a_folder_is_reported(
     assert error.startswith("evaluate: ")
     assert fragment in error, error
     assert (work / "taken").read_text() == "a file"
+
+
+DRIFT_MODULE = Path(__file__).resolve().parents[2] / "pipeline_code" / "drift.py"
+
+
+def test_the_drift_baseline_summarises_the_training_split_and_its_scores(work: Path) -> None:
+    # The pipeline ships drift.py beside this script; the baseline is built from the
+    # training split (here the test rows, written as train.csv) and the model's scores.
+    train = write_split(work / "train")
+    (train / "test.csv").rename(train / "train.csv")
+
+    assert run_main(work, f"--train-dir={train}", f"--drift-module={DRIFT_MODULE}") == 0
+
+    baseline = json.loads((work / "evaluation" / "baseline.json").read_text())
+    assert [f["name"] for f in baseline["features"]] == [
+        f["name"] for f in SPLIT_SCHEMA["features"]
+    ]
+    assert baseline["rows"] == len(TEST_CSV.splitlines()) - 1
+    assert baseline["score"]["rows"] == baseline["rows"]
+    colour = next(f for f in baseline["features"] if f["name"] == "colour")
+    assert colour["type"] == "categorical" and "red" in json.dumps(colour)
+
+
+def test_without_the_drift_module_no_baseline_is_written(work: Path) -> None:
+    assert run_main(work) == 0
+    assert not (work / "evaluation" / "baseline.json").exists()
+
+
+def test_a_missing_drift_module_is_an_error_naming_the_flag(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(work, f"--drift-module={work / 'nowhere.py'}") == 1
+    assert "--drift-module" in capsys.readouterr().err

@@ -37,7 +37,7 @@ def check(run_dir: Path, source: Path, *extra: str) -> int:
     return local_drift.main(
         [
             f"--input={source}",
-            f"--baseline={run_dir / 'model' / 'baseline.json'}",
+            f"--baseline={run_dir / 'evaluation' / 'baseline.json'}",
             f"--model={run_dir / 'model' / 'model.tar.gz'}",
             *extra,
         ]
@@ -107,7 +107,7 @@ def test_missing_files_exit_1_naming_them(
 ) -> None:
     source = records(run_dir, tmp_path / "same.csv")
     code = local_drift.main(
-        [f"--input={source}", f"--baseline={run_dir / 'model' / 'baseline.json'}", argument]
+        [f"--input={source}", f"--baseline={run_dir / 'evaluation' / 'baseline.json'}", argument]
     )
     assert code == local_drift.EXIT_FAILED
     assert fragment in capsys.readouterr().err

@@ -64,9 +64,9 @@ def test_default_dataset_registers_at_threshold_zero(
     assert gate["register"] == 1
     assert gate["value"] == value
     assert f"would REGISTER the model version ({gate['message']})" in out
-    for step in ("[1/4] Preprocess", "[2/4] Train", "[3/4] Evaluate", "[4/4] Baseline"):
+    for step in ("[1/3] Preprocess", "[2/3] Train", "[3/3] Evaluate"):
         assert step in out
-    assert out.count(" s\n") >= 5  # four step timings and the total
+    assert out.count(" s\n") >= 4  # three step timings and the total
     assert str(work / "model" / "model.tar.gz") in out
     assert str(work / "evaluation" / "evaluation.json") in out
     assert (work / "model" / "model.tar.gz").is_file()
@@ -107,7 +107,7 @@ def test_bad_data_stops_after_preprocess_with_exit_1(
 
     captured = capsys.readouterr()
     assert "label column 'label' is not binary" in captured.err
-    assert "[2/4]" not in captured.out
+    assert "[2/3]" not in captured.out
     assert not (work / "model").exists()
     assert not (work / "evaluation").exists()
 

@@ -43,6 +43,7 @@ ROLE = "${Token[TOKEN.101]}"
 PREPROCESS_KEY = "3f1c0ffee6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b.py"
 EVALUATE_KEY = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d.py"
 TRAIN_KEY = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9.py"
+DRIFT_KEY = "5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b.py"
 FIND_CHAMPION = "${Token[TOKEN.105]}"
 METRIC = "f1"
 LABEL = "diagnosis"
@@ -57,6 +58,8 @@ VALUES: dict[str, str] = {
     "EVALUATE_SCRIPT_NAME": EVALUATE_KEY,
     "TRAIN_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{TRAIN_KEY}",
     "TRAIN_SCRIPT_NAME": TRAIN_KEY,
+    "DRIFT_SCRIPT_URI": f"s3://${{Token[TOKEN.104]}}/{DRIFT_KEY}",
+    "DRIFT_SCRIPT_NAME": DRIFT_KEY,
     "FIND_CHAMPION_FUNCTION_ARN": FIND_CHAMPION,
     "PROCESSING_IMAGE_URI": IMAGES["processing"],
     "XGBOOST_IMAGE_URI": IMAGES["xgboost"],
@@ -425,6 +428,8 @@ def test_evaluate_consumes_the_model_and_the_test_split(steps: dict[str, Any]) -
         "--model-dir", "/opt/ml/processing/model",
         "--test-dir", "/opt/ml/processing/test",
         "--champion-dir", "/opt/ml/processing/champion",
+        "--train-dir", "/opt/ml/processing/train",
+        "--drift-module", f"/opt/ml/processing/input/drift/{DRIFT_KEY}",
         "--output-dir", "/opt/ml/processing/evaluation",
         "--metric", METRIC,
         _option("--threshold", THRESHOLD),
@@ -440,6 +445,11 @@ def test_evaluate_consumes_the_model_and_the_test_split(steps: dict[str, Any]) -
         "Get": "Steps.FindChampion.OutputParameters['ModelDataUrl']"
     }
     assert inputs["champion"]["LocalPath"] == "/opt/ml/processing/champion"
+    # The drift baseline is built from the training split by the shipped drift.py.
+    assert inputs["train"]["S3Uri"] == _output_uri("Preprocess", "train")
+    assert inputs["train"]["LocalPath"] == "/opt/ml/processing/train"
+    assert inputs["drift-code"]["S3Uri"] == VALUES["DRIFT_SCRIPT_URI"]
+    assert inputs["drift-code"]["LocalPath"] == "/opt/ml/processing/input/drift"
     assert inputs["test"]["S3Uri"] == _output_uri("Preprocess", "test")
     assert inputs["test"]["LocalPath"] == "/opt/ml/processing/test"
     assert inputs["code"]["S3Uri"] == VALUES["EVALUATE_SCRIPT_URI"]
@@ -506,6 +516,11 @@ def test_register_model(steps: dict[str, Any]) -> None:
     assert args["ModelMetrics"]["ModelQuality"]["Statistics"] == {
         "ContentType": "application/json",
         "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation, "evaluation.json"]}},
+    }
+    # The drift baseline travels with the version as its data-quality statistics.
+    assert args["ModelMetrics"]["ModelDataQuality"]["Statistics"] == {
+        "ContentType": "application/json",
+        "S3Uri": {"Std:Join": {"On": "/", "Values": [evaluation, "baseline.json"]}},
     }
     assert args["SamplePayloadUrl"] == {
         "Std:Join": {"On": "/", "Values": [evaluation, "sample-payload.tar.gz"]}

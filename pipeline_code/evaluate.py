@@ -876,13 +876,50 @@ def import_drift_module(path: Path) -> ModuleType:
     return module
 
 
+def read_training_split(train_dir: Path) -> SplitData:
+    """``train.csv`` typed by its ``schema.json``, read by pandas in one pass.
+
+    The training split is the largest: unlike the test split, no record is kept as text (it
+    gives no sample payload), so the whole file is parsed in C. As for the test split, only
+    an empty cell is missing ("NA" stays a category) and a numeric cell must be a number.
+    """
+    schema_path = train_dir / SCHEMA_FILE
+    schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
+    path = train_dir / TRAIN_FILE
+    types: dict[str, Any] = {schema.label_column: np.float64}
+    types |= {
+        name: object if kind == "categorical" else np.float64 for name, kind in schema.features
+    }
+    try:
+        frame = pd.read_csv(
+            path,
+            usecols=list(types),
+            dtype=types,
+            keep_default_na=False,
+            na_values={name: [""] for name in types},
+            encoding="utf-8",
+        )
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise EvaluationError(
+            f"{path} is not the training split {schema_path} describes: {_first_line(error)}"
+        ) from None
+    labels = frame.pop(schema.label_column)
+    if not labels.isin([0, 1]).all():
+        raise EvaluationError(
+            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
+        )
+    return SplitData(
+        path, schema, labels.to_numpy(dtype=np.int64), frame[list(schema.feature_names)], ()
+    )
+
+
 def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
     """The model's drift baseline: its training split and its scores on it, summarised by
     drift.py (what the production check compares traffic with); None without the module."""
     if paths.drift_module is None:
         return None
     drift = import_drift_module(paths.drift_module)
-    split = read_test_split(paths.train_dir, TRAIN_FILE)
+    split = read_training_split(paths.train_dir)
     schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
     baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
     return baseline

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from config import METRIC_NAMES
@@ -949,3 +950,19 @@ def test_a_missing_drift_module_is_an_error_naming_the_flag(
 ) -> None:
     assert run_main(work, f"--drift-module={work / 'nowhere.py'}") == 1
     assert "--drift-module" in capsys.readouterr().err
+
+
+def test_a_training_split_that_does_not_match_its_schema_is_named(work: Path) -> None:
+    train = write_split(work / "train", "label,score,colour\n1,0.5,red\n")
+    (train / "test.csv").rename(train / "train.csv")
+    with pytest.raises(evaluate.EvaluationError, match="is not the training split"):
+        evaluate.read_training_split(train)
+
+
+def test_the_training_split_keeps_na_as_a_category_and_empty_as_missing(work: Path) -> None:
+    train = write_split(work / "train")
+    (train / "test.csv").rename(train / "train.csv")
+    split = evaluate.read_training_split(train)
+    typed = evaluate.read_test_split(write_split(work / "again"))
+    pd.testing.assert_frame_equal(split.features, typed.features)
+    np.testing.assert_array_equal(split.labels, typed.labels)

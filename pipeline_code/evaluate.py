@@ -955,7 +955,8 @@ def evaluate(
 # --- command line -----------------------------------------------------------------------------
 
 
-def _probability(text: str) -> float:
+def probability_argument(text: str) -> float:
+    """An argparse type: a number in [0, 1] (NaN and infinities refused)."""
     try:
         value = float(text)
     except ValueError:
@@ -965,7 +966,8 @@ def _probability(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
+def count_argument(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
     try:
         value = int(text)
     except ValueError:
@@ -1004,19 +1006,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--metric", choices=METRICS, default="f1", help="the gated metric")
     parser.add_argument(
-        "--threshold", type=_probability, default=0.8, help="the metric's minimum (0 to 1)"
+        "--threshold", type=probability_argument, default=0.8, help="the metric's minimum (0 to 1)"
     )
     parser.add_argument(
         "--champion-margin",
-        type=_probability,
+        type=probability_argument,
         default=0.0,
         help="how far below the champion's metric the model may score (0 to 1)",
     )
     parser.add_argument(
-        "--min-positives", type=_count, default=1, help="positive test rows needed (0 or more)"
+        "--min-positives",
+        type=count_argument,
+        default=1,
+        help="positive test rows needed (0 or more)",
     )
     parser.add_argument(
-        "--min-negatives", type=_count, default=1, help="negative test rows needed (0 or more)"
+        "--min-negatives",
+        type=count_argument,
+        default=1,
+        help="negative test rows needed (0 or more)",
     )
     return parser
 

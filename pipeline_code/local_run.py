@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -71,16 +70,6 @@ def gate_decision(report: dict[str, object]) -> tuple[bool, str]:
     return False, f"would FAIL: {message}"
 
 
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and 0 <= value <= 1):
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline_code.local_run",
@@ -113,19 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threshold",
-        type=_threshold,
+        type=evaluate.probability_argument,
         default=0.8,
         help="register when the metric is at least this, between 0 and 1 (default: 0.8)",
     )
     parser.add_argument(
         "--min-positives",
-        type=_count,
+        type=evaluate.count_argument,
         default=5,
         help="fewest positive test rows that can measure the metric (default: 5)",
     )
     parser.add_argument(
         "--min-negatives",
-        type=_count,
+        type=evaluate.count_argument,
         default=5,
         help="fewest negative test rows that can measure the metric (default: 5)",
     )
@@ -137,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--champion-margin",
-        type=_threshold,
+        type=evaluate.probability_argument,
         default=0.01,
         help="how much below the champion's metric the new model may be (default: 0.01)",
     )
@@ -149,16 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
     return parser
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
 
 
 class _Layout:

@@ -27,10 +27,9 @@ keeps failing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -45,11 +44,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pipeline_runs import client_request_token, running_executions
 from shared_runtime import Clients, function_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
-    from mypy_boto3_sagemaker.type_defs import PipelineExecutionSummaryTypeDef
 
 logger = function_logger("start_pipeline_on_new_data")
 clients = Clients(max_attempts=3)
@@ -274,15 +273,6 @@ def input_data_uri(obj: NewObject) -> str:
     return f"s3://{obj.bucket}/{directory}/" if directory else f"s3://{obj.bucket}/"
 
 
-def client_request_token(pipeline_name: str, event_id: str) -> str:
-    """Same event, same token: SageMaker then treats a redelivered start as the same request.
-
-    A SHA-256 hex digest is 64 characters, inside the API's 32-128 range, and stays the same
-    across invocations, unlike a random idempotency token.
-    """
-    return hashlib.sha256(f"{pipeline_name}\n{event_id}".encode()).hexdigest()
-
-
 def execution_description(trigger: NewObject, file_count: int) -> str:
     description = (
         f"New data: s3://{trigger.bucket}/{trigger.key} (newest of {file_count} new "
@@ -304,31 +294,6 @@ def is_transient(exc: Exception) -> bool:
 # AWS calls
 
 
-def _running_since(summary: PipelineExecutionSummaryTypeDef, since: datetime) -> bool:
-    """A run that has finished, or started before the data landed, cannot cover the data."""
-    start = summary.get("StartTime")
-    if summary.get("PipelineExecutionStatus") != "Executing" or not isinstance(start, datetime):
-        return False
-    return (start if start.tzinfo else start.replace(tzinfo=UTC)) >= since
-
-
-def _running_executions(
-    sagemaker: SageMakerClient, settings: Settings, since: datetime
-) -> Iterator[PipelineExecutionSummaryTypeDef]:
-    """Lazy, so that no page is listed beyond the executions the caller gets to check."""
-    paginator = sagemaker.get_paginator("list_pipeline_executions")
-    pages = paginator.paginate(
-        PipelineName=settings.pipeline_name,
-        CreatedAfter=since,
-        SortBy="CreationTime",
-        SortOrder="Descending",
-    )
-    for page in pages:
-        for summary in page.get("PipelineExecutionSummaries", []):
-            if _running_since(summary, since):
-                yield summary
-
-
 def _reads_uri(sagemaker: SageMakerClient, arn: str, settings: Settings, uri: str) -> bool:
     response = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)
     return any(
@@ -345,7 +310,8 @@ def find_covering_execution(
     Such a run already sees the new objects, so starting another would only repeat it. The
     input URI is compared so that a run reading another directory does not hide this data.
     """
-    for checked, summary in enumerate(_running_executions(sagemaker, settings, since)):
+    running = running_executions(sagemaker, settings.pipeline_name, since)
+    for checked, summary in enumerate(running):
         if checked >= MAX_RUNNING_EXECUTIONS_TO_CHECK:
             return None
         arn = summary["PipelineExecutionArn"]

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
+import pipeline_runs
 from lambdas.start_pipeline_on_new_data import handler
 from shared_runtime import Clients
 from tests.lambdas.conftest import ACCOUNT_ID
@@ -625,11 +626,12 @@ def test_empty_prefix_accepts_the_whole_bucket(
 
 
 def test_client_request_token_is_deterministic_and_valid() -> None:
-    token = handler.client_request_token(PIPELINE, "17793124-05d4-b198-2fde-7ededc63b103")
+    event_id = "17793124-05d4-b198-2fde-7ededc63b103"
+    token = pipeline_runs.client_request_token(PIPELINE, event_id)
 
-    assert token == handler.client_request_token(PIPELINE, "17793124-05d4-b198-2fde-7ededc63b103")
-    assert token != handler.client_request_token(PIPELINE, "another-event")
-    assert token != handler.client_request_token("other-pipeline", "another-event")
+    assert token == pipeline_runs.client_request_token(PIPELINE, event_id)
+    assert token != pipeline_runs.client_request_token(PIPELINE, "another-event")
+    assert token != pipeline_runs.client_request_token("other-pipeline", "another-event")
     assert re.fullmatch(r"[0-9a-f]{64}", token)
 
 

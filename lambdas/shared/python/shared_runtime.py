@@ -64,6 +64,9 @@ class Clients:
     def __call__(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
     @overload
     def __call__(self, service: Literal["sagemaker-runtime"]) -> SageMakerRuntimeClient: ...
+    # No type stubs for SNS here (requirements-dev.txt installs none): its client is untyped.
+    @overload
+    def __call__(self, service: Literal["sns"]) -> Any: ...
     def __call__(self, service: str) -> Any:
         if service not in self.cache:
             # The typed overloads above only accept literal names; this one is any name.

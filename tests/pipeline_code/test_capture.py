@@ -71,6 +71,7 @@ def test_single_csv_record_with_metadata() -> None:
     assert sample.scores.tolist() == [0.93]
     assert sample.inference_ids == ["abc"]
     assert sample.event_times == ["2026-12-06T10:00:00Z"]
+    assert sample.request_sizes == [1]
     assert (sample.requests, sample.records, sample.malformed) == (1, 1, 0)
     assert not sample.truncated
     assert sample.problems == []
@@ -86,6 +87,7 @@ def test_multi_record_request_with_quoted_commas_and_empty_cells() -> None:
     ]
     assert sample.scores.tolist() == [0.1, 0.5, 0.9]
     assert sample.inference_ids == ["abc"] * 3
+    assert sample.request_sizes == [3, 3, 3]  # the id names the request, not one record
     assert sample.records == 3 and sample.requests == 1
 
 

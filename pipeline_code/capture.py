@@ -304,6 +304,10 @@ def _json_cell(value: Any) -> str | None:
 
 
 def _csv_lines(text: str) -> list[list[str]]:
+    if '"' not in text and "\r" not in text and "\0" not in text:
+        # Unquoted lines are their text split at the commas, exactly what csv.reader returns
+        # for them, several times faster for the typical one-record request.
+        return [line.split(",") for line in text.split("\n") if line]
     try:
         return [fields for fields in csv.reader(io.StringIO(text)) if fields]
     except csv.Error as error:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -272,3 +274,12 @@ def test_a_parsed_sample_feeds_drift_compare() -> None:
     assert report.rows == 300
     assert report.status == "ok", [(r.name, r.verdict) for r in report.results]
     assert report.score is not None and report.score.verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["41,basic,north", "41,basic,north\n", "a,,c\n\n1,2,3\n", ",,", " a , b ,c", "1;2,3\n4"],
+)
+def test_unquoted_csv_splits_as_the_csv_module_does(text: str) -> None:
+    expected = [fields for fields in csv.reader(io.StringIO(text)) if fields]
+    assert capture._csv_lines(text) == expected

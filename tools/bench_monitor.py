@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pandas as pd
+from moto import mock_aws
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -113,13 +115,10 @@ def main() -> int:
     options = parser.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 (moto's fake credentials)
         AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
     )
-    import boto3
-    from moto import mock_aws
-
     with mock_aws():
         session = boto3.Session(region_name="us-east-1")
         _setup(session, options.records, options.features, options.files)

@@ -76,6 +76,9 @@ class CaptureSample:
     scores: npt.NDArray[np.float64]
     inference_ids: list[str | None]
     event_times: list[str | None]
+    # Per record: how many records its request held (an inference id names one record only
+    # when its request held one, so only those can be joined with ground truth).
+    request_sizes: list[int] = field(default_factory=list)
     requests: int = 0
     records: int = 0
     malformed: int = 0
@@ -110,6 +113,7 @@ class _Collector:
     scores: list[float] = field(default_factory=list)
     inference_ids: list[str | None] = field(default_factory=list)
     event_times: list[str | None] = field(default_factory=list)
+    request_sizes: list[int] = field(default_factory=list)
     requests: int = 0
     malformed: int = 0
     skipped_records: int = 0
@@ -141,6 +145,7 @@ class _Collector:
                 self.scores.append(score)
                 self.inference_ids.append(capture.inference_id)
                 self.event_times.append(capture.event_time)
+                self.request_sizes.append(len(capture.rows))
 
     def sample(self) -> CaptureSample:
         frame = pd.DataFrame(self.rows, columns=self.names, dtype=object)
@@ -151,6 +156,7 @@ class _Collector:
             scores=np.asarray(self.scores, dtype=np.float64),
             inference_ids=self.inference_ids,
             event_times=self.event_times,
+            request_sizes=self.request_sizes,
             requests=self.requests,
             records=len(self.rows),
             malformed=self.malformed,
@@ -298,6 +304,10 @@ def _json_cell(value: Any) -> str | None:
 
 
 def _csv_lines(text: str) -> list[list[str]]:
+    if '"' not in text and "\r" not in text and "\0" not in text:
+        # Unquoted lines are their text split at the commas, exactly what csv.reader returns
+        # for them, several times faster for the typical one-record request.
+        return [line.split(",") for line in text.split("\n") if line]
     try:
         return [fields for fields in csv.reader(io.StringIO(text)) if fields]
     except csv.Error as error:

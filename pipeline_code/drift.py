@@ -317,7 +317,9 @@ def build_baseline(
     (or number text), categorical features as text, missing values as None, NaN or empty text.
     ``schema`` is the split's ``schema.json`` (``features``: name and type ``numeric`` or
     ``categorical``; ``label_column`` and ``excluded_columns`` are remembered so that
-    ``compare`` does not report them as extra columns). ``scores`` are the model's predicted
+    ``compare`` does not report them as extra columns; ``label_column``, ``positive_class`` and
+    ``negative_class`` are kept as ``label``, so that ground truth given as the training data's
+    label text can be mapped to 1/0). ``scores`` are the model's predicted
     scores on the same records, if any. The result is deterministic and JSON-serialisable
     (no NaN: None where a value is undefined); see the module's docstring for the method.
     """
@@ -345,6 +347,7 @@ def build_baseline(
         },
         "rows": len(frame),
         "ignored_columns": _ignored_columns(schema),
+        "label": _label(schema),
         "features": summaries,
         "score": None if scores is None else _score_baseline(scores),
     }
@@ -371,6 +374,20 @@ def _schema_features(schema: Mapping[str, Any]) -> list[tuple[str, str]]:
     if len(set(names)) != len(names):
         raise ValueError(f"the schema names a feature twice: {names}")
     return result
+
+
+def _label(schema: Mapping[str, Any]) -> dict[str, str | None] | None:
+    """The label column and its class texts, so that the production check can read ground
+    truth given as the training data's label text (None: the schema names no label)."""
+    column = schema.get("label_column")
+    if not isinstance(column, str):
+        return None
+    positive, negative = schema.get("positive_class"), schema.get("negative_class")
+    return {
+        "column": column,
+        "positive_class": None if positive is None else str(positive),
+        "negative_class": None if negative is None else str(negative),
+    }
 
 
 def _ignored_columns(schema: Mapping[str, Any]) -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -71,6 +73,7 @@ def test_single_csv_record_with_metadata() -> None:
     assert sample.scores.tolist() == [0.93]
     assert sample.inference_ids == ["abc"]
     assert sample.event_times == ["2026-12-06T10:00:00Z"]
+    assert sample.request_sizes == [1]
     assert (sample.requests, sample.records, sample.malformed) == (1, 1, 0)
     assert not sample.truncated
     assert sample.problems == []
@@ -86,6 +89,7 @@ def test_multi_record_request_with_quoted_commas_and_empty_cells() -> None:
     ]
     assert sample.scores.tolist() == [0.1, 0.5, 0.9]
     assert sample.inference_ids == ["abc"] * 3
+    assert sample.request_sizes == [3, 3, 3]  # the id names the request, not one record
     assert sample.records == 3 and sample.requests == 1
 
 
@@ -270,3 +274,12 @@ def test_a_parsed_sample_feeds_drift_compare() -> None:
     assert report.rows == 300
     assert report.status == "ok", [(r.name, r.verdict) for r in report.results]
     assert report.score is not None and report.score.verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["41,basic,north", "41,basic,north\n", "a,,c\n\n1,2,3\n", ",,", " a , b ,c", "1;2,3\n4"],
+)
+def test_unquoted_csv_splits_as_the_csv_module_does(text: str) -> None:
+    expected = [fields for fields in csv.reader(io.StringIO(text)) if fields]
+    assert capture._csv_lines(text) == expected

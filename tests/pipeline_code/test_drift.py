@@ -113,6 +113,29 @@ def test_baseline_summarises_every_feature_and_the_scores(baseline: dict[str, An
     assert 0.2 < score["numeric"]["mean"] < 0.4
 
 
+def test_baseline_keeps_the_label_classes_for_ground_truth(baseline: dict[str, Any]) -> None:
+    # SCHEMA names no classes: a 0/1 label as in older schemas.
+    assert baseline["label"] == {
+        "column": "churned",
+        "positive_class": None,
+        "negative_class": None,
+    }
+    frame = pd.DataFrame({"age": [1.0, 2.0]})
+    schema = {
+        "label_column": "churned",
+        "positive_class": "Yes",
+        "negative_class": "No",
+        "features": [{"name": "age", "type": "numeric"}],
+    }
+    assert drift.build_baseline(frame, schema)["label"] == {
+        "column": "churned",
+        "positive_class": "Yes",
+        "negative_class": "No",
+    }
+    del schema["label_column"]
+    assert drift.build_baseline(frame, schema)["label"] is None
+
+
 def test_baseline_is_deterministic_small_and_json(baseline: dict[str, Any]) -> None:
     rng = np.random.default_rng(2026)
     frame = records(rng, BASELINE_ROWS)

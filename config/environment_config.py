@@ -22,6 +22,7 @@ from pydantic import (
 
 from config.endpoint_settings import EndpointSettings
 from config.frozen_settings import FrozenSettings
+from config.monitoring_settings import MonitoringSettings, Stage
 from config.powertools_layer import check_powertools_region
 from config.retraining_schedule import RetrainingSchedule
 from config.source_settings import SourceSettings
@@ -191,6 +192,11 @@ class EnvironmentConfig(FrozenSettings):
     staging_endpoint: EndpointSettings = EndpointSettings()
     prod_endpoint: EndpointSettings = EndpointSettings()
 
+    monitoring: MonitoringSettings = MonitoringSettings()
+    # What a drift alarm does besides notifying the topic: start the training pipeline on the
+    # current input data (at most once per alarm episode, never while an execution runs).
+    on_drift: Literal["retrain", "notify"] = "notify"
+
     notification_email: Annotated[
         Annotated[str, pattern(EMAIL, "an e-mail address such as ml-team@example.com")] | None,
         BlankIsNone,
@@ -262,6 +268,33 @@ class EnvironmentConfig(FrozenSettings):
     def stack_prefix(self) -> str:
         """Prefix of the CloudFormation stack names, e.g. ``Dev`` in ``Dev-RegistryStack``."""
         return self.name.capitalize()
+
+    @property
+    def monitored_stages(self) -> tuple[Stage, ...]:
+        """The listed stages whose endpoints capture traffic (instance mode)."""
+        if not self.monitoring.enabled:
+            return ()
+        return tuple(
+            stage for stage in self.monitoring.stages if self._endpoint(stage).mode == "instance"
+        )
+
+    @property
+    def unmonitored_stages(self) -> tuple[Stage, ...]:
+        """Listed stages skipped because their endpoints are serverless (no data capture)."""
+        if not self.monitoring.enabled:
+            return ()
+        return tuple(
+            stage for stage in self.monitoring.stages if stage not in self.monitored_stages
+        )
+
+    @property
+    def quality_threshold(self) -> float:
+        """Model quality alarms below this; unset: the bar the model cleared to be registered."""
+        threshold = self.monitoring.quality_threshold
+        return self.metric_threshold if threshold is None else threshold
+
+    def _endpoint(self, stage: Stage) -> EndpointSettings:
+        return self.staging_endpoint if stage == "staging" else self.prod_endpoint
 
     @property
     def approval_status(self) -> str:

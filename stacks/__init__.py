@@ -1,4 +1,4 @@
-"""The four stacks of one environment and how they are wired together."""
+"""The five stacks of one environment and how they are wired together."""
 
 from stacks.deploy_stack import DeployStack
 from stacks.environment import EnvironmentStacks, add_environment

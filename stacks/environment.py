@@ -9,6 +9,7 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from stacks.deploy_stack import DeployStack
+from stacks.monitor_stack import MonitorStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.registry_stack import RegistryStack
 from stacks.trigger_stack import TriggerStack
@@ -20,6 +21,7 @@ class EnvironmentStacks:
     pipeline: PipelineStack
     deploy: DeployStack
     trigger: TriggerStack
+    monitor: MonitorStack
 
 
 def add_environment(scope: Construct, *, config: EnvironmentConfig) -> EnvironmentStacks:
@@ -65,8 +67,20 @@ def add_environment(scope: Construct, *, config: EnvironmentConfig) -> Environme
         "trigger, approval → deployment rule",
         **common,
     )
-    stacks = EnvironmentStacks(registry=registry, pipeline=pipeline, deploy=deploy, trigger=trigger)
-    for stack in (registry, pipeline, deploy, trigger):
+    monitor = MonitorStack(
+        scope,
+        f"{config.stack_prefix}-MonitorStack",
+        config=config,
+        registry=registry,
+        pipeline=pipeline,
+        description=f"{config.project_name} {config.name}: drift and model-quality checks of "
+        "the live endpoints, alarms, retraining on drift, dashboard",
+        **common,
+    )
+    stacks = EnvironmentStacks(
+        registry=registry, pipeline=pipeline, deploy=deploy, trigger=trigger, monitor=monitor
+    )
+    for stack in (registry, pipeline, deploy, trigger, monitor):
         cdk.Tags.of(stack).add("Project", config.project_name)
         cdk.Tags.of(stack).add("Environment", config.name)
     return stacks

@@ -300,17 +300,22 @@ def quality_line(report: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     metric = quality.get("metric") or "quality"
+    labels = quality.get("labels")
+    counted = f" on {labels} labels" if isinstance(labels, int) and labels > 0 else ""
     threshold = _number(quality.get("threshold"))
     limit = "" if threshold is None else f" (threshold {threshold:.4f})"
-    return f"Model quality: {metric} {value:.4f}{limit}"
+    return f"Model quality: {metric} {value:.4f}{counted}{limit}"
 
 
 def summary_lines(report: Mapping[str, Any]) -> list[str]:
     drift = _drift_section(report)
     status = _first(report.get("status"), drift.get("status"), "unknown")
-    records = _first(report.get("records_checked"), drift.get("rows"), report.get("rows"))
-    job = _first(report.get("job_name"), report.get("job"))
-    until = _first(report.get("until"), report.get("checked_until"))
+    window = report.get("window")
+    window = window if isinstance(window, Mapping) else {}
+    # monitor.py's report (docs/monitoring.md) first; older or hand-written shapes after it.
+    records = _first(report.get("records"), report.get("records_checked"), drift.get("rows"))
+    job = _first(report.get("job"), report.get("job_name"))
+    until = _first(window.get("until"), report.get("until"), report.get("checked_until"))
     lines = [f"Latest drift check: {status}" + (f" (job {job})" if job else "")]
     if until:
         lines.append(f"Checked until: {until}")

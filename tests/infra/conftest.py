@@ -108,7 +108,8 @@ DEV_VARIANT_CONNECTION = (
 )
 # Independent dev settings of several stacks, synthesized together once (a synth costs
 # seconds): the registry's e-mail subscription, the trigger's schedule, the pipeline's metric,
-# label, gate and hyperparameters, and CodeConnections as the source. Prod keeps cdk.json's
+# label, gate and hyperparameters, CodeConnections as the source, and the monitoring of
+# staging (instance) and prod (serverless: skipped) with retraining on drift. Prod keeps cdk.json's
 # values, which the tests compare with.
 DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.notification_email": "ml-team@example.com",
@@ -128,6 +129,13 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.source.connection_arn": DEV_VARIANT_CONNECTION,
     "dev.source.build_repository": "acme/churn-model-build",
     "dev.source.deploy_repository": "acme/churn-model-deploy",
+    "dev.staging_endpoint.mode": "instance",
+    "dev.monitoring.stages": "staging,prod",
+    "dev.monitoring.interval_hours": "6",
+    "dev.monitoring.drift_evaluation_periods": "4",
+    "dev.monitoring.drift_datapoints_to_alarm": "2",
+    "dev.monitoring.quality_threshold": "0.7",
+    "dev.on_drift": "retrain",
 }
 
 

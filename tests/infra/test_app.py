@@ -44,7 +44,7 @@ def test_build_adds_every_environment_and_wires_cdk_nag(synthesized: Synthesized
     ) == sorted(
         f"{env}-{kind}Stack"
         for env in ("Dev", "Prod")
-        for kind in ("Registry", "Pipeline", "Deploy", "Trigger")
+        for kind in ("Registry", "Pipeline", "Deploy", "Trigger", "Monitor")
     )
 
 

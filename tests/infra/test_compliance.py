@@ -33,7 +33,7 @@ def test_cdk_nag_is_clean(checked_assembly: Path) -> None:
         for violation in plugin.get("violations", [])
     ]
     assert failures == []
-    assert len(list(checked_assembly.glob("*.template.json"))) == 8
+    assert len(list(checked_assembly.glob("*.template.json"))) == 10
 
 
 # Every template that ships, by path in the assembly: the stacks, and the endpoint templates
@@ -43,7 +43,7 @@ SHIPPED_TEMPLATES = [
     *(
         f"{env}-{kind}Stack.template.json"
         for env in ("Dev", "Prod")
-        for kind in ("Registry", "Pipeline", "Deploy", "Trigger")
+        for kind in ("Registry", "Pipeline", "Deploy", "Trigger", "Monitor")
     ),
     *(
         f"endpoint-templates/{env}-DeployStack/{stage}.json"

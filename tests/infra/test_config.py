@@ -179,6 +179,19 @@ BAD_VALUES = [
     ),
     ("staging_endpoint.colour", "blue", "staging_endpoint.colour", "unknown setting"),
     ("prod_endpoint.autoscaling_max_instances", "1", "prod_endpoint", "must be >= instance_count"),
+    ("on_drift", "page", "on_drift", "'retrain' or 'notify'"),
+    ("monitoring.stages", "dev", "monitoring.stages.0", "'staging' or 'prod'"),
+    ("monitoring.stages", "prod,prod", "monitoring", "lists a stage twice"),
+    ("monitoring.interval_hours", "48", "monitoring.interval_hours", "less than or equal to 24"),
+    ("monitoring.drift_threshold", "0", "monitoring.drift_threshold", "greater than 0"),
+    ("monitoring.quality_threshold", "1.5", "monitoring.quality_threshold", "less than or equal"),
+    ("monitoring.max_records", "50", "monitoring.max_records", "greater than or equal to 100"),
+    ("monitoring.min_records", "200000", "monitoring", "must be >= min_records"),
+    ("monitoring.drift_datapoints_to_alarm", "3", "monitoring", "<= drift_evaluation_periods"),
+    # 8 daily checks: CloudWatch alarms look back at most seven days.
+    ("monitoring.quality_evaluation_periods", "8", "monitoring", "at most 168 hours (7 days)"),
+    ("monitoring.lookback_hours", "12", "monitoring", "must be >= interval_hours"),
+    ("monitoring.instance_type", "ml.m5.tiny", "monitoring.instance_type", "ml.m5.large"),
 ]
 
 

@@ -53,10 +53,13 @@ def feature(name: str, verdict: str, distance: float | None) -> dict[str, Any]:
     return {"name": name, "kind": "numeric", "verdict": verdict, "distance": distance}
 
 
+# The shape pipeline_code/monitor.py writes (build_report), trimmed to what the message uses.
 REPORT: dict[str, Any] = {
-    "job_name": "churn-dev-prod-mon-2612062100",
-    "until": "2026-12-06T21:00:00Z",
+    "format_version": 1,
+    "job": "churn-dev-prod-mon-2612062100",
+    "window": {"since": "2026-12-05T21:00:00Z", "until": "2026-12-06T21:00:00Z", "clipped": False},
     "status": "drift",
+    "records": 1234,
     "drift": {
         "status": "drift",
         "rows": 1234,
@@ -69,7 +72,7 @@ REPORT: dict[str, Any] = {
         ],
         "score": feature("predicted score", "drift", 0.15),
     },
-    "quality": {"metric": "f1", "value": 0.7123, "threshold": 0.75},
+    "quality": {"metric": "f1", "status": "ok", "value": 0.7123, "labels": 80},
 }
 
 
@@ -229,7 +232,7 @@ def test_drift_alarm_tells_what_drifted_and_retrains(aws: Aws) -> None:
         "Checked until: 2026-12-06T21:00:00Z",
         "Records checked: 1234",
         "Drifted features (4): income (0.420), age (0.210), predicted score (0.150), plan",
-        "Model quality: f1 0.7123 (threshold 0.7500)",
+        "Model quality: f1 0.7123 on 80 labels",
         "",
         f"Report: s3://{BUCKET}/{KEY}",
         f"Console: {CONSOLE}",
@@ -321,7 +324,7 @@ def test_quality_alarm_never_retrains(aws: Aws) -> None:
     assert result["retraining"] == "Retraining: not started (only drift alarms retrain)."
     message = aws.only_message()
     assert message["Subject"] == "dev prod endpoint: model quality below threshold"
-    assert "Model quality: f1 0.7123 (threshold 0.7500)" in message["Message"].splitlines()
+    assert "Model quality: f1 0.7123 on 80 labels" in message["Message"].splitlines()
 
 
 def test_staging_alarm_reads_the_staging_report(aws: Aws) -> None:

@@ -286,6 +286,8 @@ class Deployed:
     model_package_arn: str | None = None
     baseline_uri: str | None = None
     decision_threshold: float | None = None
+    # When the endpoint's current configuration (so its current model) was created.
+    deployed_at: datetime | None = None
 
 
 def _describe_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
@@ -332,8 +334,10 @@ def find_deployed(sagemaker: Any, endpoint: str) -> Deployed | None:
     with aws_call(f"describe_model {variant['ModelName']}"):
         model = sagemaker.describe_model(ModelName=variant["ModelName"])
     package_name = _package_name(model)
+    created = config.get("CreationTime")
+    deployed_at = created.astimezone(UTC) if isinstance(created, datetime) else None
     if package_name is None:
-        return Deployed(variant=variant["VariantName"])
+        return Deployed(variant=variant["VariantName"], deployed_at=deployed_at)
     with aws_call(f"describe_model_package {package_name}"):
         package = sagemaker.describe_model_package(ModelPackageName=package_name)
     return Deployed(
@@ -341,6 +345,7 @@ def find_deployed(sagemaker: Any, endpoint: str) -> Deployed | None:
         model_package_arn=package.get("ModelPackageArn", package_name),
         baseline_uri=_baseline_uri(package),
         decision_threshold=_decision_threshold(package),
+        deployed_at=deployed_at,
     )
 
 
@@ -415,6 +420,15 @@ def choose_window(
     if since < earliest:
         return Window(earliest, until, clipped=True)
     return Window(since, until)
+
+
+def served_window(window: Window, deployed_at: datetime | None) -> Window:
+    """The part of the window the deployed model served: a deployment replaces the endpoint
+    config, so traffic before the current config was created came from another model version
+    and is not compared with this version's baseline."""
+    if deployed_at is None or not window.since < deployed_at < window.until:
+        return window
+    return Window(deployed_at, window.until, window.clipped)
 
 
 def keys_in_window(s3: Any, bucket: str, prefix: str, window: Window) -> list[str]:
@@ -793,11 +807,17 @@ def check_window(run: Run, baseline: dict[str, Any], outcome: Outcome) -> None:
     assert outcome.deployed is not None and outcome.window is not None
     names = [str(spec["name"]) for spec in baseline["features"]]
     prefix = capture_prefix(args.stage, args.endpoint_name, outcome.deployed.variant)
+    served = served_window(outcome.window, outcome.deployed.deployed_at)
+    if served.since != outcome.window.since:
+        outcome.notes.append(
+            f"traffic before {iso(served.since)} (when the endpoint's current configuration "
+            "was created) came from an earlier model version and is not compared"
+        )
     traffic = read_traffic(
         s3,
         args.bucket,
         prefix,
-        outcome.window,
+        served,
         names=names,
         max_records=args.max_records,
         capture=run.module("capture"),

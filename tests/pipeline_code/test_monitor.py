@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
+from moto.sagemaker.models import sagemaker_backends
 
 from pipeline_code import drift, monitor
 
@@ -393,6 +394,38 @@ def test_a_shifted_feature_is_the_only_one_flagged(
     assert report["status"] == "drift"
     assert report["drift"]["drifted_features"] == ["age"]
     assert metrics(aws)["DriftedFeatures"] == 1
+
+
+def test_traffic_before_the_current_deployment_is_not_compared(
+    aws: CachedSession, baseline: dict[str, Any]
+) -> None:
+    deploy(aws, baseline)
+    # The endpoint's config (so its model) was replaced 2.5 hours before the window's end.
+    deployed_at = UNTIL - timedelta(hours=2, minutes=30)
+    configs = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].endpoint_configs
+    configs["churn-config"].creation_time = deployed_at.isoformat()
+    rng = np.random.default_rng(6)
+    # The earlier model's traffic drifted (an old population); the new model's does not.
+    put_capture(
+        aws, records(rng, 300, shift=1.5), rng.beta(2.0, 5.0, 300), UNTIL - timedelta(hours=4)
+    )
+    put_capture(
+        aws, records(rng, 400), rng.beta(2.0, 5.0, 400), UNTIL - timedelta(hours=2), first_id=300
+    )
+    assert monitor.main(args(), session=aws) == 0
+    report = read_json(aws, f"monitoring/{STAGE}/latest-report.json")
+    assert (report["status"], report["records"]) == ("ok", 400)
+    assert report["window"]["since"] == monitor.iso(UNTIL - timedelta(hours=24))
+    assert any(monitor.iso(deployed_at) in note for note in report["notes"])
+    assert metrics(aws)["DriftedFeatures"] == 0
+
+
+def test_served_window_starts_at_the_deployment_inside_the_window_only() -> None:
+    window = monitor.Window(UNTIL - timedelta(hours=24), UNTIL)
+    inside = UNTIL - timedelta(hours=3)
+    assert monitor.served_window(window, inside) == monitor.Window(inside, UNTIL)
+    for outside in (None, UNTIL - timedelta(days=3), UNTIL, UNTIL + timedelta(minutes=5)):
+        assert monitor.served_window(window, outside) == window
 
 
 def test_max_records_caps_the_sample_across_the_window(

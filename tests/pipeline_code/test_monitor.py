@@ -403,7 +403,7 @@ def test_traffic_before_the_current_deployment_is_not_compared(
     # The endpoint's config (so its model) was replaced 2.5 hours before the window's end.
     deployed_at = UNTIL - timedelta(hours=2, minutes=30)
     configs = sagemaker_backends[DEFAULT_ACCOUNT_ID][REGION].endpoint_configs
-    configs["churn-config"].creation_time = deployed_at.isoformat()
+    configs["churn-config"].creation_time = deployed_at.isoformat()  # type: ignore[assignment]
     rng = np.random.default_rng(6)
     # The earlier model's traffic drifted (an old population); the new model's does not.
     put_capture(

@@ -4,6 +4,14 @@
                                         [--baseline .local-run/evaluation/baseline.json]
                                         [--model .local-run/model/model.tar.gz]
                                         [--threshold 0.1] [--min-rows 100]
+    python -m pipeline_code.local_drift --capture data-capture/ --baseline baseline.json
+                                        [--max-records 100000]
+
+``--capture`` reads endpoint data-capture files instead (a ``.jsonl`` file or a folder of them,
+e.g. one day synced from ``s3://<bucket>/data-capture/prod/``), with the scores the endpoint
+returned, as the scheduled check does (``pipeline_code/capture.py``, docs/monitoring.md): with
+the deployed version's baseline (its ``ModelDataQuality`` statistics in the registry) it
+reproduces a production verdict on a laptop.
 
 The records are a CSV file with a header, as clients send them to the endpoint (the training
 columns minus the label; the label and excluded columns may be there and are ignored). Each
@@ -32,7 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd
 
-from pipeline_code import drift, evaluate
+from pipeline_code import capture, drift, evaluate
 
 EXIT_NO_DRIFT = 0
 EXIT_FAILED = 1
@@ -71,8 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pipeline_code.local_drift",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("--input", type=Path, required=True, help="CSV of raw records")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", type=Path, help="CSV of raw records")
+    source.add_argument(
+        "--capture",
+        type=Path,
+        help="endpoint data-capture JSON Lines: a file, or a folder searched for *.jsonl",
+    )
     parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument(
+        "--max-records",
+        type=_rows,
+        default=100_000,
+        help="with --capture: the most records read, as the scheduled check's sample cap "
+        "(default 100000)",
+    )
     parser.add_argument(
         "--model",
         type=Path,
@@ -137,20 +158,63 @@ def model_scores(model: Path, records: pd.DataFrame) -> tuple[Any, str | None]:
         return None, f"no scores compared: {error}"
 
 
+def capture_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DriftCheckError(f"capture path {path} does not exist")
+    files = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
+    if not files:
+        raise DriftCheckError(f"capture folder {path} holds no .jsonl files")
+    return files
+
+
+def read_capture(path: Path, baseline: dict[str, Any], max_records: int) -> Any:
+    """The captured records and the endpoint's scores on them (what the scheduled check reads);
+    malformed lines are counted and reported, not fatal."""
+    names = [str(feature.get("name")) for feature in baseline.get("features") or []]
+    if not names:
+        raise DriftCheckError("the baseline lists no features")
+
+    def lines() -> Any:
+        for file in capture_files(path):
+            with file.open("rb") as stream:
+                yield from stream
+
+    try:
+        sample = capture.parse_capture_lines(lines(), names, max_records=max_records)
+    except OSError as error:
+        raise DriftCheckError(f"cannot read capture files under {path}: {error}") from None
+    skipped = sample.malformed + sample.skipped_records
+    if skipped or sample.truncated:
+        print(
+            f"capture: {sample.records} record(s) read, {sample.malformed} malformed line(s), "
+            f"{sample.skipped_records} record(s) skipped"
+            + (f", stopped at --max-records {max_records}" if sample.truncated else "")
+        )
+    for problem in sample.problems:
+        print(f"capture: {problem}")
+    return sample
+
+
 def check(args: argparse.Namespace) -> drift.DriftReport:
     baseline = read_baseline(args.baseline)
-    records = read_records(args.input)
-    scores, note = model_scores(args.model, records)
-    if note:
-        print(note)
+    if args.capture is not None:
+        sample = read_capture(args.capture, baseline, args.max_records)
+        records, scores = sample.frame, sample.scores
+        source = args.capture
+    else:
+        records = read_records(args.input)
+        scores, note = model_scores(args.model, records)
+        if note:
+            print(note)
+        source = args.input
     try:
         return drift.compare(
             baseline, records, scores, threshold=args.threshold, min_rows=args.min_rows
         )
     except ValueError as error:
-        raise DriftCheckError(
-            f"cannot compare {args.input} with {args.baseline}: {error}"
-        ) from None
+        raise DriftCheckError(f"cannot compare {source} with {args.baseline}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,3 +124,93 @@ def test_bad_arguments_exit_2(
         local_drift.main([f"--input={tmp_path / 'x.csv'}", argument])
     assert raised.value.code == 2
     assert fragment in capsys.readouterr().err
+
+
+def capture_folder(run_dir: Path, folder: Path, change: dict[str, float] | None = None) -> Path:
+    """The run's records as an endpoint captures them: one CSV record per request, the model's
+    ``probability,label`` response, in an hour folder; plus one line that is not JSON."""
+    frame = pd.read_csv(records(run_dir, folder.with_suffix(".csv"), change), dtype=str)
+    scores, note = local_drift.model_scores(run_dir / "model" / "model.tar.gz", frame)
+    assert note is None
+    lines = ["not json"]
+    for index, (row, score) in enumerate(zip(frame.to_numpy().tolist(), scores, strict=True)):
+        lines.append(
+            json.dumps(
+                {
+                    "captureData": {
+                        "endpointInput": {
+                            "observedContentType": "text/csv",
+                            "mode": "INPUT",
+                            "data": ",".join(row),
+                            "encoding": "CSV",
+                        },
+                        "endpointOutput": {
+                            "observedContentType": "text/csv",
+                            "mode": "OUTPUT",
+                            "data": f"{score:.6f},{int(score >= 0.5)}",
+                            "encoding": "CSV",
+                        },
+                    },
+                    "eventMetadata": {
+                        "eventId": f"e{index}",
+                        "inferenceTime": "2026-12-06T10:00:00Z",
+                    },
+                    "eventVersion": "0",
+                }
+            )
+        )
+    hour = folder / "prod-endpoint" / "AllTraffic" / "2026" / "12" / "06" / "10"
+    hour.mkdir(parents=True)
+    (hour / "capture.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def distances(output: str) -> dict[str, str]:
+    """Feature -> its printed line (distance, threshold and verdict)."""
+    return {line.split("  ")[0].strip(): line for line in output.splitlines() if "  " in line}
+
+
+def test_capture_files_give_the_verdict_the_same_records_give_as_csv(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert check(run_dir, records(run_dir, tmp_path / "same.csv")) == local_drift.EXIT_NO_DRIFT
+    from_csv = distances(capsys.readouterr().out)
+    folder = capture_folder(run_dir, tmp_path / "capture")
+    baseline = run_dir / "evaluation" / "baseline.json"
+    code = local_drift.main([f"--capture={folder}", f"--baseline={baseline}"])
+    out = capsys.readouterr().out
+    assert code == local_drift.EXIT_NO_DRIFT
+    assert "capture: 569 record(s) read, 1 malformed line(s), 0 record(s) skipped" in out
+    assert "line 1" in out  # the malformed line is named
+    from_capture = distances(out)
+    # The same records: every feature's line is the same. The scores are the endpoint's,
+    # rounded to 6 decimals in its response, so their distance may differ a little.
+    score = "predicted score"
+    features = {k: v for k, v in from_csv.items() if k != score}
+    assert len(features) == 30
+    assert {k: v for k, v in from_capture.items() if k in features} == features
+    assert from_csv[score].endswith("  ok") and from_capture[score].endswith("  ok")
+
+
+def test_shifted_capture_flags_only_that_feature(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = capture_folder(run_dir, tmp_path / "capture", {"mean radius": 1.5})
+    baseline = run_dir / "evaluation" / "baseline.json"
+    code = local_drift.main([f"--capture={folder}", f"--baseline={baseline}"])
+    assert code == local_drift.EXIT_DRIFT
+    seen = verdicts(capsys.readouterr().out)
+    assert [name for name, verdict in seen.items() if verdict == "drift"] == ["mean radius"]
+
+
+def test_capture_path_problems_exit_1(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = run_dir / "evaluation" / "baseline.json"
+    assert local_drift.main([f"--capture={tmp_path / 'nowhere'}", f"--baseline={baseline}"]) == 1
+    assert "capture path" in capsys.readouterr().err
+    assert local_drift.main([f"--capture={tmp_path}", f"--baseline={baseline}"]) == 1
+    assert "holds no .jsonl files" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as raised:  # --input and --capture are exclusive
+        local_drift.main([f"--capture={tmp_path}", f"--input={tmp_path / 'x.csv'}"])
+    assert raised.value.code == 2

@@ -23,6 +23,8 @@ import boto3
 import numpy as np
 import pandas as pd
 from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.sagemaker.models import sagemaker_backends
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -82,6 +84,9 @@ def _setup(session: Any, records: int, features: int, files: int) -> None:
         "InstanceType": "ml.m5.large",
     }
     sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
+    # Deployed before any of the traffic (the files are written, so stamped, just after).
+    configs = sagemaker_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].endpoint_configs
+    configs["c"].creation_time = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c")
     values = np.round(rng.normal(size=(records, features)), 6).astype(str)
     rows = [",".join(row) for row in values.tolist()]

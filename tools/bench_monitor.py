@@ -86,7 +86,7 @@ def _setup(session: Any, records: int, features: int, files: int) -> None:
     sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
     # Deployed before any of the traffic (the files are written, so stamped, just after).
     configs = sagemaker_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].endpoint_configs
-    configs["c"].creation_time = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    configs["c"].creation_time = (datetime.now(UTC) - timedelta(days=2)).isoformat()  # type: ignore[assignment]
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c")
     values = np.round(rng.normal(size=(records, features)), 6).astype(str)
     rows = [",".join(row) for row in values.tolist()]

@@ -108,8 +108,10 @@ DEV_VARIANT_CONNECTION = (
 )
 # Independent dev settings of several stacks, synthesized together once (a synth costs
 # seconds): the registry's e-mail subscription, the trigger's schedule, the pipeline's metric,
-# label, gate and hyperparameters, and CodeConnections as the source. Prod keeps cdk.json's
-# values, which the tests compare with.
+# label, gate and hyperparameters, and CodeConnections as the source (of both the model-build
+# and the deploy pipeline). Prod keeps cdk.json's values, which the tests compare with, except
+# its staging endpoint's size (test_deploy_stack.py: sizes reach the deploy config files),
+# which only the prod deploy stack and its endpoint templates see.
 DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.notification_email": "ml-team@example.com",
     "dev.schedule.cron": "cron(30 2 ? * MON-FRI *)",
@@ -128,6 +130,8 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.source.connection_arn": DEV_VARIANT_CONNECTION,
     "dev.source.build_repository": "acme/churn-model-build",
     "dev.source.deploy_repository": "acme/churn-model-deploy",
+    "prod.staging_endpoint.instance_type": "ml.c5.xlarge",
+    "prod.staging_endpoint.instance_count": "3",
 }
 
 

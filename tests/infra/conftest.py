@@ -108,9 +108,11 @@ DEV_VARIANT_CONNECTION = (
 )
 # Independent dev settings of several stacks, synthesized together once (a synth costs
 # seconds): the registry's e-mail subscription, the trigger's schedule, the pipeline's metric,
-# label, gate and hyperparameters, CodeConnections as the source, and the monitoring of
-# staging (instance) and prod (serverless: skipped) with retraining on drift. Prod keeps cdk.json's
-# values, which the tests compare with.
+# label, gate and hyperparameters, CodeConnections as the source (of both the model-build
+# and the deploy pipeline), and the monitoring of staging (an instance endpoint) and prod
+# (serverless: skipped) with retraining on drift. Prod keeps cdk.json's values, which the
+# tests compare with, except its staging endpoint's size (test_deploy_stack.py: sizes reach
+# the deploy config files), which only the prod deploy stack and its endpoint templates see.
 DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.notification_email": "ml-team@example.com",
     "dev.schedule.cron": "cron(30 2 ? * MON-FRI *)",
@@ -136,6 +138,8 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
     "dev.monitoring.drift_datapoints_to_alarm": "2",
     "dev.monitoring.quality_threshold": "0.7",
     "dev.on_drift": "retrain",
+    "prod.staging_endpoint.instance_type": "ml.c5.xlarge",
+    "prod.staging_endpoint.instance_count": "3",
 }
 
 

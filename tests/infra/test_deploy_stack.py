@@ -15,7 +15,7 @@ from components.shared.nag import flatten_reference
 from config import EnvironmentConfig
 from config.powertools_layer import layer_reference
 from lambdas.check_deploy_config.schema import config_file_schema
-from tests.infra.conftest import Synthesized, as_list
+from tests.infra.conftest import DEV_VARIANT_CONNECTION, Synthesized, as_list
 
 ENVS = ["dev", "prod"]
 STACK = {"dev": "Dev-DeployStack", "prod": "Prod-DeployStack"}
@@ -35,25 +35,14 @@ SAGEMAKER_VARIANTS_ONLY = json.dumps(
     },
     sort_keys=True,
 )
-CONNECTION = (
-    "arn:aws:codeconnections:eu-west-1:123456789012:connection/0e1e9c8b-4a5f-4d5e-9f1a-2b3c4d5e6f70"
-)
+CONNECTION = DEV_VARIANT_CONNECTION
 
 
 @pytest.fixture(scope="module")
-def variant(synthesize_variant: Any) -> Synthesized:
-    """One extra synth for every variant test: dev on CodeConnections, prod staging resized."""
-    synthesized: Synthesized = synthesize_variant(
-        {
-            "dev.source.provider": "codeconnections",
-            "dev.source.connection_arn": CONNECTION,
-            "dev.source.build_repository": "acme/churn-model-build",
-            "dev.source.deploy_repository": "acme/churn-model-deploy",
-            "prod.staging_endpoint.instance_type": "ml.c5.xlarge",
-            "prod.staging_endpoint.instance_count": "3",
-        }
-    )
-    return synthesized
+def variant(dev_variant: Synthesized) -> Synthesized:
+    """The shared variant synth (conftest.py) for every variant test: dev on CodeConnections
+    (acme/churn-model-deploy), prod staging resized (ml.c5.xlarge x 3)."""
+    return dev_variant
 
 
 # ---------------------------------------------------------------------------------------------

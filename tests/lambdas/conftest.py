@@ -76,11 +76,53 @@ def moto(aws_env: None) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def client_cache() -> dict[str, Any]:
+    """One client per service for the whole run: creating one costs tens of milliseconds, and
+    moto intercepts the requests of every client created after its import, so a client made
+    under one test's ``mock_aws`` talks to the next test's fresh backends. Tests must leave a
+    client as they found it (Stubbers deactivated, event handlers unregistered)."""
+    return {}
+
+
 @pytest.fixture
-def make_client(moto: None, boto_session: boto3.Session) -> Callable[[str], Any]:
-    """Clients created inside moto, so a call no test stubbed can never reach AWS."""
-    client: Callable[..., Any] = boto_session.client
-    return client
+def make_client(
+    moto: None,
+    boto_session: boto3.Session,
+    client_cache: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[str], Any]]:
+    """Clients used inside moto, so a call no test stubbed can never reach AWS.
+
+    The clients are shared by the whole run (``client_cache``), so the event handlers a test
+    registers on one (``client.meta.events.register``) are unregistered when it ends.
+    """
+    registered: list[tuple[Any, str, Any, Any]] = []
+    tracked: set[int] = set()
+
+    def track(emitter: Any) -> None:
+        original = emitter.register
+
+        def register(
+            event_name: str, handler: Any, unique_id: Any = None, unique_id_uses_count: bool = False
+        ) -> None:
+            original(event_name, handler, unique_id, unique_id_uses_count)
+            registered.append((emitter, event_name, handler, unique_id))
+
+        monkeypatch.setattr(emitter, "register", register)
+
+    def client(service: str) -> Any:
+        if service not in client_cache:
+            client_cache[service] = boto_session.client(service)  # type: ignore[call-overload]
+        made = client_cache[service]
+        if id(made) not in tracked:
+            tracked.add(id(made))
+            track(made.meta.events)
+        return made
+
+    yield client
+    for emitter, event_name, handler, unique_id in reversed(registered):
+        emitter.unregister(event_name, handler, unique_id=unique_id)
 
 
 @dataclass
@@ -127,9 +169,12 @@ def codepipeline(make_client: Callable[[str], Any]) -> Iterator[CodePipelineReco
         recorder.calls.append((model.name, dict(params)))
 
     client.meta.events.register("provide-client-params.codepipeline", record)
-    with recorder.stubber:
-        yield recorder
-        recorder.stubber.assert_no_pending_responses()
+    try:
+        with recorder.stubber:
+            yield recorder
+            recorder.stubber.assert_no_pending_responses()
+    finally:
+        client.meta.events.unregister("provide-client-params.codepipeline", record)
 
 
 # What Powertools' inject_lambda_context reads from the context.

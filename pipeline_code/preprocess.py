@@ -34,7 +34,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -1334,14 +1334,94 @@ def write_outputs(
     text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
     for name, frame in splits.items():
         out_dirs[name].mkdir(parents=True, exist_ok=True)
-        frame.to_csv(
-            out_dirs[name] / f"{name}.csv",
-            index=False,
-            encoding="utf-8",
-            lineterminator="\n",
-            quoting=csv.QUOTE_MINIMAL,
-        )
+        write_csv(frame, out_dirs[name] / f"{name}.csv")
         (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
+
+
+# Rows joined into text at a time by write_csv: their text is held in memory at once.
+_WRITE_ROWS = 50_000
+# Characters for which the csv module may quote a value (the delimiter, the quote character,
+# line breaks); any other text is written as it is.
+_QUOTE_CHARS = re.compile(r'[,"\r\n]')
+
+# A column's cells from one row to another (``cells(start, stop)``), as write_csv writes them.
+_Cells = Callable[[int, int], list[str]]
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """``frame.to_csv(path, index=False, lineterminator="\\n")``: the same bytes, faster.
+
+    pandas formats each float with NumPy's shortest repr, then hands the rows to the csv
+    module. Here a number column is formatted as pandas formats it (a float64 as Python's
+    ``repr``, which is NumPy's shortest repr; an integer as ``str``; a missing value as an
+    empty cell), each distinct value once, since formatting is most of the cost and columns
+    repeat values; text goes through the csv module only where it may need quotes; rows are
+    joined with commas a block at a time. A frame with a column of any other type is
+    written by pandas itself.
+    """
+    columns = [_column_cells(frame.iloc[:, n]) for n in range(frame.shape[1])]
+    if any(cells is None for cells in columns):
+        frame.to_csv(
+            path, index=False, encoding="utf-8", lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+        )
+        return
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerow([str(name) for name in frame.columns])
+        for start in range(0, len(frame), _WRITE_ROWS):
+            stop = start + _WRITE_ROWS
+            block = [cells(start, stop) for cells in columns if cells is not None]
+            handle.write("\n".join(map(",".join, zip(*block, strict=True))) + "\n")
+
+
+def _column_cells(column: pd.Series) -> _Cells | None:
+    """How ``write_csv`` writes the column, or None if pandas must."""
+    dtype = column.dtype
+    if dtype == np.float64:
+        values = column.to_numpy()
+        return _coded_cells(values, np.isnan(values), repr)
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return _coded_cells(column.to_numpy(), None, str)
+    if isinstance(dtype, pd.Int8Dtype):
+        values = column.to_numpy(dtype=np.int64, na_value=0)
+        return _coded_cells(values, column.isna().to_numpy(), str)
+    if (ptypes.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)) and _all_text(column):
+        texts = column.astype(object).where(column.notna(), "")
+        return lambda start, stop: _text_cells(texts.iloc[start:stop].tolist())
+    return None
+
+
+def _coded_cells(
+    values: npt.NDArray[Any], missing: npt.NDArray[np.bool_] | None, text: Callable[[Any], str]
+) -> _Cells:
+    """Cells of ``text(value)`` (empty where ``missing``), each distinct value formatted once.
+
+    Floats are told apart by their bits, since -0.0 == 0.0 but is written "-0.0".
+    """
+    keys = values.view(np.int64) if values.dtype == np.float64 else values
+    distinct, codes = np.unique(keys, return_inverse=True)
+    texts = np.array([*map(text, distinct.view(values.dtype).tolist()), ""], dtype=object)
+    codes = codes.reshape(-1).astype(np.int32 if len(values) < 2**31 else np.int64)
+    if missing is not None:
+        codes[missing] = len(distinct)
+    return lambda start, stop: texts[codes[start:stop]].tolist()  # type: ignore[no-any-return]
+
+
+def _all_text(column: pd.Series) -> bool:
+    present = column.dropna()
+    return bool(present.map(type).eq(str).all())
+
+
+def _text_cells(values: list[str]) -> list[str]:
+    return [
+        value if _QUOTE_CHARS.search(value) is None else _quoted_cell(value) for value in values
+    ]
+
+
+def _quoted_cell(value: str) -> str:
+    """The value as the csv module writes it in a row (quoted if it must be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([value, ""])
+    return buffer.getvalue()[: -len(",\n")]
 
 
 def _summary(name: str, frame: pd.DataFrame) -> str:

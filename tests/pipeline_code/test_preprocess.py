@@ -1434,3 +1434,50 @@ def test_text_column_problems_are_reported_in_order_and_an_identifier_only_once(
         "or replace it in the export",
     ]
     assert "'label' holds two values" in raised.value.problems[4]
+
+
+def tricky_frame(rows: int = 1_000) -> pd.DataFrame:
+    """Every kind of column preprocess writes, with the values whose text is easy to get wrong."""
+    rng = np.random.default_rng(4)
+    floats = np.array(
+        [0.0, -0.0, np.nan, 1e16, 9999999999999998.0, 1e-4, 1e-5, 5e-324, 0.1 + 0.2, -1.5, 2.0**60]
+    )
+    text = np.array(["a", "b,c", 'say "hi"', "two\nlines", "crlf\r\nend", " pad ", "é", ""])
+    return pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, rows).astype(np.int8),
+            'odd, "name"': rng.choice(floats, rows),
+            "normal": rng.standard_normal(rows),
+            "rounded": rng.standard_normal(rows).round(3),
+            "count": rng.integers(-5, 2**40, rows),
+            "flag": pd.array(
+                rng.choice(np.array([True, False, None], dtype=object), rows), dtype="boolean"
+            ).astype("Int8"),
+            "text": pd.Series(rng.choice(text, rows), dtype=object).replace("", np.nan),
+            "category": pd.Series(
+                rng.choice(np.array(["x", "y", None], dtype=object), rows), dtype="string"
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize("block_rows", [7, 50_000])
+def test_split_files_are_written_exactly_as_pandas_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_rows: int
+) -> None:
+    monkeypatch.setattr(preprocess, "_WRITE_ROWS", block_rows)
+    frame = tricky_frame()
+    expected = frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+
+    preprocess.write_csv(frame, tmp_path / "fast.csv")
+
+    assert (tmp_path / "fast.csv").read_bytes() == expected.encode("utf-8")
+
+
+def test_a_column_of_another_type_is_written_by_pandas(tmp_path: Path) -> None:
+    frame = tricky_frame(20).assign(small=np.float32(0.1), mixed=[1, "a"] * 10)
+
+    preprocess.write_csv(frame, tmp_path / "out.csv")
+
+    expected = frame.to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")

@@ -23,6 +23,7 @@ docs/model-contract.md):
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import difflib
 import io
@@ -32,9 +33,9 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -519,6 +520,67 @@ def _count_rows(path: Path, reader: Reader, header: list[str]) -> _RowCounts:
     return _RowCounts(rows, mismatched, only_longer, shown)
 
 
+# Bytes _plain_counts reads at a time.
+_PLAIN_SCAN_BYTES = 8 * 1024 * 1024
+
+
+def _plain_counts(path: Path, fields: int) -> _RowCounts | None:
+    """``_count_rows``' counts of a file whose rows have nothing to report, from its bytes.
+
+    Plain: after the header line (which the csv module has read as the first line), no
+    quote, carriage return or NUL, no blank line, UTF-8,
+    every line shorter than the csv module's field size limit and holding ``fields - 1``
+    commas: the csv module reads each line as one row of ``fields`` fields, so there is no
+    mismatched row to name. None for any other file, which ``_count_rows`` reads row by row
+    (about ten times slower) to name the lines at fault.
+    """
+    if fields < 2:  # a line of one field may be a blank line, which is no row
+        return None
+    rows = 0
+    with path.open("rb") as handle:
+        for number, block in enumerate(_line_blocks(handle)):
+            rest = block
+            if number == 0:
+                header, _, rest = block.removeprefix(codecs.BOM_UTF8).partition(b"\n")
+                if b"\r" in header.removesuffix(b"\r"):  # the csv module ends a line at \r
+                    return None
+            lines = _plain_lines(rest, fields)
+            if lines is None:
+                return None
+            rows += lines
+    return _RowCounts(rows, mismatched=0, only_longer=True, shown=[])
+
+
+def _line_blocks(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's bytes in blocks of whole lines, each ending with a line feed (an unended
+    last line is given one)."""
+    carry = b""
+    while block := handle.read(_PLAIN_SCAN_BYTES):
+        cut = block.rfind(b"\n") + 1
+        yield carry + block[:cut]
+        carry = block[cut:] if cut else carry + block
+    if carry:
+        yield carry + b"\n"
+
+
+def _plain_lines(block: bytes, fields: int) -> int | None:
+    """The number of lines of ``block`` (whole lines) if each is plainly a row of ``fields``."""
+    if block.startswith(b"\n") or any(mark in block for mark in (b'"', b"\r", b"\x00", b"\n\n")):
+        return None
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == ord("\n"))
+    commas = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0)
+    longest = int(np.diff(ends, prepend=-1).max(initial=0))
+    if (commas != fields - 1).any() or longest > csv.field_size_limit():
+        return None
+    return len(ends)
+
+
 def _layout_problems(path: Path, header: list[str], counts: _RowCounts) -> list[str]:
     problems = []
     if counts.mismatched:
@@ -557,7 +619,9 @@ def _scan_file(path: Path) -> tuple[list[str], list[str]]:
                     f"{path} is {delimiter}-delimited (its header row {header[0]!r} is a single "
                     "column); only comma-delimited CSV files are accepted"
                 ]
-            counts = _count_rows(path, reader, header)
+            # A header on one line (quoted or not) is followed by the rows' lines.
+            plain = _plain_counts(path, len(header)) if reader.line_num == 1 else None
+            counts = plain or _count_rows(path, reader, header)
     except UnicodeDecodeError as error:
         raise DataValidationError([f"{path} is not a UTF-8 CSV file: {error}"]) from None
     return header, _layout_problems(path, header, counts)
@@ -1398,9 +1462,10 @@ def _coded_cells(
     Floats are told apart by their bits, since -0.0 == 0.0 but is written "-0.0".
     """
     keys = values.view(np.int64) if values.dtype == np.float64 else values
-    distinct, codes = np.unique(keys, return_inverse=True)
+    # factorize hashes (np.unique would sort): codes in order of first appearance.
+    codes, distinct = pd.factorize(keys)
     texts = np.array([*map(text, distinct.view(values.dtype).tolist()), ""], dtype=object)
-    codes = codes.reshape(-1).astype(np.int32 if len(values) < 2**31 else np.int64)
+    codes = codes.astype(np.int32 if len(values) < 2**31 else np.int64)
     if missing is not None:
         codes[missing] = len(distinct)
     return lambda start, stop: texts[codes[start:stop]].tolist()  # type: ignore[no-any-return]

@@ -1481,3 +1481,67 @@ def test_a_column_of_another_type_is_written_by_pandas(tmp_path: Path) -> None:
 
     expected = frame.to_csv(index=False, lineterminator="\n")
     assert (tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,label\n1,2,0\n3,4,1\n",
+        '"a","b","label"\n1,2,0\n3,4,1',  # a quoted header; no line feed at the end
+        "\ufeffa,b,label\r\n1,2,0\r\n3,4,1\r\n",
+        "a,b,label\n1,2,0\n\n3,4,1\n   \n",  # blank lines are no rows
+        "a,b,label\n1,2,0\n3,4\n5,6,7,8\n,,\n",
+        'a,b,label\n1,"2,5",0\n3,"x\ny",1\n',
+        "a,b,label\n1,2\r0\n",
+        "a,b,label\n1,2,0\x00\n",
+        "a,b,label\n1,2,0\n" + "x" * 80 + ",2,1\n",  # a field past the limit below
+        '"a\nb",c,label\n1,2,0\n',
+        "a,b,label\n1,é,0\n",
+        "label\n1\n\n0\n",
+    ],
+)
+@pytest.mark.parametrize("block_bytes", [5, 8 * 1024 * 1024])
+def test_the_byte_scan_counts_rows_as_the_csv_module_does(
+    text: str, block_bytes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(preprocess, "_PLAIN_SCAN_BYTES", block_bytes)
+    limit = csv.field_size_limit(60)
+    try:
+        path = tmp_path / "data.csv"
+        path.write_bytes(text.encode("utf-8"))
+        fast = preprocess._scan_file(path)
+        monkeypatch.setattr(preprocess, "_plain_counts", lambda path, fields: None)
+        try:
+            slow: object = preprocess._scan_file(path)
+        except DataValidationError as error:
+            slow = error.problems
+        assert fast == slow
+    except DataValidationError as error:
+        monkeypatch.setattr(preprocess, "_plain_counts", lambda path, fields: None)
+        with pytest.raises(DataValidationError) as again:
+            preprocess._scan_file(path)
+        assert error.problems == again.value.problems
+    finally:
+        csv.field_size_limit(limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("a,b,label\n1,2,0\n3,4,1\n", True),
+        ('"a","b","label"\r\n1,2,0\n3,4,1', True),
+        ("a,b,label\n1,2,0\n\n3,4,1\n", False),
+        ("a,b,label\n1,2,0\r\n", False),
+        ("a,b,label\n1,2\n", False),
+        ("a,b,label\n1,\xff,0\n", False),
+    ],
+)
+def test_only_plain_rows_are_counted_from_bytes(text: str, plain: bool, tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode("latin-1"))
+
+    counts = preprocess._plain_counts(path, 3)
+
+    assert (counts is not None) == plain
+    if counts is not None:
+        assert counts.rows == 2

@@ -402,6 +402,29 @@ def _plain_layout(path: Path, fields: int) -> int | None:
     return lines
 
 
+# Rows pandas parses at a time in _plain_columns: its frames come on top of the fields' text.
+_READ_ROWS = 20_000
+
+
+def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
+    """Each column's fields as text, read by pandas; None if the header is not ``expected``."""
+    columns: list[list[str]] = [[] for _ in expected]
+    with pd.read_csv(
+        path,
+        encoding="utf-8-sig",
+        dtype=object,
+        na_filter=False,
+        index_col=False,
+        chunksize=_READ_ROWS,
+    ) as chunks:
+        for chunk in chunks:
+            if list(chunk.columns) != expected:
+                return None
+            for column, name in zip(columns, expected, strict=True):
+                column.extend(chunk[name].tolist())
+    return columns
+
+
 def _read_plain_records(path: Path, expected: list[str]) -> _Records | None:
     """``read_records``' result, read by pandas' C parser, when the layout is plain.
 
@@ -413,17 +436,15 @@ def _read_plain_records(path: Path, expected: list[str]) -> _Records | None:
     if lines is None or lines < 2:
         return None
     try:
-        frame = pd.read_csv(
-            path, encoding="utf-8-sig", dtype=object, na_filter=False, index_col=False
-        )
+        columns = _plain_columns(path, expected)
         with path.open(encoding="utf-8-sig", newline="") as stream:
             head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
     except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
         return None
-    if list(frame.columns) != expected or len(frame) != lines - 1:
+    if columns is None or len(columns[0]) != lines - 1:
         return None
     return _Records(
-        columns=[frame[name].tolist() for name in expected],
+        columns=columns,
         lines=range(2, lines + 1),
         samples=[line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS],
     )

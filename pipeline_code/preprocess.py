@@ -1494,6 +1494,29 @@ def _summary(name: str, frame: pd.DataFrame) -> str:
     return f"{name} {len(frame)} ({positives} positive)"
 
 
+def _validated_input(
+    input_dir: Path,
+    label_column: str,
+    fractions: tuple[float, float],
+    *,
+    positive_class: str | None,
+    exclude_columns: Sequence[str],
+) -> tuple[pd.DataFrame, Labels, dict[str, object]]:
+    """The input's features, labels and ``schema.json``; the frame as read is freed on return."""
+    files = find_csv_files(input_dir)
+    data = read_input(files)
+    print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
+    features, labels = validate_frame(
+        data,
+        label_column,
+        *fractions,
+        positive_class=positive_class,
+        exclude_columns=exclude_columns,
+    )
+    classes = class_texts(data[label_column], labels)
+    return features, labels, build_schema(label_column, classes, exclude_columns, features)
+
+
 def run(
     *,
     input_dir: Path,
@@ -1507,22 +1530,20 @@ def run(
 ) -> dict[str, pd.DataFrame]:
     """Validate everything before writing anything, so a failed run leaves no partial output."""
     validate_fractions(validation_fraction, test_fraction)
-    files = find_csv_files(input_dir)
-    data = read_input(files)
-    print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
-    features, labels = validate_frame(
-        data,
+    features, labels, schema = _validated_input(
+        input_dir,
         label_column,
-        validation_fraction,
-        test_fraction,
+        (validation_fraction, test_fraction),
         positive_class=positive_class,
         exclude_columns=exclude_columns,
     )
     splits = split_dataset(
         features, labels, validation_fraction, test_fraction, seed, label_column=label_column
     )
-    classes = class_texts(data[label_column], labels)
-    write_outputs(splits, out_dirs, build_schema(label_column, classes, exclude_columns, features))
+    # The splits hold copies of every row: the input's frames go before writing, whose own
+    # memory then comes on top of the splits' alone.
+    del features
+    write_outputs(splits, out_dirs, schema)
     print("Split: " + ", ".join(_summary(name, frame) for name, frame in splits.items()))
     return splits
 

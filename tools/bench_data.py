@@ -6,8 +6,10 @@ For each size a synthetic CSV is written (once; later runs reuse it): a 0/1 labe
 learnable signal, ``--features`` numeric features (normal, four decimals), optionally
 ``--categorical`` text columns and ``--missing`` empty cells, all from ``--seed``. Then
 ``python -m pipeline_code.local_run --steps <step>`` runs preprocess, train and evaluate each
-in its own process, so that each step's peak RSS is its own (``os.wait4``). Wall time is the
-process's, interpreter start and imports included, as a pipeline step pays them too.
+in its own process, so that each step's peak RSS is its own (``os.wait4``; Linux carries the
+high-water mark over fork + exec, so a step never reads below this small process's size).
+Wall time is the process's, interpreter start and imports included, as a pipeline step pays
+them too.
 
 The table ends with the total per size (the sum of the times, the largest peak) and, with two
 or more sizes, each size's time and memory relative to the first size's. The machine's load

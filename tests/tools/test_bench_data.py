@@ -3,6 +3,7 @@ bench itself takes minutes and runs only through `make bench-data`)."""
 
 from __future__ import annotations
 
+import resource
 import sys
 from pathlib import Path
 
@@ -51,7 +52,11 @@ def test_a_step_is_measured_in_its_own_process(tmp_path: Path) -> None:
     seconds, peak_mb = bench_data.measure([sys.executable, "-c", allocate], tmp_path / "log")
 
     assert seconds >= 0.05
-    assert 200 < peak_mb < 400
+    assert peak_mb > 200
+    # Linux keeps the high-water mark across fork + exec: a child never reads below the
+    # parent's size at the fork (a big pytest worker here; the bench's own process is small).
+    parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak_mb < max(400, parent_mb + 50)
 
 
 def test_a_failed_step_stops_the_bench_naming_its_log(tmp_path: Path) -> None:

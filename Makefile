@@ -18,7 +18,7 @@ OFFLINE := env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKE
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 OMP_WAIT_POLICY=PASSIVE
 CDK_FLAGS := --no-notices --no-lookups
 
-.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps local-predict local-drift local-drift-steps bench snapshots lock clean diff
+.PHONY: help synth test lint typecheck complexity pytest pipeline pipeline-check instance-types local-run local-run-steps local-predict local-drift local-drift-steps bench bench-data snapshots lock clean diff
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -134,6 +134,11 @@ local-predict: $(VENV)/.dev-deps ## Score raw rows with the model of the last lo
 
 bench: $(VENV)/.dev-deps node_modules/.installed ## Time synth against an empty app, and the test suite (ARGS="--skip-tests --repeats 5")
 	$(OFFLINE) $(PY) tools/bench.py $(ARGS)
+
+# Each step of the local run in its own process at 1M and 4M synthetic rows (minutes; not part
+# of `make test`); inputs are kept in .bench/data for later runs.
+bench-data: $(VENV)/.dev-deps ## Time and measure each local-run step at 1M and 4M rows (ARGS="--rows 200000")
+	$(OFFLINE) $(PY) tools/bench_data.py $(ARGS)
 
 # The base is synthesized in a temporary git worktree with this checkout's .venv (so a base
 # with other pinned dependencies is synthesized with ours); the head is the working tree,

@@ -315,7 +315,7 @@ class _RecordText:
 @dataclass
 class _Records:
     columns: list[list[str]]
-    lines: list[int]
+    lines: Sequence[int]
     samples: list[str]
 
 
@@ -343,7 +343,8 @@ def _header_problem(path: Path, header: list[str] | None, expected: list[str]) -
 def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
     text = _RecordText(stream)
     reader = csv.reader(text, strict=True)
-    records = _Records(columns=[[] for _ in expected], lines=[], samples=[])
+    lines: list[int] = []
+    records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
     try:
         header = next(reader, None)
         text.take()
@@ -360,7 +361,7 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
                 )
             for column, value in zip(records.columns, fields, strict=True):
                 column.append(value)
-            records.lines.append(reader.line_num)
+            lines.append(reader.line_num)
             if len(records.samples) < SAMPLE_ROWS and fields[0] in LABELS:
                 records.samples.append(_without_label(record))
     except csv.Error as error:
@@ -368,6 +369,85 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
             f"line {reader.line_num} of {path} is not valid CSV: {error}"
         ) from None
     return records
+
+
+# Bytes read at a time by _plain_layout.
+_SCAN_BYTES = 16 * 1024 * 1024
+
+
+def _plain_layout(path: Path, fields: int) -> int | None:
+    """The number of lines of a file that the csv module and pandas split alike, else None.
+
+    Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed,
+    and ``fields - 1`` commas per line on average (pandas refuses a line with more fields
+    than the header, so with the total right no line has fewer). Each line is then one
+    record whose fields are the text between its commas.
+    """
+    lines = commas = 0
+    previous = b"\n"  # the start of the file is the start of a line
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_SCAN_BYTES):
+                if any(byte in chunk for byte in (b'"', b"\r", b"\x00", b"\n\n")) or (
+                    previous == b"\n" and chunk.startswith(b"\n")
+                ):
+                    return None
+                lines += chunk.count(b"\n")
+                commas += chunk.count(b",")
+                previous = chunk[-1:]
+    except OSError:
+        return None
+    if previous != b"\n" or commas != lines * (fields - 1):
+        return None
+    return lines
+
+
+# Rows pandas parses at a time in _plain_columns: its frames come on top of the fields' text.
+_READ_ROWS = 20_000
+
+
+def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
+    """Each column's fields as text, read by pandas; None if the header is not ``expected``."""
+    columns: list[list[str]] = [[] for _ in expected]
+    with pd.read_csv(
+        path,
+        encoding="utf-8-sig",
+        dtype=object,
+        na_filter=False,
+        index_col=False,
+        chunksize=_READ_ROWS,
+    ) as chunks:
+        for chunk in chunks:
+            if list(chunk.columns) != expected:
+                return None
+            for column, name in zip(columns, expected, strict=True):
+                column.extend(chunk[name].tolist())
+    return columns
+
+
+def _read_plain_records(path: Path, expected: list[str]) -> _Records | None:
+    """``read_records``' result, read by pandas' C parser, when the layout is plain.
+
+    None when the file's layout is not plain (see ``_plain_layout``) or anything about it
+    would be reported: ``read_records`` then reads it record by record and names the line.
+    The fields are the same text either way, and records are one per line from line 2.
+    """
+    lines = _plain_layout(path, len(expected))
+    if lines is None or lines < 2:
+        return None
+    try:
+        columns = _plain_columns(path, expected)
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
+    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+        return None
+    if columns is None or len(columns[0]) != lines - 1:
+        return None
+    return _Records(
+        columns=columns,
+        lines=range(2, lines + 1),
+        samples=[line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS],
+    )
 
 
 def read_records(path: Path, expected_header: list[str]) -> _Records:
@@ -406,10 +486,11 @@ def parse_numeric(
     path: Path, name: str, texts: Sequence[str], lines: Sequence[int]
 ) -> npt.NDArray[np.float64]:
     """A numeric column; empty cells are missing (NaN), anything else must be a finite number."""
-    values: npt.NDArray[np.float64] = pd.to_numeric(
-        pd.Series(texts, dtype=object), errors="coerce"
-    ).to_numpy(dtype=np.float64)
-    present = np.fromiter((text != "" for text in texts), dtype=bool, count=len(texts))
+    cells = pd.Series(texts, dtype=object)
+    values: npt.NDArray[np.float64] = pd.to_numeric(cells, errors="coerce").to_numpy(
+        dtype=np.float64
+    )
+    present = (cells != "").to_numpy(dtype=bool)
     bad = present & ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
     if bad.any():
         first = int(np.argmax(bad))
@@ -432,7 +513,8 @@ def read_test_split(test_dir: Path, file_name: str = TEST_FILE) -> SplitData:
     schema_path = test_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
     path = test_dir / file_name
-    records = read_records(path, [schema.label_column, *schema.feature_names])
+    expected = [schema.label_column, *schema.feature_names]
+    records = _read_plain_records(path, expected) or read_records(path, expected)
     if not records.lines:
         raise EvaluationError(f"{path} has a header but no test rows")
     labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)

@@ -6,6 +6,7 @@
                                       [--min-positives 5] [--min-negatives 5]
                                       [--champion MODEL_TAR_GZ] [--champion-margin 0.01]
                                       [--hyperparameters FILE] [--work-dir .local-run]
+                                      [--steps preprocess,train,evaluate]
 
 Each step is the script the pipeline runs, unchanged (``preprocess.py``, ``tabular_model.py``
 as the training job runs it, ``evaluate.py``), called with folders under ``--work-dir``
@@ -14,8 +15,13 @@ pipeline's condition step reads: the test split can measure the metric, the mode
 both classes, the metric reaches the threshold and, with ``--champion`` (a ``model.tar.gz`` of
 an earlier run), the champion's metric on the same test split minus the margin.
 
-Exit codes: 0 the model would be registered, 3 the gate would fail, 1 a step failed (bad input
-data stops the run after preprocess), 2 bad arguments.
+``--steps`` runs some of the steps only, each on what the previous one left in ``--work-dir``
+(``make bench-data`` runs each in its own process to measure it); only the folders of the
+steps run are emptied, and the gate is reported when evaluate runs.
+
+Exit codes: 0 the model would be registered (or, without evaluate, the steps succeeded), 3 the
+gate would fail, 1 a step failed (bad input data stops the run after preprocess), 2 bad
+arguments.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # XGBoost's OpenMP threads spin while they wait for each other; on a machine that is busy with
@@ -52,6 +58,7 @@ MODEL_ARCHIVE = "model.tar.gz"
 DRIFT_MODULE = Path(drift.__file__).resolve()
 # What the pipeline's FindChampion step passes as the champion's ARN; locally, the path.
 LOCAL_CHAMPION_PREFIX = "local:"
+STEP_NAMES = ("preprocess", "train", "evaluate")
 
 
 def write_default_dataset(path: Path, label_column: str) -> int:
@@ -137,7 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="the training hyperparameters (default: pipeline_code/hyperparameters.json)",
     )
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR)
+    parser.add_argument(
+        "--steps",
+        type=steps_argument,
+        default=STEP_NAMES,
+        help="comma-separated steps to run, in pipeline order whatever the order given, each on "
+        "the outputs the previous one left in --work-dir (default: "
+        f"{','.join(STEP_NAMES)})",
+    )
     return parser
+
+
+def steps_argument(text: str) -> tuple[str, ...]:
+    """The named steps in pipeline order; an unknown or missing name is an argument error."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in STEP_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: name one or more of {', '.join(STEP_NAMES)}, separated by commas"
+        )
+    return tuple(name for name in STEP_NAMES if name in names)
 
 
 class _Layout:
@@ -150,8 +176,14 @@ class _Layout:
         self.champion = work_dir / "champion"
         self.evaluation = work_dir / "evaluation"
 
-    def step_folders(self, with_input: bool) -> list[Path]:
-        folders = [self.preprocess, self.model, self.champion, self.evaluation]
+    def step_folders(self, with_input: bool, steps: Sequence[str] = ()) -> list[Path]:
+        """The folders the run rewrites; with ``steps``, only those of the steps named."""
+        owned = {
+            "preprocess": [self.preprocess],
+            "train": [self.model],
+            "evaluate": [self.champion, self.evaluation],
+        }
+        folders = [folder for name in steps or STEP_NAMES for folder in owned[name]]
         return [self.input, *folders] if with_input else folders
 
 
@@ -169,11 +201,8 @@ def _overlap_problem(user_input: Path, layout: _Layout) -> str | None:
     return None
 
 
-STEPS = 3
-
-
 def _step(number: int, title: str, call: Callable[[], int]) -> int:
-    print(f"[{number}/{STEPS}] {title}", flush=True)
+    print(f"[{number}/{len(STEP_NAMES)}] {title}", flush=True)
     start = time.perf_counter()
     code = call()
     elapsed = time.perf_counter() - start
@@ -193,15 +222,18 @@ def _prepare(args: argparse.Namespace, layout: _Layout) -> tuple[Path, str]:
     """Empty the step folders, stage the champion and the input; (input path, champion name)."""
     # Read before the folders are emptied: the champion may be the previous run's model.
     champion_bytes = args.champion.read_bytes() if args.champion is not None else None
-    for folder in layout.step_folders(with_input=args.input is None):
+    default_input = args.input is None and "preprocess" in args.steps
+    for folder in layout.step_folders(with_input=default_input, steps=args.steps):
         shutil.rmtree(folder, ignore_errors=True)
     champion_name = ""
-    if champion_bytes is not None:
+    if champion_bytes is not None and "evaluate" in args.steps:
         layout.champion.mkdir(parents=True)
         (layout.champion / MODEL_ARCHIVE).write_bytes(champion_bytes)
         champion_name = f"{LOCAL_CHAMPION_PREFIX}{args.champion}"
     if args.input is None:
         source = layout.input / DEFAULT_DATASET_FILE
+        if not default_input:
+            return source, champion_name
         rows = write_default_dataset(source, args.label_column)
         print(f"Input: scikit-learn breast-cancer dataset, {rows} rows, written to {source}")
     else:
@@ -294,12 +326,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"local_run: {problem}", file=sys.stderr)
         return EXIT_STEP_FAILED
     source, champion_name = _prepare(args, layout)
-    for number, (title, call, failure) in enumerate(
-        _steps(args, layout, source, champion_name), start=1
+    steps = _steps(args, layout, source, champion_name)
+    for number, (name, (title, call, failure)) in enumerate(
+        zip(STEP_NAMES, steps, strict=True), start=1
     ):
-        if _step(number, title, call) != 0:
+        if name in args.steps and _step(number, title, call) != 0:
             print(f"local_run: stopped, {failure}", file=sys.stderr)
             return EXIT_STEP_FAILED
+    if "evaluate" not in args.steps:
+        print(f"Total {time.perf_counter() - started:.2f} s")
+        return EXIT_REGISTER
     return EXIT_REGISTER if _summary(layout, started) else EXIT_GATE_FAILED
 
 

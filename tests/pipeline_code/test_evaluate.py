@@ -966,3 +966,78 @@ def test_the_training_split_keeps_na_as_a_category_and_empty_as_missing(work: Pa
     typed = evaluate.read_test_split(write_split(work / "again"))
     pd.testing.assert_frame_equal(split.features, typed.features)
     np.testing.assert_array_equal(split.labels, typed.labels)
+
+
+PLAIN_SCHEMA = {
+    **SPLIT_SCHEMA,
+    "features": [
+        {"name": "score", "type": "numeric"},
+        {"name": "alt", "type": "numeric"},
+        {"name": "colour", "type": "categorical"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "1,0.5,0.1,red\n0,-0,,NA\n1,00012,1e5, \n0,9007199254740993,-0.0,\n",
+        "1, 1.5,+1,None\n0,.5,5.,x\n",
+        "1,True,0.1,red\n",  # pandas alone would read True as 1.0
+        "1,nan,0.1,red\n",
+        "1,1e39,0.1,red\n",
+        "1,0.5,0.1,red\n0,0.5,0.1\n0,0.5,0.1,red,extra\n",
+        "1,0.5,0.1,red\n\n0,0.5,0.2,blue\n",  # a blank line: the line numbers shift
+        "1,0.5,0.1,red\r\n0,0.5,0.2,blue\r\n",
+        '1,0.5,0.1,"red, dark"\n0,0.5,0.2,blue\n',
+        "1,0.5,0.1,red\n0,0.5,0.2,blue",  # no line feed at the end
+        "2,0.5,0.1,red\n,0.5,0.1,red\n",
+        "",
+    ],
+)
+def test_the_one_pass_read_gives_what_the_record_by_record_read_gives(
+    rows: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read(folder: Path) -> evaluate.SplitData | str:
+        write_split(folder, "\ufeff" + HEADER + rows, PLAIN_SCHEMA)
+        try:
+            return evaluate.read_test_split(folder)
+        except evaluate.EvaluationError as error:
+            return str(error).replace(str(folder), "<dir>")
+
+    monkeypatch.setattr(evaluate, "_READ_ROWS", 2)  # pandas parses several chunks
+    fast = read(tmp_path / "fast")
+    monkeypatch.setattr(evaluate, "_read_plain_records", lambda path, expected: None)
+    slow = read(tmp_path / "slow")
+
+    if isinstance(slow, str):
+        assert fast == slow
+        return
+    assert isinstance(fast, evaluate.SplitData)
+    assert fast.labels.tolist() == slow.labels.tolist()
+    assert fast.samples == slow.samples
+    assert fast.features.dtypes.tolist() == slow.features.dtypes.tolist()
+    for name in ("score", "alt"):  # bit for bit: -0.0 is not 0.0
+        assert fast.features[name].to_numpy().tobytes() == slow.features[name].to_numpy().tobytes()
+    assert fast.features["colour"].tolist() == slow.features["colour"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("rows", "plain"),
+    [
+        ("1,0.5,0.1,red\n0,-0,,NA\n", True),
+        ("1,True,0.1,red\n", True),  # read in one pass; the number check then names the line
+        ("1,0.5,0.1,red\n\n0,0.5,0.2,blue\n", False),
+        ("1,0.5,0.1,red\r\n", False),
+        ('1,0.5,0.1,"red"\n', False),
+        ("1,0.5,0.1,red", False),
+        ("1,0.5,0.1\n0,0.5,0.1,red,extra\n", False),
+    ],
+)
+def test_only_a_plain_layout_is_read_in_one_pass(rows: str, plain: bool, tmp_path: Path) -> None:
+    folder = write_split(tmp_path, HEADER + rows, PLAIN_SCHEMA)
+    expected = ["churned", "score", "alt", "colour"]
+
+    records = evaluate._read_plain_records(folder / "test.csv", expected)
+
+    assert (records is not None) == plain

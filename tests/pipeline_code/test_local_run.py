@@ -162,6 +162,37 @@ def test_input_inside_a_folder_the_run_rewrites_is_refused(
     assert inside.exists()
 
 
+def test_steps_run_one_at_a_time_on_what_the_previous_left(
+    tmp_path: Path, quick: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seam `make bench-data` measures each step through, one process per step."""
+    source = random_label_csv(tmp_path / "random.csv")
+    work = tmp_path / "work"
+
+    assert run(work, f"--input={source}", "--steps=preprocess") == 0
+    out = capsys.readouterr().out
+    assert "[1/3] Preprocess" in out and "[2/3]" not in out and "Gate:" not in out
+    train_csv = work / "preprocess" / "train" / "train.csv"
+    split = train_csv.read_bytes()
+    assert not (work / "model").exists()
+
+    # Any order: the steps run in pipeline order; preprocess's output is left as it is.
+    assert run(work, "--threshold=0", quick, "--steps=evaluate, train") == 0
+    out = capsys.readouterr().out
+    assert "[1/3]" not in out and "[2/3] Train" in out and "[3/3] Evaluate" in out
+    assert "Gate: would REGISTER" in out
+    assert train_csv.read_bytes() == split
+    assert (work / "model" / "model.tar.gz").is_file()
+    assert not (work / "input").exists()
+
+
+def test_a_step_without_its_inputs_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(tmp_path / "work", "--steps=train") == 1
+    assert "local_run: stopped, training failed" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argument", "fragment"),
     [
@@ -169,6 +200,8 @@ def test_input_inside_a_folder_the_run_rewrites_is_refused(
         ("--threshold=1.5", "1.5 is not between 0 and 1"),
         ("--threshold=nan", "nan is not between 0 and 1"),
         ("--threshold=high", "'high' is not a number"),
+        ("--steps=train,deploy", "name one or more of preprocess, train, evaluate"),
+        ("--steps=,", "name one or more of preprocess, train, evaluate"),
     ],
 )
 def test_bad_arguments_are_refused(

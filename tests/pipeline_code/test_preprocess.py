@@ -1434,3 +1434,114 @@ def test_text_column_problems_are_reported_in_order_and_an_identifier_only_once(
         "or replace it in the export",
     ]
     assert "'label' holds two values" in raised.value.problems[4]
+
+
+def tricky_frame(rows: int = 1_000) -> pd.DataFrame:
+    """Every kind of column preprocess writes, with the values whose text is easy to get wrong."""
+    rng = np.random.default_rng(4)
+    floats = np.array(
+        [0.0, -0.0, np.nan, 1e16, 9999999999999998.0, 1e-4, 1e-5, 5e-324, 0.1 + 0.2, -1.5, 2.0**60]
+    )
+    text = np.array(["a", "b,c", 'say "hi"', "two\nlines", "crlf\r\nend", " pad ", "é", ""])
+    return pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, rows).astype(np.int8),
+            'odd, "name"': rng.choice(floats, rows),
+            "normal": rng.standard_normal(rows),
+            "rounded": rng.standard_normal(rows).round(3),
+            "count": rng.integers(-5, 2**40, rows),
+            "flag": pd.array(
+                rng.choice(np.array([True, False, None], dtype=object), rows), dtype="boolean"
+            ).astype("Int8"),
+            "text": pd.Series(rng.choice(text, rows), dtype=object).replace("", np.nan),
+            "category": pd.Series(
+                rng.choice(np.array(["x", "y", None], dtype=object), rows), dtype="string"
+            ),
+        }
+    )
+
+
+@pytest.mark.parametrize("block_rows", [7, 50_000])
+def test_split_files_are_written_exactly_as_pandas_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_rows: int
+) -> None:
+    monkeypatch.setattr(preprocess, "_WRITE_ROWS", block_rows)
+    frame = tricky_frame()
+    expected = frame.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+
+    preprocess.write_csv(frame, tmp_path / "fast.csv")
+
+    assert (tmp_path / "fast.csv").read_bytes() == expected.encode("utf-8")
+
+
+def test_a_column_of_another_type_is_written_by_pandas(tmp_path: Path) -> None:
+    frame = tricky_frame(20).assign(small=np.float32(0.1), mixed=[1, "a"] * 10)
+
+    preprocess.write_csv(frame, tmp_path / "out.csv")
+
+    expected = frame.to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "out.csv").read_bytes() == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,label\n1,2,0\n3,4,1\n",
+        '"a","b","label"\n1,2,0\n3,4,1',  # a quoted header; no line feed at the end
+        "\ufeffa,b,label\r\n1,2,0\r\n3,4,1\r\n",
+        "a,b,label\n1,2,0\n\n3,4,1\n   \n",  # blank lines are no rows
+        "a,b,label\n1,2,0\n3,4\n5,6,7,8\n,,\n",
+        'a,b,label\n1,"2,5",0\n3,"x\ny",1\n',
+        "a,b,label\n1,2\r0\n",
+        "a,b,label\n1,2,0\x00\n",
+        "a,b,label\n1,2,0\n" + "x" * 80 + ",2,1\n",  # a field past the limit below
+        '"a\nb",c,label\n1,2,0\n',
+        "a,b,label\n1,é,0\n",
+        "label\n1\n\n0\n",
+    ],
+)
+@pytest.mark.parametrize("block_bytes", [5, 8 * 1024 * 1024])
+def test_the_byte_scan_counts_rows_as_the_csv_module_does(
+    text: str, block_bytes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(preprocess, "_PLAIN_SCAN_BYTES", block_bytes)
+    limit = csv.field_size_limit(60)
+    try:
+        path = tmp_path / "data.csv"
+        path.write_bytes(text.encode("utf-8"))
+        fast = preprocess._scan_file(path)
+        monkeypatch.setattr(preprocess, "_plain_counts", lambda path, fields: None)
+        try:
+            slow: object = preprocess._scan_file(path)
+        except DataValidationError as error:
+            slow = error.problems
+        assert fast == slow
+    except DataValidationError as error:
+        monkeypatch.setattr(preprocess, "_plain_counts", lambda path, fields: None)
+        with pytest.raises(DataValidationError) as again:
+            preprocess._scan_file(path)
+        assert error.problems == again.value.problems
+    finally:
+        csv.field_size_limit(limit)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("a,b,label\n1,2,0\n3,4,1\n", True),
+        ('"a","b","label"\r\n1,2,0\n3,4,1', True),
+        ("a,b,label\n1,2,0\n\n3,4,1\n", False),
+        ("a,b,label\n1,2,0\r\n", False),
+        ("a,b,label\n1,2\n", False),
+        ("a,b,label\n1,\xff,0\n", False),
+    ],
+)
+def test_only_plain_rows_are_counted_from_bytes(text: str, plain: bool, tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode("latin-1"))
+
+    counts = preprocess._plain_counts(path, 3)
+
+    assert (counts is not None) == plain
+    if counts is not None:
+        assert counts.rows == 2

@@ -1,0 +1,87 @@
+"""tools/bench_data.py: its synthetic data, its measurement and its table, on tiny inputs (the
+bench itself takes minutes and runs only through `make bench-data`)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.tools.scripts import import_script
+
+bench_data = import_script("bench_data")
+
+
+def test_the_data_is_deterministic_with_a_learnable_label_gaps_and_categories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench_data, "CHUNK_ROWS", 700)  # several chunks
+    spec = bench_data.DataSpec(rows=2_000, features=4, categorical=2, missing=0.1, seed=3)
+
+    first = bench_data.dataset(spec, tmp_path / "a")
+    second = bench_data.dataset(spec, tmp_path / "b")
+
+    assert first.read_bytes() == second.read_bytes()
+    frame = pd.read_csv(first)
+    assert list(frame.columns) == ["label", "x0", "x1", "x2", "x3", "c0", "c1"]
+    assert len(frame) == 2_000
+    assert set(frame["label"]) == {0, 1}
+    assert frame["label"].notna().all()
+    assert 0.05 < frame.drop(columns="label").isna().to_numpy().mean() < 0.15
+    assert set(frame["c0"].dropna()) <= set(bench_data.CATEGORIES)
+    # The label follows the features: far from independent of the first one.
+    assert abs(np.corrcoef(frame["x0"].fillna(0), frame["label"])[0, 1]) > 0.1
+
+
+def test_another_seed_gives_other_data(tmp_path: Path) -> None:
+    paths = [
+        bench_data.dataset(bench_data.DataSpec(rows=50, features=2, seed=seed), tmp_path)
+        for seed in (1, 2)
+    ]
+    assert paths[0] != paths[1]
+    assert paths[0].read_bytes() != paths[1].read_bytes()
+
+
+def test_a_step_is_measured_in_its_own_process(tmp_path: Path) -> None:
+    allocate = "import time; block = bytearray(200 * 1024 * 1024); time.sleep(0.05)"
+
+    seconds, peak_mb = bench_data.measure([sys.executable, "-c", allocate], tmp_path / "log")
+
+    assert seconds >= 0.05
+    assert peak_mb > 200
+    # Linux keeps the high-water mark across fork + exec: a child never reads below the
+    # parent's size at the fork (a big pytest worker here; the bench's own process is small).
+    parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert peak_mb < max(400, parent_mb + 50)
+
+
+def test_a_failed_step_stops_the_bench_naming_its_log(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"exited 3; see .*log"):
+        bench_data.measure([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "log")
+
+
+def test_the_table_has_rows_per_second_totals_and_ratios() -> None:
+    def size(rows: int, scale: float) -> list[object]:
+        steps = [
+            bench_data.Measurement(rows, step, seconds * scale, peak * scale)
+            for step, seconds, peak in (
+                ("preprocess", 10.0, 800.0),
+                ("train", 20.0, 1000.0),
+                ("evaluate", 5.0, 400.0),
+            )
+        ]
+        return [*steps, bench_data.total(steps)]
+
+    measurements = size(1_000_000, 1.0) + size(4_000_000, 4.0)
+
+    table = bench_data.format_table(measurements)
+    assert table.splitlines()[1].split() == ["1,000,000", "preprocess", "10.0", "100,000", "800"]
+    assert "1,000,000  total          35.0      28,571        1,000" in table
+    ratios = bench_data.format_ratios(measurements)
+    assert ratios.splitlines()[0] == "4,000,000 / 1,000,000 rows (4x the data):"
+    assert "  total      time x4.00  memory x4.00" in ratios
+    assert bench_data.format_ratios(measurements[:4]) == ""

@@ -214,11 +214,17 @@ def report_key(stage: str) -> str:
     return f"monitoring/{stage}/latest-report.json"
 
 
+# The console's own domain in the partitions the configuration accepts (aws, aws-cn).
+CONSOLE_DOMAINS = {"cn-": "console.amazonaws.cn"}
+DEFAULT_CONSOLE_DOMAIN = "console.aws.amazon.com"
+
+
 def console_url(bucket: str, key: str, region: str) -> str:
-    return (
-        f"https://console.aws.amazon.com/s3/object/{quote(bucket)}"
-        f"?region={quote(region)}&prefix={quote(key)}"
+    domain = next(
+        (d for prefix, d in CONSOLE_DOMAINS.items() if region.startswith(prefix)),
+        DEFAULT_CONSOLE_DOMAIN,
     )
+    return f"https://{domain}/s3/object/{quote(bucket)}?region={quote(region)}&prefix={quote(key)}"
 
 
 def _fetch(s3: S3Client, bucket: str, key: str) -> tuple[bytes | None, str]:

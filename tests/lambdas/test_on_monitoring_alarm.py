@@ -500,3 +500,14 @@ def test_subject_stays_within_sns_limits() -> None:
 
 def test_the_shared_token_is_the_one_both_functions_use() -> None:
     assert pipeline_runs.client_request_token(PIPELINE, "evt-1") == token("evt-1")
+
+
+def test_the_console_link_is_the_partitions_own() -> None:
+    key = "monitoring/prod/latest-report.json"
+    assert handler.console_url("b", key, "eu-west-1") == (
+        "https://console.aws.amazon.com/s3/object/b?region=eu-west-1"
+        "&prefix=monitoring/prod/latest-report.json"
+    )
+    assert handler.console_url("b", key, "cn-north-1").startswith(
+        "https://console.amazonaws.cn/s3/object/b?region=cn-north-1&"
+    )

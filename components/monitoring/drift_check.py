@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -27,10 +27,11 @@ from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
 from components.shared.lambda_layer import PythonLayer
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
-from components.shared.queues import dead_letter_queue
+from components.shared.queues import allow_encrypting_dead_letters, dead_letter_queue
 from components.training.sagemaker_execution_role import (
     ECR_AUTHORIZATION_TOKEN,
-    ecr_repository_arn,
+    allow_job_logs,
+    allow_pulling_images,
 )
 from components.training.training_pipeline import OUTPUT_PREFIX, PIPELINE_CODE_DIR
 from config import EnvironmentConfig
@@ -168,16 +169,7 @@ class DriftCheck(Construct):
                 "function only",
             },
         )
-        self.schedule_role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptDeadLetters",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}
-                },
-            )
-        )
+        allow_encrypting_dead_letters(self.schedule_role, key)
 
     def _schedule(
         self, stage: Stage, endpoint_name: str, interval_hours: int
@@ -347,36 +339,8 @@ class _JobRole(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
             )
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullCheckImage",
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[ecr_repository_arn(self, image_uri)],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="AuthenticateToEcr", actions=["ecr:GetAuthorizationToken"], resources=["*"]
-            )
-        )
-        log_group = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[log_group],
-            )
-        )
+        allow_pulling_images(role, self, image_uris=[image_uri], sid="PullCheckImage")
+        (log_group,) = allow_job_logs(role, self, kinds=["ProcessingJobs"]).values()
         # The job's volume is encrypted with the project key: SageMaker creates a grant for it.
         key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -27,3 +28,19 @@ def dead_letter_queue(scope: Construct, id_: str, *, key: kms.IKey, holds: str) 
         )
     )
     return queue
+
+
+def allow_encrypting_dead_letters(role: iam.IRole, key: kms.IKey) -> None:
+    """What a Scheduler role needs besides sqs:SendMessage (which the target grants) to
+    dead-letter into a queue encrypted with ``key``: without it a failed invocation would be
+    lost instead of dead-lettered. Only through SQS in the role's own region."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="EncryptDeadLetters",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={
+                "StringEquals": {"kms:ViaService": f"sqs.{Stack.of(role).region}.amazonaws.com"}
+            },
+        )
+    )

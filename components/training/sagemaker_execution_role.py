@@ -41,6 +41,54 @@ def ecr_repository_arn(scope: Construct, image_uri: str) -> str:
     )
 
 
+def allow_pulling_images(
+    role: iam.IRole, scope: Construct, *, image_uris: list[str], sid: str
+) -> None:
+    """Pull these images (their repositories only) and log in to ECR, which has no
+    resource-level permissions (acknowledge with ECR_AUTHORIZATION_TOKEN)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid=sid,
+            actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            resources=sorted({ecr_repository_arn(scope, uri) for uri in image_uris}),
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="AuthenticateToEcr",
+            actions=["ecr:GetAuthorizationToken"],
+            resources=["*"],
+        )
+    )
+
+
+def allow_job_logs(role: iam.IRole, scope: Construct, *, kinds: list[str]) -> dict[str, str]:
+    """Write the logs of SageMaker jobs of these kinds ("ProcessingJobs", "TrainingJobs") to
+    SageMaker's own log groups; returns each kind's log-group ARN (for the nag reasons)."""
+    log_groups = {
+        kind: Stack.of(scope).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/sagemaker/{kind}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for kind in kinds
+    }
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="WriteJobLogs",
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            resources=list(log_groups.values()),
+        )
+    )
+    return log_groups
+
+
 class SageMakerExecutionRole(Construct):
     """Least-privilege execution role for the pipeline and the jobs it starts.
 
@@ -110,41 +158,8 @@ class SageMakerExecutionRole(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PullStepImages",
-                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=sorted({ecr_repository_arn(self, uri) for uri in image_uris}),
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="AuthenticateToEcr",
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],
-            )
-        )
-        log_groups = {
-            kind: stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=f"/aws/sagemaker/{kind}:*",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for kind in ("ProcessingJobs", "TrainingJobs")
-        }
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteJobLogs",
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=list(log_groups.values()),
-            )
-        )
+        allow_pulling_images(role, self, image_uris=image_uris, sid="PullStepImages")
+        log_groups = allow_job_logs(role, self, kinds=["ProcessingJobs", "TrainingJobs"])
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PublishJobMetrics",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack, TimeZone
+from aws_cdk import Duration, TimeZone
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
@@ -10,7 +10,7 @@ from aws_cdk import aws_scheduler_targets as targets
 from constructs import Construct
 
 from components.shared.pipeline_reference import PipelineReference
-from components.shared.queues import dead_letter_queue
+from components.shared.queues import allow_encrypting_dead_letters, dead_letter_queue
 from config import RetrainingSchedule as ScheduleSettings
 
 
@@ -64,15 +64,4 @@ class RetrainingSchedule(Construct):
                 max_event_age=Duration.hours(6),
             ),
         )
-        # The target grants sqs:SendMessage only; the queue is encrypted with the project key,
-        # and without these the failed invocations would be lost instead of dead-lettered.
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptDeadLetters",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"sqs.{Stack.of(self).region}.amazonaws.com"}
-                },
-            )
-        )
+        allow_encrypting_dead_letters(self.role, key)

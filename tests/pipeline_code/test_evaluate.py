@@ -1041,3 +1041,61 @@ def test_only_a_plain_layout_is_read_in_one_pass(rows: str, plain: bool, tmp_pat
     records = evaluate._read_plain_records(folder / "test.csv", expected)
 
     assert (records is not None) == plain
+
+
+def _train_split(folder: Path, rows: int) -> Path:
+    """A training split whose "score" column is the row's position (so kept rows are known)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["churned,score,alt,colour"]
+    lines += [f"{i % 2},{i},{(i * 7) % 13},{'red' if i % 3 else ''}" for i in range(rows)]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    (folder / "schema.json").write_text(json.dumps(SPLIT_SCHEMA))
+    return folder
+
+
+def test_a_training_split_within_the_cap_is_read_whole_in_order_however_chunked(
+    tmp_path: Path,
+) -> None:
+    folder = _train_split(tmp_path / "train", 400)
+    whole = evaluate.read_training_split(folder)
+    assert whole.features["score"].tolist() == list(range(400))
+    assert whole.labels.tolist() == [i % 2 for i in range(400)]
+    assert whole.features["colour"].isna().sum() == len(range(0, 400, 3))
+    for chunk_rows in (7, 400, 1000):
+        again = evaluate.read_training_split(folder, chunk_rows=chunk_rows)
+        pd.testing.assert_frame_equal(again.features, whole.features)
+        assert again.labels.tolist() == whole.labels.tolist()
+
+
+def test_a_longer_training_split_is_a_uniform_sample_that_does_not_depend_on_chunks(
+    tmp_path: Path,
+) -> None:
+    folder = _train_split(tmp_path / "train", 2000)
+    samples = [
+        evaluate.read_training_split(folder, max_rows=300, chunk_rows=chunk_rows)
+        for chunk_rows in (7, 150, 5000)
+    ]
+    positions = samples[0].features["score"].to_numpy()
+    assert len(positions) == 300
+    assert (np.diff(positions) > 0).all()  # distinct rows, in file order
+    for other in samples[1:]:
+        pd.testing.assert_frame_equal(other.features, samples[0].features)
+    # Each kept row keeps its own label and fields.
+    assert samples[0].labels.tolist() == [int(p) % 2 for p in positions]
+    assert samples[0].features["alt"].tolist() == [(int(p) * 7) % 13 for p in positions]
+    # Uniform over the file: about 15 % of each quarter (300 of 2000).
+    quarters = np.bincount((positions // 500).astype(int), minlength=4)
+    assert all(45 <= count <= 105 for count in quarters), quarters
+
+
+def test_row_keys_are_the_same_whoever_computes_them() -> None:
+    keys = evaluate.row_keys(0, 1000)
+    assert len(set(keys.tolist())) == 1000
+    assert (evaluate.row_keys(600, 400) == keys[600:]).all()
+    assert not (evaluate.row_keys(0, 1000, seed=1) == keys).all()
+
+
+def test_an_empty_training_split_is_refused_naming_it(tmp_path: Path) -> None:
+    folder = _train_split(tmp_path / "train", 0)
+    with pytest.raises(evaluate.EvaluationError, match=r"train\.csv has a header and no rows"):
+        evaluate.read_training_split(folder)

@@ -14,12 +14,15 @@ import json
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, VARIANT_NAME
@@ -90,6 +93,7 @@ class DriftCheck(Construct):
         training_pipeline_name: str,
         endpoint_names: Mapping[Stage, str],
         image_uri: str,
+        topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, id_)
         self.namespace = metric_namespace(config.project_name)
@@ -170,6 +174,46 @@ class DriftCheck(Construct):
             },
         )
         allow_encrypting_dead_letters(self.schedule_role, key)
+        self.failure_alerts = self._alert_failed_checks(config, topic, tuple(endpoint_names))
+
+    def _alert_failed_checks(
+        self, config: EnvironmentConfig, topic: sns.ITopic, stages: Sequence[Stage]
+    ) -> events.Rule:
+        """A check that fails or is stopped tells the topic: otherwise nobody would notice
+        that drift is no longer watched."""
+        rule = events.Rule(
+            self,
+            "CheckFailed",
+            description=f"Failed or stopped drift checks of {config.resource_prefix}",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Processing Job State Change"],
+                detail={
+                    "ProcessingJobName": [
+                        {"prefix": job_name_prefix(config.resource_prefix, stage)}
+                        for stage in stages
+                    ],
+                    "ProcessingJobStatus": ["Failed", "Stopped"],
+                },
+            ),
+        )
+        message = events.RuleTargetInput.from_multiline_text(
+            f"[{config.name}] The drift and quality check "
+            f"{events.EventField.from_path('$.detail.ProcessingJobName')} is "
+            f"{events.EventField.from_path('$.detail.ProcessingJobStatus')}: "
+            f"{events.EventField.from_path('$.detail.FailureReason')}\n"
+            "Its log is in CloudWatch Logs under /aws/sagemaker/ProcessingJobs; the next "
+            "scheduled check covers the same window again (docs/monitoring.md)."
+        )
+        rule.add_target(targets.SnsTopic(topic, message=message, authorize_using_role=True))
+        acknowledge_iam_wildcards(
+            rule,
+            {
+                "Action::kms:GenerateDataKey*": "Publishing to the topic encrypted with the "
+                "project key; that key only",
+            },
+        )
+        return rule
 
     def _schedule(
         self, stage: Stage, endpoint_name: str, interval_hours: int

@@ -65,6 +65,7 @@ class Monitoring(Construct):
                 training_pipeline_name=pipeline.pipeline_name,
                 endpoint_names=monitored,
                 image_uri=image_uris_for(config.region)["processing"],
+                topic=topic,
             )
             self.alarms = MonitoringAlarms(
                 self, "Alarms", config=config, namespace=namespace, endpoint_names=monitored

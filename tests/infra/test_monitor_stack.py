@@ -190,7 +190,11 @@ def test_alarms_on_drift_and_quality_ignore_missing_data(synthesized: Synthesize
 def test_alarm_changes_reach_the_response_function_which_only_notifies_by_default(
     synthesized: Synthesized,
 ) -> None:
-    rule = _one(synthesized, PROD, "AWS::Events::Rule")
+    (rule,) = [
+        r["Properties"]
+        for lid, r in synthesized.resources(PROD, "AWS::Events::Rule").items()
+        if lid.startswith("AlarmResponse")
+    ]
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.cloudwatch"]
     assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
@@ -215,6 +219,32 @@ def test_alarm_changes_reach_the_response_function_which_only_notifies_by_defaul
         f"arn:<AWS::Partition>:s3:::{BUCKET.format(env='prod')}",
         f"arn:<AWS::Partition>:s3:::{BUCKET.format(env='prod')}/monitoring/prod/latest-report.json",
     }
+
+
+def test_a_failed_or_stopped_check_tells_the_topic(synthesized: Synthesized) -> None:
+    (rule,) = [
+        r["Properties"]
+        for lid, r in synthesized.resources(PROD, "AWS::Events::Rule").items()
+        if lid.startswith("DriftCheckCheckFailed")
+    ]
+    assert rule["EventPattern"] == {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Processing Job State Change"],
+        "detail": {
+            "ProcessingJobName": [{"prefix": "mlops-demo-prod-prod-mon-"}],
+            "ProcessingJobStatus": ["Failed", "Stopped"],
+        },
+    }
+    (target,) = rule["Targets"]
+    assert flatten(target["Arn"]).startswith(
+        "<import:Prod-RegistryStack:ExportsOutputRefNotificationsTopic"
+    )
+    template = target["InputTransformer"]["InputTemplate"]
+    assert "The drift and quality check <name> is <status>: <FailureReason>" in template.replace(
+        "<detail-ProcessingJobName>", "<name>"
+    ).replace("<detail-ProcessingJobStatus>", "<status>").replace(
+        "<detail-FailureReason>", "<FailureReason>"
+    )
 
 
 def test_on_drift_retrain_may_start_and_list_this_pipeline_only(dev_variant: Synthesized) -> None:

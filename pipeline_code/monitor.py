@@ -20,7 +20,9 @@ Method, one run:
    error: a stage may not be deployed yet.
 2. **The window** ``(since, until]``: ``since`` is ``state.json``'s ``checked_until`` (the
    last successful run's ``until``), else ``until - interval``; never more than the lookback
-   before ``until`` (the report says when it was clipped).
+   before ``until`` (the report says when it was clipped). Capture written before the
+   endpoint's current configuration was created came from an earlier model version and is
+   left out of the comparison (the report notes it).
 3. **The sample.** The capture files of the window (``LastModified`` in it; listed per hour
    folder from the hour before ``since``'s, since a file lands a little after its hour) are
    read in an order shuffled deterministically from ``until`` until ``--max-records``

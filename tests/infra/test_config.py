@@ -582,3 +582,19 @@ def test_bad_gate_settings_name_the_field(
     (problem,) = _errors({**cdk_context, f"dev.{field}": value})
     assert problem.startswith(f"[dev] {field}:"), problem
     assert accepted in problem, problem
+
+
+def test_monitored_stages_are_the_listed_instance_endpoints(cdk_context: dict[str, Any]) -> None:
+    configs = _load(cdk_context)
+    # cdk.json: prod's endpoints are instances, dev's serverless (no data capture).
+    assert configs["prod"].monitored_stages == ("prod",)
+    assert configs["dev"].monitored_stages == ()
+    assert configs["dev"].unmonitored_stages == ("prod",)
+    assert configs["prod"].quality_threshold == configs["prod"].metric_threshold == 0.9
+    both = _load(cdk_context, **{"prod.monitoring.stages": "staging,prod"})["prod"]
+    assert both.monitored_stages == ("staging", "prod")
+    off = _load(cdk_context, **{"prod.monitoring.enabled": "false"})["prod"]
+    assert (off.monitored_stages, off.unmonitored_stages) == ((), ())
+    set_bar = _load(cdk_context, **{"prod.monitoring.quality_threshold": "0.75"})["prod"]
+    assert set_bar.quality_threshold == 0.75
+    assert set_bar.on_drift == "notify"

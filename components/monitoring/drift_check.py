@@ -289,6 +289,8 @@ def monitor_arguments(config: EnvironmentConfig) -> dict[str, str]:
     """The check's settings as monitor.py flags (the starter adds the per-run ones)."""
     settings = config.monitoring
     return {
+        # Named explicitly: boto3 in a processing container finds no region on its own.
+        "region": config.region,
         "interval-hours": str(settings.interval_hours),
         "lookback-hours": str(settings.lookback_hours),
         "max-records": str(settings.max_records),

@@ -94,6 +94,7 @@ def test_starter_gets_the_job_settings_from_config(synthesized: Synthesized) -> 
         "metric": "f1",
         "min-labels": "30",
         "min-records": "100",
+        "region": "eu-west-1",
         "threshold": "0.1",
     }
     code_uris = json.loads(flatten(env["CODE_URIS"]))
@@ -371,6 +372,7 @@ def test_the_starters_command_line_is_one_monitor_py_accepts(synthesized: Synthe
         "f1",
     )
     assert (args.interval_hours, args.lookback_hours, args.min_labels) == (24, 168, 30)
+    assert args.region == "eu-west-1"
     assert request["ProcessingJobName"] == "mlops-demo-prod-prod-mon-2612062100"
     assert request["NetworkConfig"]["EnableNetworkIsolation"] is False
     mounted = {i["S3Input"]["LocalPath"] for i in request["ProcessingInputs"]}

@@ -117,15 +117,16 @@ def dataset(spec: DataSpec, data_dir: Path) -> Path:
     return path
 
 
-def measure(command: Sequence[str], log: Path) -> tuple[float, float]:
-    """``(wall seconds, peak RSS in MB)`` of ``command``, which must succeed; output to ``log``."""
+def measure(command: Sequence[str], log: Path, *, succeed: bool = True) -> tuple[float, float]:
+    """``(wall seconds, peak RSS in MB)`` of ``command``, which must succeed unless
+    ``succeed`` is False; its output goes to ``log``."""
     started = time.perf_counter()
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603 (our own command)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if succeed and process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}; see {log}")
     return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
 
@@ -194,6 +195,29 @@ def format_ratios(measurements: Sequence[Measurement]) -> str:
     return "\n".join(lines)
 
 
+def break_row(source: Path, row: int, broken: Path) -> None:
+    """A copy of ``source`` whose ``row``-th data row (1-based) has one field too many."""
+    with source.open("rb") as src, broken.open("wb") as dst:
+        number = -1
+        for number, line in enumerate(src):  # line 0 is the header
+            dst.write(line.rstrip(b"\r\n") + b",1\n" if number == row else line)
+    if number < row:
+        raise ValueError(f"{source} has {number} data rows, fewer than --bad-row {row}")
+
+
+def bad_row_check(source: Path, row: int, work_dir: Path) -> tuple[bool, float, str]:
+    """Whether preprocess refuses a copy of ``source`` with a ragged ``row``-th data row
+    naming its line (the header is line 1), how long that took, and what it said."""
+    broken = work_dir / f"bad-row-{row}.csv"
+    break_row(source, row, broken)
+    log = work_dir / f"bad-row-{row}.log"
+    command = step_command("preprocess", broken, work_dir / "bad-row-run")
+    seconds, _ = measure(command, log, succeed=False)
+    said = log.read_text(encoding="utf-8", errors="replace")
+    broken.unlink()
+    return f"line {row + 1:,} has".replace(",", "") in said, seconds, said
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
@@ -206,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--categorical", type=int, default=0, help="categorical text features")
     parser.add_argument("--missing", type=float, default=0.0, help="share of empty feature cells")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--bad-row",
+        type=int,
+        default=3_000_000,
+        help="make this data row of the largest input ragged and check that preprocess names "
+        "its line (skipped when the input is shorter; 0: never)",
+    )
     parser.add_argument(
         "--work-dir",
         type=Path,
@@ -227,6 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratios = format_ratios(measurements)
     if ratios:
         print(ratios)
+    largest = max(args.rows)
+    if 0 < args.bad_row <= largest:
+        spec = DataSpec(largest, args.features, args.categorical, args.missing, args.seed)
+        found, seconds, said = bad_row_check(
+            dataset(spec, args.work_dir / "inputs"), args.bad_row, args.work_dir
+        )
+        verdict = "named its line" if found else "did NOT name its line"
+        print(
+            f"A ragged data row {args.bad_row:,} of {largest:,}: preprocess {verdict} "
+            f"in {seconds:.1f} s"
+        )
+        if not found:
+            print(said[-2000:])
+            return 1
     return 0
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import resource
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline_code import preprocess
 from tests.tools.scripts import import_script
 
 bench_data = import_script("bench_data")
@@ -85,3 +87,26 @@ def test_the_table_has_rows_per_second_totals_and_ratios() -> None:
     assert ratios.splitlines()[0] == "4,000,000 / 1,000,000 rows (4x the data):"
     assert "  total      time x4.00  memory x4.00" in ratios
     assert bench_data.format_ratios(measurements[:4]) == ""
+
+
+def test_a_ragged_row_deep_in_the_input_is_named_by_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = bench_data.dataset(bench_data.DataSpec(rows=300, features=3, seed=5), tmp_path)
+    broken = tmp_path / "broken.csv"
+    bench_data.break_row(source, 250, broken)
+    # Preprocess's own scan, in this process: what the bench looks for in its output.
+    (problem,) = preprocess._scan_file(broken)[1]
+    assert "line 251 has 5" in problem
+    with pytest.raises(ValueError, match="fewer than --bad-row 400"):
+        bench_data.break_row(source, 400, tmp_path / "short.csv")
+
+    # The check runs the step (here a stand-in that prints that problem) and reads its output.
+    def step(text: str) -> Any:
+        command = [sys.executable, "-c", f"print({text!r}); raise SystemExit(1)"]
+        return lambda *_: command
+
+    monkeypatch.setattr(bench_data, "step_command", step(problem))
+    assert bench_data.bad_row_check(source, 250, tmp_path)[0]
+    monkeypatch.setattr(bench_data, "step_command", step("line 250 has 5"))
+    assert not bench_data.bad_row_check(source, 250, tmp_path)[0]

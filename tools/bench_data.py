@@ -215,7 +215,7 @@ def bad_row_check(source: Path, row: int, work_dir: Path) -> tuple[bool, float, 
     seconds, _ = measure(command, log, succeed=False)
     said = log.read_text(encoding="utf-8", errors="replace")
     broken.unlink()
-    return f"line {row + 1:,} has".replace(",", "") in said, seconds, said
+    return f"line {row + 1} has" in said, seconds, said
 
 
 def _load() -> str:

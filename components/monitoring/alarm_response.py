@@ -12,13 +12,13 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.monitoring.drift_check import MONITORING_PREFIX
 from components.shared.lambda_function import PythonLambda
-from components.shared.lambda_layer import PythonLayer
 from components.shared.nag import acknowledge_iam_wildcards
 from components.shared.pipeline_reference import PipelineReference
 from components.shared.queues import dead_letter_queue
@@ -50,14 +50,9 @@ class AlarmResponse(Construct):
         topic: sns.ITopic,
         pipeline: PipelineReference,
         input_data_uri: str,
+        shared_layer: lambda_.ILayerVersion,
     ) -> None:
         super().__init__(scope, id_)
-        shared = PythonLayer(
-            self,
-            "SharedLayer",
-            code_dir_name="shared",
-            description="Logging and AWS clients the functions share",
-        )
         self.handler = PythonLambda(
             self,
             "Respond",
@@ -75,7 +70,7 @@ class AlarmResponse(Construct):
                 "ENVIRONMENT": config.name,
                 "INPUT_DATA_URI": input_data_uri,
             },
-            layers=[shared.layer],
+            layers=[shared_layer],
         )
         role = self.handler.role
         stages = sorted({entry["stage"] for entry in alarm_stages.values()})

@@ -18,6 +18,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
@@ -28,7 +29,6 @@ from constructs import Construct
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
-from components.shared.lambda_layer import PythonLayer
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from components.shared.queues import allow_encrypting_dead_letters, dead_letter_queue
 from components.training.sagemaker_execution_role import (
@@ -94,6 +94,7 @@ class DriftCheck(Construct):
         endpoint_names: Mapping[Stage, str],
         image_uri: str,
         topic: sns.ITopic,
+        shared_layer: lambda_.ILayerVersion,
     ) -> None:
         super().__init__(scope, id_)
         self.namespace = metric_namespace(config.project_name)
@@ -117,12 +118,6 @@ class DriftCheck(Construct):
             scripts=list(self.scripts.values()),
         ).role
 
-        shared = PythonLayer(
-            self,
-            "SharedLayer",
-            code_dir_name="shared",
-            description="Logging and AWS clients the functions share",
-        )
         settings = config.monitoring
         self.starter = PythonLambda(
             self,
@@ -148,7 +143,7 @@ class DriftCheck(Construct):
                 ),
                 "MONITOR_ARGS": json.dumps(monitor_arguments(config), sort_keys=True),
             },
-            layers=[shared.layer],
+            layers=[shared_layer],
         )
         self._allow_starting_jobs(config.resource_prefix, stages)
 

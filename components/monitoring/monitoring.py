@@ -15,6 +15,7 @@ from components.monitoring.dashboard import MonitoringDashboard
 from components.monitoring.drift_check import DriftCheck, metric_namespace
 from components.monitoring.monitoring_alarms import MonitoringAlarms
 from components.registry.model_registry import ModelRegistry
+from components.shared.lambda_layer import PythonLayer
 from components.shared.pipeline_reference import PipelineReference
 from config import EnvironmentConfig
 from pipeline_code.template import image_uris_for
@@ -55,6 +56,13 @@ class Monitoring(Construct):
         self.alarms: MonitoringAlarms | None = None
         self.response: AlarmResponse | None = None
         if monitored:
+            # One copy of the layer for both functions of the stack.
+            shared_layer = PythonLayer(
+                self,
+                "SharedLayer",
+                code_dir_name="shared",
+                description="Logging, AWS clients and pipeline-run listing the functions share",
+            ).layer
             self.check = DriftCheck(
                 self,
                 "DriftCheck",
@@ -66,6 +74,7 @@ class Monitoring(Construct):
                 endpoint_names=monitored,
                 image_uri=image_uris_for(config.region)["processing"],
                 topic=topic,
+                shared_layer=shared_layer,
             )
             self.alarms = MonitoringAlarms(
                 self, "Alarms", config=config, namespace=namespace, endpoint_names=monitored
@@ -81,6 +90,7 @@ class Monitoring(Construct):
                 topic=topic,
                 pipeline=pipeline,
                 input_data_uri=input_data_uri,
+                shared_layer=shared_layer,
             )
         self.dashboard = MonitoringDashboard(
             self,

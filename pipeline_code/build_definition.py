@@ -310,6 +310,10 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
                     local_path=INPUT_DATA_DIR,
                     s3_data_type="S3Prefix",
                     s3_input_mode="File",
+                    # Each instance gets its share of the files; they agree on one verdict
+                    # and split by a hash of each row (preprocess.py), so N instances share
+                    # the work that FullyReplicated would have each repeat.
+                    s3_data_distribution_type="ShardedByS3Key",
                 ),
             )
         ],
@@ -332,6 +336,9 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
             # argument when the environment names no positive class.
             Join(on="=", values=["--positive-class", params["PositiveClass"]]),
             Join(on="=", values=["--exclude-columns", params["ExcludeColumns"]]),
+            # One train file per training instance and processing instance: the Train step's
+            # train channel is sharded by S3 key, so each training instance gets its part.
+            Join(on="=", values=["--train-parts", params["TrainingInstanceCount"]]),
             "--input-dir",
             INPUT_DATA_DIR,
             "--train-dir",

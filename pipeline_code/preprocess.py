@@ -9,15 +9,24 @@ A feature column is numeric when all its values are numbers (booleans count as 0
 categorical when they are text; text columns that cannot be categories (identifiers, free
 text, numbers with a text missing-value marker) are refused.
 
+Memory does not grow with the input: the files are read twice, ``CHUNK_ROWS`` rows at a time,
+first into a profile of every column (``ColumnProfile``: counts, extremes, distinct values up
+to the most a categorical column may have), on which every check is made, then again to write
+each row into its split. A row's split is decided by a seeded hash of its values, not by its
+position (``split_codes``). So N processing instances, each given a shard of the files
+(``ShardedByS3Key``), exchange their profiles (the first instance collects and returns them,
+see ``_Exchange``), reach the same verdict, and write the same splits one instance would.
+
 Outputs, in each of ``<train-dir>``, ``<validation-dir>`` and ``<test-dir>`` (section 1 of
 docs/model-contract.md):
 
 * ``<split>.csv`` (``train.csv``, ``validation.csv``, ``test.csv``): UTF-8 with a header row;
   the label column first as 0/1, then the features under their input names and in input
   order: numbers as numbers, categorical values as their input text, a missing value as an
-  empty cell.
+  empty cell. With N instances, or ``--train-parts`` above 1, each instance writes
+  ``<split>-<host>.csv`` instead, and the train split as ``train-<host>-<part>.csv``.
 * ``schema.json``: the label column and its two values as text, the excluded columns, and
-  each feature's name and type (``numeric`` or ``categorical``).
+  each feature's name and type (``numeric`` or ``categorical``); the same on every instance.
 """
 
 from __future__ import annotations

@@ -1864,10 +1864,11 @@ def _label_codes(column: pd.Series, the_plan: Plan) -> npt.NDArray[np.int8]:
 def _typed_column(column: pd.Series, kind: str) -> pd.Series:
     """A feature column as the splits hold it, whatever type pandas gave the chunk."""
     if kind == INTEGER:
-        return column.astype(np.int64)
+        # int64 or, for values past its range, uint64: written as the integers they are.
+        return column if ptypes.is_integer_dtype(column.dtype) else column.astype(np.int64)
     if kind == FLOAT:
         if ptypes.is_numeric_dtype(column.dtype) and not ptypes.is_bool_dtype(column.dtype):
-            return column.astype(np.float64)
+            return pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan), index=column.index)
         with np.errstate(over="ignore"):
             return pd.to_numeric(column.astype(object), errors="coerce").astype(np.float64)
     if kind == BOOLEAN:

@@ -796,9 +796,10 @@ def _scalar(value: object) -> object:
 def min_rows_per_class(validation_fraction: float, test_fraction: float) -> int:
     """Rows of each class that guarantee every split at least one row of that class.
 
-    A stratified split gives a class about ``count * share`` rows of a split, so the smallest
-    share times the class count must reach one row. (Checked exhaustively against
-    ``split_dataset`` for fractions on a 0.05 grid and randomly elsewhere.)
+    The split gives a class of up to ``EXACT_SPLIT_ROWS`` rows ``round(count * share)`` rows of
+    a split (see ``exact_cuts``), so the smallest share times the class count must reach one
+    row. Rows repeated in the input stay together and can still leave a split short, which the
+    run reports after splitting.
     """
     smallest_share = min(
         validation_fraction, test_fraction, 1 - validation_fraction - test_fraction
@@ -1927,6 +1928,8 @@ def exact_cuts(hashes: npt.NDArray[np.uint64], fractions: tuple[float, float]) -
     """Hash cuts that give test and validation their rounded share of one class's rows."""
     ordered = np.sort(hashes)
     validation, test = (round(share * len(ordered)) for share in fractions)
+    # Two shares rounded up (1.5 and 1.5 of 4 rows) may leave train none: validation gives one.
+    validation = max(0, min(validation, len(ordered) - test - 1))
 
     def cut(rank: int) -> int:
         return int(ordered[rank]) if rank < len(ordered) else 2**64
@@ -2524,13 +2527,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation-fraction",
         type=float,
         default=0.15,
-        help="share of the rows for the validation split, stratified by label",
+        help="share of the rows for the validation split, of each class alike",
     )
     parser.add_argument(
         "--test-fraction",
         type=float,
         default=0.15,
-        help="share of the rows for the test split, stratified by label; train gets the rest",
+        help="share of the rows for the test split, of each class alike; train gets the rest",
     )
     parser.add_argument(
         "--seed",

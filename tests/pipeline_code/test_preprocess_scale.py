@@ -211,3 +211,17 @@ def test_a_run_of_whole_numbers_is_told_from_one_with_a_repeat() -> None:
     frame["n"] = np.where(run_of_numbers == 1011, 1010, run_of_numbers)
     features, _ = preprocess.validate_frame(frame, "label", 0.15, 0.15)
     assert list(features.columns) == ["n", "x"]
+
+
+@pytest.mark.parametrize("rows", [4, 5, 7, 10, 40])
+def test_exact_cuts_give_each_split_its_rounded_share_and_train_at_least_one(rows: int) -> None:
+    hashes = np.random.default_rng(rows).integers(0, 2**63, rows, dtype=np.uint64)
+    labels = np.zeros(rows, dtype=np.int8)
+    fractions = (0.375, 0.375)  # 1.5 and 1.5 of 4 rows: both round up
+    codes = preprocess.split_codes(
+        hashes, labels, fractions, {0: preprocess.exact_cuts(hashes, fractions)}
+    )
+    test = round(0.375 * rows)
+    assert (codes == 2).sum() == test
+    assert (codes == 1).sum() == min(round(0.375 * rows), rows - test - 1)
+    assert (codes == 0).sum() >= 1

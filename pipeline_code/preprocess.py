@@ -1327,7 +1327,7 @@ def _profile_column(column: pd.Series, where: _Where) -> ColumnProfile:
         profile.numbers, profile.number_chunks = profile.present, 1
         profile.float_chunks = int(not ptypes.is_integer_dtype(column.dtype))
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)[~missing]
-        _number_stats(profile, values, np.flatnonzero(~missing), where)
+        _number_stats(profile, values, ~missing, where)
     else:
         profile.text_chunks = 1
         _text_stats(profile, column, missing, where)
@@ -1346,9 +1346,11 @@ def _varies(column: pd.Series, missing: npt.NDArray[np.bool_]) -> bool:
 def _number_stats(
     profile: ColumnProfile,
     values: npt.NDArray[np.float64],
-    positions: npt.NDArray[np.int64],
+    positions: npt.NDArray[np.int64] | npt.NDArray[np.bool_],
     where: _Where,
 ) -> None:
+    """``positions``: each value's position in the chunk, or a mask of the present positions
+    (turned into positions only when one is reported)."""
     if not len(values):
         return
     finite = np.isfinite(values)
@@ -1358,6 +1360,8 @@ def _number_stats(
     profile.too_large = int(too_large.sum())
     if profile.too_large:
         first = int(np.argmax(too_large))
+        if positions.dtype == np.bool_:
+            positions = np.flatnonzero(positions)
         profile.too_large_first = (where.at(int(positions[first])), float(values[first]))
     profile.minimum, profile.maximum = float(values.min()), float(values.max())
     profile.whole = bool(

@@ -743,29 +743,45 @@ def _read_frames(files: Sequence[Path]) -> list[pd.DataFrame]:
 
 
 def read_input(files: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate the CSV files, which must all have a header row with the same columns.
+    """Concatenate the CSV files in memory, after the checks a run makes of each file: for
+    tools and tests that want the data as a frame (a run reads a chunk at a time).
 
     The result is indexed by ``(file, data row)``, so later checks can say where a value is.
     """
-    scans = {path: _scan_file(path) for path in files}
-    headers = {path: _pandas_names(header) for path, (header, _) in scans.items()}
-    problems = [
-        problem
-        for path, (_, layout) in scans.items()
-        for problem in [*layout, *_check_header(path, headers[path])]
-    ]
-    problems += _column_differences(files, headers)
-    if problems:
-        raise DataValidationError(problems)
+    headers, problems = _scanned(files)
+    texts = [text for _, text in problems]
+    readable = [path for path in files if str(path) in headers]
+    texts += _column_differences(readable, _by_path(headers)) if readable else []
+    if texts:
+        raise DataValidationError(texts)
     frames = _read_frames(files)
     # Columns are aligned by name, so files may order them differently; the first file's
     # order is the output order.
-    first, expected = files[0], headers[files[0]]
+    first, expected = files[0], headers[str(files[0])]
     data = pd.concat(frames, keys=[str(path) for path in files], names=["file", "row"])[expected]
     if data.empty:
         where = f"{first}" if len(files) == 1 else f"any of the {len(files)} files"
         raise DataValidationError([f"no data rows: {where} has a header row only"])
     return data
+
+
+def _by_path(headers: dict[str, list[str]]) -> dict[Path, list[str]]:
+    return {Path(path): header for path, header in headers.items()}
+
+
+def _scanned(files: Sequence[Path]) -> tuple[dict[str, list[str]], list[list[str]]]:
+    """Each readable file's header, and each file's problems as ``[file, problem]``."""
+    headers: dict[str, list[str]] = {}
+    problems: list[list[str]] = []
+    for path in files:
+        try:
+            header, layout = _scan_file(path)
+        except DataValidationError as error:
+            problems += [[str(path), problem] for problem in error.problems]
+            continue
+        headers[str(path)] = _pandas_names(header)
+        problems += [[str(path), p] for p in [*layout, *_check_header(path, headers[str(path)])]]
+    return headers, problems
 
 
 def parse_labels(values: pd.Series) -> tuple[pd.Series, list[object]]:
@@ -2216,43 +2232,36 @@ def _raise_gathered(payloads: Sequence[dict[str, Any]]) -> None:
 
 
 def _scan_files(input_dir: Path, instances: int) -> dict[str, Any]:
-    """This instance's files with their headers, and each file's layout problems."""
+    """This instance's files with their headers, and each file's problems."""
     # With N instances a shard may hold no file at all; the union must hold one.
     if instances > 1 and not (input_dir.is_dir() and any(_visible_files(input_dir))):
         return {"files": {}, "problems": []}
-    files: dict[str, list[str]] = {}
-    problems: list[list[str]] = []
-    for path in find_csv_files(input_dir):
-        try:
-            header, layout = _scan_file(path)
-        except DataValidationError as error:
-            problems += [[str(path), problem] for problem in error.problems]
-            continue
-        files[str(path)] = _pandas_names(header)
-        problems += [[str(path), p] for p in [*layout, *_check_header(path, files[str(path)])]]
-    return {"files": files, "problems": problems}
+    headers, problems = _scanned(find_csv_files(input_dir))
+    return {"files": headers, "problems": problems}
 
 
 def _agreed_files(exchange: _Exchange, input_dir: Path) -> tuple[list[Path], list[str]]:
-    """This instance's files and the header of the first file of all (the output order)."""
+    """This instance's files and the header of the first file of all (the output order).
+
+    Every instance's problems, file by file in path order, then the files whose columns
+    differ from the first file's, as ``read_input`` reports them.
+    """
     payloads = exchange.allgather(
         _attempt(lambda: _scan_files(input_dir, len(exchange.cluster.hosts)))
     )
-    _raise_gathered(payloads)
-    headers = {Path(path): header for p in payloads for path, header in p["files"].items()}
+    headers = _by_path({path: h for p in payloads for path, h in p.get("files", {}).items()})
     everything = sorted(headers, key=str)
+    problems = [tuple(p) for payload in payloads for p in payload.get("problems", [])]
+    texts = [text for _, text in sorted(problems, key=lambda p: p[0])]
+    texts += _column_differences(everything, headers) if everything else []
+    if texts:
+        raise DataValidationError(texts)
     if not everything:
         raise DataValidationError(
             [f"no CSV files found in the input of any of the {len(payloads)} instances"]
         )
-    differences = _column_differences(everything, headers)
-    if differences:
-        raise DataValidationError(differences)
-    mine = [
-        Path(path)
-        for path in payloads[exchange.cluster.hosts.index(exchange.cluster.current)]["files"]
-    ]
-    return mine, headers[everything[0]]
+    mine = payloads[exchange.cluster.hosts.index(exchange.cluster.current)]["files"]
+    return [Path(path) for path in mine], headers[everything[0]]
 
 
 def _chunks(

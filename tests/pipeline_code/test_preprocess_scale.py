@@ -225,3 +225,25 @@ def test_exact_cuts_give_each_split_its_rounded_share_and_train_at_least_one(row
     assert (codes == 2).sum() == test
     assert (codes == 1).sum() == min(round(0.375 * rows), rows - test - 1)
     assert (codes == 0).sum() >= 1
+
+
+def test_file_problems_of_every_shard_are_reported_by_every_instance(tmp_path: Path) -> None:
+    frames = dataset()
+    shards = [
+        write_files(frames, tmp_path / "a", range(0, 2)),
+        write_files(frames, tmp_path / "b", range(2, FILES)),
+    ]
+    ragged = shards[0] / "part-00001.csv"
+    ragged.write_text(ragged.read_text() + "1.5,A12,True\n")
+    other = shards[1] / "part-00003.csv"
+    frames[3].drop(columns=["flag"]).to_csv(other, index=False)
+
+    first, second = run_instances(shards, tmp_path / "out")
+
+    assert isinstance(first, DataValidationError) and isinstance(second, DataValidationError)
+    assert first.problems == second.problems
+    assert first.problems == [
+        f"{ragged}: 1 of {ROWS_PER_FILE + 1} data row(s) do not have the header row's 4 "
+        f"fields: line {ROWS_PER_FILE + 2} has 3",
+        f"{other} has different columns than {shards[0] / 'part-00000.csv'}: missing 'flag'",
+    ]

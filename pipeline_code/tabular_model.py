@@ -128,6 +128,10 @@ class TrainingDataError(ValueError):
     """A train or validation split cannot be used; the message names the file."""
 
 
+class NoRowsError(TrainingDataError):
+    """A split folder holds no file of its split, or files with a header and no rows."""
+
+
 class ModelFileError(ValueError):
     """A model folder lacks a file this module needs, or holds an unreadable one."""
 
@@ -525,7 +529,7 @@ def split_files(split_dir: Path, split: str) -> list[Path]:
     present = sorted(p.name for p in split_dir.glob("*.csv")) if split_dir.is_dir() else []
     found = f" (found {_names(present)})" if present else ""
     where = "" if split_dir.is_dir() else " (no such folder)"
-    raise TrainingDataError(
+    raise NoRowsError(
         f"no {whole.name} in {split_dir}{where} and no part files {split}-<part>.csv{found}"
     )
 
@@ -550,9 +554,7 @@ def read_split(split_dir: Path, split: str, schema: Mapping[str, Any] | None = N
 
     filled = [piece for piece in pieces if len(piece[1])]
     if not filled:
-        raise TrainingDataError(
-            f"{split_dir}: the part files {_names(files)} hold a header but no rows"
-        )
+        raise NoRowsError(f"{split_dir}: the part files {_names(files)} hold a header but no rows")
     features = pd.concat([piece[0] for piece in filled], ignore_index=True)
     labels = np.concatenate([piece[1] for piece in filled])
     return Split(features, labels, dict(schema), path)
@@ -653,7 +655,7 @@ def _labels(
 
     labels: npt.NDArray[np.float32] = column.to_numpy(dtype=np.float32)
     if labels.size == 0 and not allow_empty:
-        raise TrainingDataError(f"{path} holds a header but no rows")
+        raise NoRowsError(f"{path} holds a header but no rows")
     bad = ~np.isin(labels, (0.0, 1.0))
     if bad.any():
         row = int(bad.argmax())
@@ -1368,37 +1370,21 @@ def _collective(cluster: Cluster) -> Iterator[None]:
     with an error rather than a wait without end; a host whose process dies closes its sockets
     and the others fail at once.
     """
-    from xgboost import collective
-    from xgboost.tracker import RabitTracker
-
     address = _resolve(cluster.tracker_host, cluster.timeout)
-    tracker: RabitTracker | None = None
-    ready: _ReadySignal | None = None
-    if cluster.rank == 0:
-        # Ranks follow the task ids (sortby="task"), so rank i is hosts[i] on every run.
-        tracker = RabitTracker(
-            n_workers=len(cluster.hosts),
-            host_ip=address,
-            port=cluster.tracker_port,
-            sortby="task",
-            timeout=cluster.timeout,
-        )
-        tracker.start()
-        ready = _ReadySignal(address, cluster.tracker_port + 1)
-    else:
+    tracker = _start_tracker(cluster, address) if cluster.rank == 0 else None
+    ready = _ReadySignal(address, cluster.tracker_port + 1) if tracker is not None else None
+    if tracker is None:
         _wait_until_ready(address, cluster.tracker_port + 1, cluster.timeout)
     try:
-        with collective.CommunicatorContext(
-            dmlc_tracker_uri=address,
-            dmlc_tracker_port=cluster.tracker_port,
-            dmlc_task_id=f"{cluster.rank:06d}",
-            dmlc_timeout=cluster.timeout,
-        ):
-            if collective.get_rank() != cluster.rank:
-                raise ClusterError(
-                    f"{cluster.describe()} was given rank {collective.get_rank()} by the tracker"
-                )
+        with _group(cluster, address):
             yield
+    except (TrainingDataError, HyperparameterError):
+        # Every host raises this one (they agreed on it in an exchange) and leaves the group
+        # in order: the tracker sees them all out before it goes.
+        if tracker is not None:
+            with contextlib.suppress(Exception):
+                tracker.wait_for(cluster.timeout)
+        raise
     except BaseException:
         if tracker is not None:
             # Freed now, quietly: its error repeats the one being raised, which names the host.
@@ -1410,6 +1396,47 @@ def _collective(cluster: Cluster) -> Iterator[None]:
             ready.close()
     if tracker is not None:
         tracker.wait_for(cluster.timeout)
+
+
+def _start_tracker(cluster: Cluster, address: str) -> Any:
+    from xgboost.tracker import RabitTracker
+
+    # Ranks follow the task ids (sortby="task"), so rank i is hosts[i] on every run.
+    tracker = RabitTracker(
+        n_workers=len(cluster.hosts),
+        host_ip=address,
+        port=cluster.tracker_port,
+        sortby="task",
+        timeout=cluster.timeout,
+    )
+    tracker.start()
+    return tracker
+
+
+@contextlib.contextmanager
+def _group(cluster: Cluster, address: str) -> Iterator[None]:
+    """This host's membership of the group (XGBoost's CommunicatorContext, minus its habit of
+    replacing the block's error with the error of leaving a group whose peer has gone)."""
+    import xgboost as xgb
+    from xgboost import collective
+
+    collective.init(
+        dmlc_tracker_uri=address,
+        dmlc_tracker_port=cluster.tracker_port,
+        dmlc_task_id=f"{cluster.rank:06d}",
+        dmlc_timeout=cluster.timeout,
+    )
+    try:
+        if collective.get_rank() != cluster.rank:
+            raise ClusterError(
+                f"{cluster.describe()} was given rank {collective.get_rank()} by the tracker"
+            )
+        yield
+    except BaseException:
+        with contextlib.suppress(xgb.core.XGBoostError):
+            collective.finalize()
+        raise
+    collective.finalize()
 
 
 def _allgather(value: object) -> list[Any]:
@@ -1442,7 +1469,7 @@ def _read_shard(
     """This host's train shard and the whole validation split, or the problem with them."""
     try:
         schema = split_schema(train_dir, validation_dir, hyperparameters)
-        train = read_split(train_dir, "train", schema)
+        train = _read_train_shard(train_dir, schema)
         validation = read_split(validation_dir, "validation", schema)
     except (TrainingDataError, HyperparameterError) as error:
         return _Shard(host, problem=str(error)), None, None
@@ -1453,6 +1480,17 @@ def _read_shard(
         categories=fit_categories(train.features, schema),
     )
     return shard, train, validation
+
+
+def _read_train_shard(train_dir: Path, schema: Mapping[str, Any]) -> Split:
+    try:
+        return read_split(train_dir, "train", schema)
+    except NoRowsError as error:
+        raise NoRowsError(
+            f"{error} (the train channel is sharded by file: each training instance gets its "
+            "share of the train split's files, so N instances need at least N part files with "
+            "rows)"
+        ) from None
 
 
 def _merge_shards(shards: Sequence[_Shard], train_dir: Path) -> dict[str, list[str]]:

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
 
 from pipeline_code import tabular_model
 from tests.pipeline_code.test_split_parts import HEADER, csv_text, write_parts
@@ -130,27 +129,32 @@ def rows_with_a_category_only_on_b(seed: int) -> pd.DataFrame:
     return rows
 
 
-@pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Outcome]]:
-    root = tmp_path_factory.mktemp("cluster")
-    write_split(root / "validation", "validation", make_rows(300, seed=2))
-    # Each host's shard as a sharded channel delivers it: part files, no schema.json.
-    write_parts(root / "a" / "train", "train", csv_text(make_rows(400, seed=1)), [150], schema=None)
-    b_rows = csv_text(rows_with_a_category_only_on_b(seed=3))
-    write_parts(root / "b" / "train", "train", b_rows, [200, 200], schema=None)
-    return root, run_two_hosts(root)
-
-
 def auc_on(model_dir: Path, rows: pd.DataFrame) -> float:
+    # Imported here: the fork server imports this module, and its children need no sklearn.
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+
     model = tabular_model.model_fn(str(model_dir))
     scores = tabular_model.predict_proba(model, rows.drop(columns="churned"))
     return float(roc_auc_score(rows["churned"], scores))
 
 
-def test_two_hosts_train_one_model_that_only_the_first_writes(
-    cluster_run: tuple[Path, dict[str, Outcome]], tmp_path: Path
-) -> None:
-    root, outcomes = cluster_run
+def test_two_processes_train_as_two_instances(tmp_path: Path) -> None:
+    """One test, so that one fork server (seconds of imports) serves its three runs whichever
+    pytest worker runs it."""
+    trained_together(tmp_path / "together")
+    a_host_without_train_rows_fails_every_host_naming_it(tmp_path / "empty")
+    a_peer_that_dies_ends_the_others_with_an_error(tmp_path / "dies")
+
+
+def trained_together(root: Path) -> None:
+    write_split(root / "validation", "validation", make_rows(300, seed=2))
+    # Each host's shard as a sharded channel delivers it: part files, no schema.json.
+    write_parts(root / "a" / "train", "train", csv_text(make_rows(400, seed=1)), [150], schema=None)
+    b_rows = csv_text(rows_with_a_category_only_on_b(seed=3))
+    write_parts(root / "b" / "train", "train", b_rows, [200, 200], schema=None)
+
+    outcomes = run_two_hosts(root)
+
     assert outcomes["a"].code == 0, outcomes["a"].output
     assert outcomes["b"].code == 0, outcomes["b"].output
     assert "host a (rank 0 of 2): Trained" in outcomes["a"].output
@@ -165,28 +169,28 @@ def test_two_hosts_train_one_model_that_only_the_first_writes(
         outcomes["a"].output.split("Trained")[1].split(";")[:2]
         == (outcomes["b"].output.split("Trained")[1].split(";")[:2])
     )
-
     schema = json.loads((root / "a" / "model" / "model-schema.json").read_text())
     assert ONLY_ON_B in schema["categories"]["contract"]
     assert schema["categories"]["contract"] == sorted(schema["categories"]["contract"])
+    predicts_as_the_single_host_model_of_the_same_rows(root)
+    the_replicated_validation_split_gives_the_metric_of_one_copy(root)
 
-    # The single-host model of the same rows, for comparison.
-    alone = tmp_path / "alone"
+
+def predicts_as_the_single_host_model_of_the_same_rows(root: Path) -> None:
+    alone = root / "alone"
     all_rows = pd.concat([make_rows(400, seed=1), rows_with_a_category_only_on_b(seed=3)])
     write_split(alone / "train", "train", all_rows)
     (alone / "hp.json").write_text(json.dumps(HYPERPARAMETERS))
-    assert (
-        tabular_model.main(
-            [
-                f"--train-dir={alone / 'train'}",
-                f"--validation-dir={root / 'validation'}",
-                f"--model-dir={alone / 'model'}",
-                f"--hyperparameters={alone / 'hp.json'}",
-                "--checkpoint-dir=",
-            ]
-        )
-        == 0
+    code = tabular_model.main(
+        [
+            f"--train-dir={alone / 'train'}",
+            f"--validation-dir={root / 'validation'}",
+            f"--model-dir={alone / 'model'}",
+            f"--hyperparameters={alone / 'hp.json'}",
+            "--checkpoint-dir=",
+        ]
     )
+    assert code == 0
     held_out = make_rows(2000, seed=9)
     held_out.loc[:99, "contract"] = ONLY_ON_B
     together, single = auc_on(root / "a" / "model", held_out), auc_on(alone / "model", held_out)
@@ -197,12 +201,9 @@ def test_two_hosts_train_one_model_that_only_the_first_writes(
     assert abs(together - single) < 0.01, (together, single)
 
 
-def test_the_replicated_validation_split_gives_the_metric_of_one_copy(
-    cluster_run: tuple[Path, dict[str, Outcome]],
-) -> None:
+def the_replicated_validation_split_gives_the_metric_of_one_copy(root: Path) -> None:
     """Early stopping saw the metric XGBoost summed over both hosts' copies of the validation
     split: it is the metric of one copy, recomputed here in a single process."""
-    root, _ = cluster_run
     model = tabular_model.model_fn(str(root / "a" / "model"))
     validation = tabular_model.read_split(root / "validation", "validation")
     features = tabular_model.encode_features(validation.features, model.schema, model.categories)
@@ -214,20 +215,19 @@ def test_the_replicated_validation_split_gives_the_metric_of_one_copy(
     assert float(best) == pytest.approx(alone, rel=1e-6)
 
 
-def test_a_host_without_train_rows_fails_every_host_naming_it(tmp_path: Path) -> None:
-    write_split(tmp_path / "validation", "validation", make_rows(100, seed=2))
-    write_parts(tmp_path / "a" / "train", "train", csv_text(make_rows(100, seed=1)), [50])
-    write_parts(tmp_path / "b" / "train", "train", HEADER, [0], schema=None)
+def a_host_without_train_rows_fails_every_host_naming_it(root: Path) -> None:
+    write_split(root / "validation", "validation", make_rows(100, seed=2))
+    write_parts(root / "a" / "train", "train", csv_text(make_rows(100, seed=1)), [50])
+    write_parts(root / "b" / "train", "train", HEADER, [0], schema=None)
 
-    outcomes = run_two_hosts(tmp_path)
+    outcomes = run_two_hosts(root)
 
     for host in ("a", "b"):
         assert outcomes[host].code == 1
-        failure = (tmp_path / host / "failure").read_text()
-        assert f"host b: {tmp_path / 'b' / 'train'}: the part files" in failure
-        assert "hold a header but no rows" in failure
-        assert failure.startswith("host b:")
-    assert not (tmp_path / "a" / "model").exists()
+        failure = (root / host / "failure").read_text()
+        assert failure.startswith(f"host b: {root / 'b' / 'train'}: the part files")
+        assert "hold a header but no rows (the train channel is sharded by file" in failure
+    assert not (root / "a" / "model").exists()
 
 
 def _die_when_training_starts() -> None:
@@ -237,19 +237,19 @@ def _die_when_training_starts() -> None:
     tabular_model.train = die  # type: ignore[assignment]
 
 
-def test_a_peer_that_dies_ends_the_others_with_an_error(tmp_path: Path) -> None:
-    write_split(tmp_path / "validation", "validation", make_rows(100, seed=2))
+def a_peer_that_dies_ends_the_others_with_an_error(root: Path) -> None:
+    write_split(root / "validation", "validation", make_rows(100, seed=2))
     for host, seed in (("a", 1), ("b", 3)):
-        write_split(tmp_path / host / "train", "train", make_rows(200, seed=seed))
+        write_split(root / host / "train", "train", make_rows(200, seed=seed))
 
-    outcomes = run_two_hosts(tmp_path, before_b=_die_when_training_starts)
+    outcomes = run_two_hosts(root, before_b=_die_when_training_starts)
 
     assert outcomes["b"].code == 3
     assert outcomes["a"].code == 1
-    failure = (tmp_path / "a" / "failure").read_text()
+    failure = (root / "a" / "failure").read_text()
     assert failure.startswith("host a (rank 0 of 2): training with the hosts a, b failed")
     assert "Stack trace" not in failure
-    assert not (tmp_path / "a" / "model").exists()
+    assert not (root / "a" / "model").exists()
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,13 @@ from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import (
+    Channel,
+    DataSource,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
+    S3DataSource,
 )
 from sagemaker.core.training.configs import (
     CheckpointConfig,
@@ -174,6 +177,14 @@ EVALUATION_DIR = f"{PROCESSING_ROOT}/evaluation"
 # training toolkit, no pip install, the same command as `make local-run`.
 TRAIN_CODE_CHANNEL = "code"
 TRAIN_CODE_DIR = f"/opt/ml/input/data/{TRAIN_CODE_CHANNEL}"
+# N training instances train one model together (tabular_model.py): each reads its share of
+# the train split's files and the whole validation split, whose metric is then the same on
+# every instance. With one instance, ShardedByS3Key gives it every file, so one definition
+# serves every TrainingInstanceCount.
+TRAINING_CHANNEL_DISTRIBUTION: Mapping[str, str] = {
+    "train": "ShardedByS3Key",
+    "validation": "FullyReplicated",
+}
 # The model archive carries its serving code (code/inference.py, written by tabular_model.py);
 # the XGBoost container serves it in script mode from these two variables.
 SERVING_ENVIRONMENT: Mapping[str, str] = {
@@ -391,10 +402,17 @@ def _train_step(
     outputs = preprocess.properties.ProcessingOutputConfig.Outputs
     step_args = trainer.train(
         input_data_config=[
-            InputData(
+            Channel(
                 channel_name=channel,
-                data_source=outputs[channel].S3Output.S3Uri,
+                data_source=DataSource(
+                    s3_data_source=S3DataSource(
+                        s3_data_type="S3Prefix",
+                        s3_uri=outputs[channel].S3Output.S3Uri,
+                        s3_data_distribution_type=TRAINING_CHANNEL_DISTRIBUTION[channel],
+                    )
+                ),
                 content_type="text/csv",
+                input_mode="File",
             )
             for channel in ("train", "validation")
         ]

@@ -80,7 +80,6 @@ MODEL_ARCHIVE = "model.tar.gz"
 MODEL_FILE = "xgboost-model"
 MODEL_SCHEMA_FILE = "model-schema.json"
 SERVING_CODE = "code/inference.py"
-TEST_FILE = "test.csv"
 SCHEMA_FILE = "schema.json"
 EVALUATION_FILE = "evaluation.json"
 # The model's drift baseline (pipeline_code/drift.py), built from the training split.
@@ -91,7 +90,6 @@ BASELINE_FILE = "baseline.json"
 BASELINE_MAX_ROWS = 1_000_000
 BASELINE_CHUNK_ROWS = 200_000
 BASELINE_SEED = 20_261_206
-TRAIN_FILE = "train.csv"
 GATE_FILE = "gate.json"
 PAYLOAD_ARCHIVE = "sample-payload.tar.gz"
 PAYLOAD_FILE = "payload.csv"
@@ -514,15 +512,39 @@ def categorical_column(texts: Sequence[str]) -> pd.Series:
     return pd.Series([text if text else np.nan for text in texts], dtype=object)
 
 
-def read_test_split(test_dir: Path, file_name: str = TEST_FILE) -> SplitData:
-    """``test.csv`` (or another split's file) typed by ``schema.json``, both from ``test_dir``."""
-    schema_path = test_dir / SCHEMA_FILE
-    schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
-    path = test_dir / file_name
+def split_files(folder: Path, split: str) -> list[Path]:
+    """The CSV files of a split folder: ``<split>.csv`` alone, or its parts
+    ``<split>-<anything>.csv`` (written by one or more preprocess instances) in sorted name
+    order, whose rows concatenated are the split's rows."""
+    whole = folder / f"{split}.csv"
+    parts = sorted(folder.glob(f"{split}-*.csv"), key=lambda path: path.name)
+    if whole.is_file() and parts:
+        raise EvaluationError(
+            f"{folder} holds both {whole.name} and part files "
+            f"({', '.join(part.name for part in parts)}); a split folder holds either "
+            f"{split}.csv or {split}-<part>.csv files, not both"
+        )
+    if whole.is_file():
+        return [whole]
+    if parts:
+        return parts
+    present = sorted(path.name for path in folder.glob("*.csv")) if folder.is_dir() else []
+    found = f" (found {', '.join(present)})" if present else ""
+    where = "" if folder.is_dir() else " (no such folder)"
+    raise EvaluationError(
+        f"{split} data {whole} does not exist{where}, and there are no part files "
+        f"{split}-<part>.csv in {folder}{found}"
+    )
+
+
+def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
+    return f"{folder}: the part files {', '.join(path.name for path in files)} hold a header"
+
+
+def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
+    """One file's labels, typed features and sample records (none when it has no rows)."""
     expected = [schema.label_column, *schema.feature_names]
     records = _read_plain_records(path, expected) or read_records(path, expected)
-    if not records.lines:
-        raise EvaluationError(f"{path} has a header but no test rows")
     labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)
     features = pd.DataFrame(
         {
@@ -532,7 +554,38 @@ def read_test_split(test_dir: Path, file_name: str = TEST_FILE) -> SplitData:
             for (name, kind), texts in zip(schema.features, records.columns[1:], strict=True)
         }
     )
-    return SplitData(path, schema, labels, features, tuple(records.samples))
+    return labels, features, records.samples
+
+
+def read_test_split(test_dir: Path, split: str = "test") -> SplitData:
+    """The test split (or another split) typed by ``schema.json``, both from ``test_dir``:
+    ``<split>.csv``, or its part files concatenated (``split_files``)."""
+    schema_path = test_dir / SCHEMA_FILE
+    schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
+    files = split_files(test_dir, split)
+    pieces = [_read_split_file(path, schema) for path in files]
+    filled = [piece for piece in pieces if len(piece[0])]
+    if not filled:
+        what = f"{files[0]} has a header" if len(files) == 1 else _parts_hold(test_dir, files)
+        raise EvaluationError(f"{what} but no test rows")
+    return _joined(files[0] if len(files) == 1 else test_dir, schema, filled)
+
+
+def _joined(
+    path: Path, schema: Schema, pieces: Sequence[tuple[Labels, pd.DataFrame, list[str]]]
+) -> SplitData:
+    """The files' rows one after the other (one file's data as it is)."""
+    if len(pieces) == 1:
+        labels, features, samples = pieces[0]
+        return SplitData(path, schema, labels, features, tuple(samples))
+    samples = [sample for piece in pieces for sample in piece[2]][:SAMPLE_ROWS]
+    return SplitData(
+        path,
+        schema,
+        np.concatenate([piece[0] for piece in pieces]),
+        pd.concat([piece[1] for piece in pieces], ignore_index=True),
+        tuple(samples),
+    )
 
 
 # --- models, through their own serving code ---------------------------------------------------
@@ -1010,8 +1063,8 @@ class _Sample:
 def read_training_split(
     train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
 ) -> SplitData:
-    """``train.csv`` typed by its ``schema.json``, read by pandas in chunks; at most
-    ``max_rows`` rows are kept.
+    """``train.csv`` (or its part files, in order: ``split_files``) typed by its
+    ``schema.json``, read by pandas in chunks; at most ``max_rows`` rows are kept.
 
     The training split is the largest: unlike the test split, no record is kept as text (it
     gives no sample payload), so it is parsed in C. As for the test split, only an empty cell
@@ -1022,12 +1075,33 @@ def read_training_split(
     """
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
-    path = train_dir / TRAIN_FILE
+    files = split_files(train_dir, "train")
     types: dict[str, Any] = {schema.label_column: np.float64}
     types |= {
         name: object if kind == "categorical" else np.float64 for name, kind in schema.features
     }
     sample = _Sample(max_rows)
+    for path in files:
+        # Row keys continue from file to file, so parts sample as the one file of their rows.
+        _sample_file(path, schema_path, types, sample, chunk_rows)
+    path = files[0] if len(files) == 1 else train_dir
+    if not sample.rows:
+        what = f"{path} has a header" if len(files) == 1 else _parts_hold(train_dir, files)
+        raise EvaluationError(f"{what} and no rows: nothing to build a baseline from")
+    kept = sample.reduce()
+    labels = kept.pop(schema.label_column)
+    if not labels.isin([0, 1]).all():
+        raise EvaluationError(
+            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
+        )
+    return SplitData(
+        path, schema, labels.to_numpy(dtype=np.int64), kept[list(schema.feature_names)], ()
+    )
+
+
+def _sample_file(
+    path: Path, schema_path: Path, types: Mapping[str, Any], sample: _Sample, chunk_rows: int
+) -> None:
     try:
         with pd.read_csv(
             path,
@@ -1044,17 +1118,6 @@ def read_training_split(
         raise EvaluationError(
             f"{path} is not the training split {schema_path} describes: {_first_line(error)}"
         ) from None
-    if not sample.rows:
-        raise EvaluationError(f"{path} has a header and no rows: nothing to build a baseline from")
-    kept = sample.reduce()
-    labels = kept.pop(schema.label_column)
-    if not labels.isin([0, 1]).all():
-        raise EvaluationError(
-            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
-        )
-    return SplitData(
-        path, schema, labels.to_numpy(dtype=np.int64), kept[list(schema.feature_names)], ()
-    )
 
 
 def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:

@@ -2160,7 +2160,7 @@ class _Exchange:
                         f"{self.cluster.rendezvous[0]}:{self.cluster.rendezvous[1]} within "
                         f"{seconds:.0f} s: {error}"
                     ) from None
-                time.sleep(1)
+                time.sleep(0.2)
         connection.settimeout(None)
         _send(connection, self.cluster.current)
         self.peers[leader] = connection

@@ -2012,7 +2012,9 @@ class _SplitWriter:
             return
         labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
         codes = split_codes(hashes, labels, options.fractions, cuts)
-        self.write(rows, codes, hashes % np.uint64(options.train_parts))
+        # Only the train split is written in parts.
+        parts = np.where(codes == 0, hashes % np.uint64(options.train_parts), 0)
+        self.write(rows, codes, parts)
 
     def write(
         self, rows: pd.DataFrame, codes: npt.NDArray[np.int8], parts: npt.NDArray[Any]
@@ -2025,10 +2027,10 @@ class _SplitWriter:
         ordered = rows.iloc[order].reset_index(drop=True)
         bounds = np.searchsorted(groups[order], np.arange(len(SPLITS) * self.parts + 1))
         cells = _frame_cells(ordered)
-        for (split, part), handle in self.handles.items():
-            start, stop = bounds[split * self.parts + part], bounds[split * self.parts + part + 1]
-            if stop > start:
-                _write_cells(handle, cells, ordered, int(start), int(stop))
+        for group in np.unique(groups).tolist():
+            # Every row has a file: a (split, part) without one would be a KeyError, not a loss.
+            handle = self.handles[divmod(group, self.parts)]
+            _write_cells(handle, cells, ordered, int(bounds[group]), int(bounds[group + 1]))
 
     def commit(self) -> None:
         for key, handle in self.handles.items():

@@ -192,7 +192,8 @@ def test_train_parts_hold_the_train_split_between_them(tmp_path: Path) -> None:
 
     parts = sorted(p.name for p in (tmp_path / "three" / "train").glob("*.csv"))
     assert parts == [f"train-algo-1-{n:03d}.csv" for n in range(3)]
-    assert split_rows(tmp_path / "three", "train") == split_rows(tmp_path / "one", "train")
+    for name in preprocess.SPLITS:
+        assert split_rows(tmp_path / "three", name) == split_rows(tmp_path / "one", name)
     sizes = [
         len(p.read_text().splitlines()) - 1 for p in (tmp_path / "three" / "train").glob("*.csv")
     ]

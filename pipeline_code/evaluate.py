@@ -10,7 +10,8 @@ the model, at the model's own ``decision_threshold``.
 Inputs:
 
 * ``--model-dir``: ``model.tar.gz``, the model to evaluate (the challenger);
-* ``--test-dir``: ``test.csv`` (header row; the 0/1 label first) and ``schema.json``;
+* ``--test-dir``: ``test.csv`` or its part files ``test-<part>.csv`` (header row; the 0/1
+  label first) and ``schema.json``;
 * ``--champion-dir``: the approved model's ``model.tar.gz``, compared with when
   ``--champion-package-arn`` names that model version; ignored when the ARN is empty (there is
   no approved model, and the pipeline fills the folder with the challenger's own model);

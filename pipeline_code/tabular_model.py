@@ -4,14 +4,17 @@ One self-contained file with two roles (docs/model-contract.md, sections 2 and 3
 
 * **Training** (the pipeline's Train step, run as ``python3 tabular_model.py`` in SageMaker's
   XGBoost framework image; locally ``python -m pipeline_code.tabular_model``): reads
-  ``train/train.csv`` and ``validation/validation.csv`` (header, label first, typed by each
-  folder's ``schema.json``), fits the categories of every categorical feature on the train split
+  ``train/train.csv`` and ``validation/validation.csv``, or their part files
+  ``train-<part>.csv`` and ``validation-<part>.csv`` (header, label first, typed by the
+  folders' ``schema.json``), fits the categories of every categorical feature on the train split
   only, trains with XGBoost's native categorical support and early stopping on the validation
   split, picks the decision threshold that maximises F1 on the validation split, and writes
   ``xgboost-model``, ``model-schema.json`` and ``code/inference.py`` (a copy of this file) to the
   model folder; ``--archive`` also writes ``model.tar.gz`` of them, as SageMaker archives
   ``/opt/ml/model``. With a checkpoint folder (managed spot training) it saves the booster every
   ``--checkpoint-every`` rounds and resumes from the saved booster after an interruption.
+  A training job of N > 1 instances trains one model on all of them, each on its share of the
+  train split, and the first writes it (see "Distributed training" below).
 * **Serving** (``code/inference.py`` in the model archive, loaded by SageMaker's XGBoost
   container in script mode, by ``local_predict`` and by Evaluate): ``model_fn``, ``input_fn``,
   ``predict_fn`` and ``output_fn``, plus ``predict_proba`` for a data frame of raw records.

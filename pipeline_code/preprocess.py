@@ -1042,12 +1042,12 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         _write_cells(handle, _frame_cells(frame), frame, 0, len(frame))
 
 
-def _column_cells(column: pd.Series) -> _Cells | None:
+def _column_cells(column: pd.Series, known: _Texts | None = None) -> _Cells | None:
     """How ``write_csv`` writes the column, or None if pandas must."""
     dtype = column.dtype
     if dtype == np.float64:
         values = column.to_numpy()
-        return _coded_cells(values, np.isnan(values), repr)
+        return _coded_cells(values, np.isnan(values), repr, known)
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return _coded_cells(column.to_numpy(), None, str)
     if isinstance(dtype, pd.Int8Dtype):
@@ -1060,20 +1060,60 @@ def _column_cells(column: pd.Series) -> _Cells | None:
 
 
 def _coded_cells(
-    values: npt.NDArray[Any], missing: npt.NDArray[np.bool_] | None, text: Callable[[Any], str]
+    values: npt.NDArray[Any],
+    missing: npt.NDArray[np.bool_] | None,
+    text: Callable[[Any], str],
+    known: _Texts | None = None,
 ) -> _Cells:
-    """Cells of ``text(value)`` (empty where ``missing``), each distinct value formatted once.
+    """Cells of ``text(value)`` (empty where ``missing``), each distinct value formatted once
+    (and once per run with ``known``, the texts of earlier chunks of the column).
 
     Floats are told apart by their bits, since -0.0 == 0.0 but is written "-0.0".
     """
     keys = values.view(np.int64) if values.dtype == np.float64 else values
     # factorize hashes (np.unique would sort): codes in order of first appearance.
     codes, distinct = pd.factorize(keys)
-    texts = np.array([*map(text, distinct.view(values.dtype).tolist()), ""], dtype=object)
+    formatted = (
+        known.texts(distinct, values.dtype, text)
+        if known is not None
+        else list(map(text, distinct.view(values.dtype).tolist()))
+    )
+    texts = np.array([*formatted, ""], dtype=object)
     codes = codes.astype(np.int32 if len(values) < 2**31 else np.int64)
     if missing is not None:
         codes[missing] = len(distinct)
     return lambda start, stop: texts[codes[start:stop]].tolist()  # type: ignore[no-any-return]
+
+
+# Formatted values the split writer keeps between chunks, over all columns (about 70 MB).
+_KNOWN_TEXTS = 1_000_000
+
+
+class _Texts:
+    """A column's formatted values from one chunk to the next: a run's chunks share most of
+    their distinct values (a measurement rounded to a few decimals), and formatting a float is
+    most of the cost of writing it. Keeps at most ``limit`` values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.keys = pd.Index([], dtype=np.int64)
+        self.known: npt.NDArray[Any] = np.array([], dtype=object)
+
+    def texts(
+        self, distinct: npt.NDArray[Any], dtype: np.dtype[Any], text: Callable[[Any], str]
+    ) -> list[str]:
+        found = self.keys.get_indexer(distinct) if len(self.keys) else np.full(len(distinct), -1)
+        result = np.empty(len(distinct), dtype=object)
+        hit = found >= 0
+        result[hit] = self.known[found[hit]]
+        new = np.flatnonzero(~hit)
+        fresh = list(map(text, distinct[new].view(dtype).tolist()))
+        result[new] = fresh
+        room = self.limit - len(self.keys)
+        if room > 0 and len(new):
+            self.keys = self.keys.append(pd.Index(distinct[new[:room]], dtype=np.int64))
+            self.known = np.concatenate([self.known, np.array(fresh[:room], dtype=object)])
+        return result.tolist()  # type: ignore[no-any-return]
 
 
 def _all_text(column: pd.Series) -> bool:
@@ -1989,6 +2029,7 @@ class _SplitWriter:
         self.targets = targets
         self.parts = max(part for _, part in targets) + 1
         self.counts = np.zeros((len(SPLITS), 2), dtype=np.int64)
+        self.known = [_Texts(max(1_000, _KNOWN_TEXTS // len(header))) for _ in header]
         self.handles = {}
         for key, path in targets.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -2026,7 +2067,7 @@ class _SplitWriter:
         order = np.argsort(groups, kind="stable")
         ordered = rows.iloc[order].reset_index(drop=True)
         bounds = np.searchsorted(groups[order], np.arange(len(SPLITS) * self.parts + 1))
-        cells = _frame_cells(ordered)
+        cells = _frame_cells(ordered, self.known)
         for group in np.unique(groups).tolist():
             # Every row has a file: a (split, part) without one would be a KeyError, not a loss.
             handle = self.handles[divmod(group, self.parts)]
@@ -2043,8 +2084,11 @@ class _SplitWriter:
             self._partial(self.targets[key]).unlink(missing_ok=True)
 
 
-def _frame_cells(frame: pd.DataFrame) -> list[_Cells | None]:
-    return [_column_cells(frame.iloc[:, n]) for n in range(frame.shape[1])]
+def _frame_cells(frame: pd.DataFrame, known: Sequence[_Texts] | None = None) -> list[_Cells | None]:
+    return [
+        _column_cells(frame.iloc[:, n], None if known is None else known[n])
+        for n in range(frame.shape[1])
+    ]
 
 
 def _write_cells(

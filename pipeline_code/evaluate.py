@@ -58,7 +58,7 @@ import tempfile
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -345,9 +345,11 @@ def _header_problem(path: Path, header: list[str] | None, expected: list[str]) -
     )
 
 
-def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
+def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> Iterator[_Records]:
+    """The records, ``_READ_ROWS`` at a time (at least one chunk, maybe empty)."""
     text = _RecordText(stream)
     reader = csv.reader(text, strict=True)
+    sampled = 0
     lines: list[int] = []
     records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
     try:
@@ -367,13 +369,19 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
             for column, value in zip(records.columns, fields, strict=True):
                 column.append(value)
             lines.append(reader.line_num)
-            if len(records.samples) < SAMPLE_ROWS and fields[0] in LABELS:
+            if sampled < SAMPLE_ROWS and fields[0] in LABELS:
                 records.samples.append(_without_label(record))
+                sampled += 1
+            if len(lines) == _READ_ROWS:
+                yield records
+                lines = []
+                records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
     except csv.Error as error:
         raise EvaluationError(
             f"line {reader.line_num} of {path} is not valid CSV: {error}"
         ) from None
-    return records
+    if records.lines or not sampled:
+        yield records
 
 
 # Bytes read at a time by _plain_layout.
@@ -407,13 +415,16 @@ def _plain_layout(path: Path, fields: int) -> int | None:
     return lines
 
 
-# Rows pandas parses at a time in _plain_columns: its frames come on top of the fields' text.
+# Records typed at a time: only their text is held, besides the typed columns.
 _READ_ROWS = 20_000
 
 
-def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
-    """Each column's fields as text, read by pandas; None if the header is not ``expected``."""
-    columns: list[list[str]] = [[] for _ in expected]
+def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
+    """Each chunk's fields as text, read by pandas, with their line numbers."""
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
+    samples = [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+    line = 2
     with pd.read_csv(
         path,
         encoding="utf-8-sig",
@@ -423,44 +434,43 @@ def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
         chunksize=_READ_ROWS,
     ) as chunks:
         for chunk in chunks:
-            if list(chunk.columns) != expected:
-                return None
-            for column, name in zip(columns, expected, strict=True):
-                column.extend(chunk[name].tolist())
-    return columns
+            yield _Records(
+                columns=[chunk[name].tolist() for name in expected],
+                lines=range(line, line + len(chunk)),
+                samples=samples if line == 2 else [],
+            )
+            line += len(chunk)
+    if line != lines + 1:  # the layout scan and pandas disagree: should never happen
+        raise EvaluationError(f"{path}: read {line - 2} records of {lines - 1} lines")
 
 
-def _read_plain_records(path: Path, expected: list[str]) -> _Records | None:
-    """``read_records``' result, read by pandas' C parser, when the layout is plain.
+def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] | None:
+    """``read_records``' chunks, read by pandas' C parser, when the layout is plain.
 
-    None when the file's layout is not plain (see ``_plain_layout``) or anything about it
-    would be reported: ``read_records`` then reads it record by record and names the line.
-    The fields are the same text either way, and records are one per line from line 2.
+    None when the file's layout is not plain (see ``_plain_layout``) or its header is not
+    ``expected``: ``read_records`` then reads it record by record and names the line. The
+    fields are the same text either way, and records are one per line from line 2.
     """
     lines = _plain_layout(path, len(expected))
     if lines is None or lines < 2:
         return None
     try:
-        columns = _plain_columns(path, expected)
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
-    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+            header = stream.readline()[:-1].split(",")
+    except (UnicodeDecodeError, OSError):
         return None
-    if columns is None or len(columns[0]) != lines - 1:
+    if header != expected:
         return None
-    return _Records(
-        columns=columns,
-        lines=range(2, lines + 1),
-        samples=[line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS],
-    )
+    return _plain_chunks(path, expected, lines)
 
 
-def read_records(path: Path, expected_header: list[str]) -> _Records:
-    """The fields of a CSV file with a header, column by column, with their line numbers."""
+def read_records(path: Path, expected_header: list[str]) -> Iterator[_Records]:
+    """The fields of a CSV file with a header, column by column with their line numbers,
+    ``_READ_ROWS`` records at a time."""
     try:
         # utf-8-sig: a byte-order mark would otherwise become part of the label's name.
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            return _parse_records(path, stream, expected_header)
+            yield from _parse_records(path, stream, expected_header)
     except FileNotFoundError:
         raise EvaluationError(f"test data {path} does not exist") from None
     except IsADirectoryError:
@@ -543,19 +553,46 @@ def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
 
 
 def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
-    """One file's labels, typed features and sample records (none when it has no rows)."""
+    """One file's labels, typed features and sample records (none when it has no rows).
+
+    Typed a chunk at a time, so that memory holds the typed columns and one chunk's text
+    rather than every field as text. A file pandas cannot read after all (a row with a field
+    too many on a plain layout) is read again record by record, which names the line.
+    """
     expected = [schema.label_column, *schema.feature_names]
-    records = _read_plain_records(path, expected) or read_records(path, expected)
-    labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)
-    features = pd.DataFrame(
-        {
-            name: parse_numeric(path, name, texts, records.lines)
-            if kind == "numeric"
-            else categorical_column(texts)
-            for (name, kind), texts in zip(schema.features, records.columns[1:], strict=True)
-        }
-    )
-    return labels, features, records.samples
+    plain = _read_plain_records(path, expected)
+    if plain is not None:
+        try:
+            return _typed_records(path, schema, plain)
+        except EvaluationError:
+            raise
+        except (ValueError, UnicodeDecodeError):  # a ParserError is a ValueError
+            pass
+    return _typed_records(path, schema, read_records(path, expected))
+
+
+def _typed_records(
+    path: Path, schema: Schema, chunks: Iterable[_Records]
+) -> tuple[Labels, pd.DataFrame, list[str]]:
+    labels, features, samples = [], [], []
+    for records in chunks:
+        labels.append(parse_labels(path, schema.label_column, records.columns[0], records.lines))
+        features.append(
+            pd.DataFrame(
+                {
+                    name: parse_numeric(path, name, texts, records.lines)
+                    if kind == "numeric"
+                    else categorical_column(texts)
+                    for (name, kind), texts in zip(
+                        schema.features, records.columns[1:], strict=True
+                    )
+                }
+            )
+        )
+        samples += records.samples
+    if len(features) == 1:
+        return labels[0], features[0], samples
+    return np.concatenate(labels), pd.concat(features, ignore_index=True), samples
 
 
 def read_test_split(test_dir: Path, split: str = "test") -> SplitData:
@@ -1030,9 +1067,13 @@ def row_keys(start: int, count: int, seed: int = BASELINE_SEED) -> npt.NDArray[n
 
 
 class _Sample:
-    """The rows with the smallest keys seen so far, at most ``max_rows`` once reduced; chunks
-    are merged only when twice that many are pending, so a split of at most ``max_rows``
-    rows is concatenated once, in file order."""
+    """The rows with the smallest keys seen so far, at most ``max_rows`` once reduced.
+
+    Chunks are reduced only when half as many rows again are pending, and a reduction picks
+    the rows to keep by their keys alone before copying any row, so memory holds at most
+    about 2.5 x ``max_rows`` rows; a split of at most ``max_rows`` rows is concatenated once,
+    in file order.
+    """
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
@@ -1046,17 +1087,24 @@ class _Sample:
         self.keys.append(row_keys(self.rows, len(chunk)))
         self.rows += len(chunk)
         self.pending += len(chunk)
-        if self.pending > 2 * self.max_rows:
+        if self.pending > self.max_rows + self.max_rows // 2:
             self.reduce()
 
     def reduce(self) -> pd.DataFrame:
+        keys = np.concatenate(self.keys)
+        if len(keys) > self.max_rows:
+            # Keys are distinct (SplitMix64 of distinct positions): exactly max_rows are kept.
+            cut = np.partition(keys, self.max_rows - 1)[self.max_rows - 1]
+            kept = [
+                frame[part <= cut].reset_index(drop=True)
+                for frame, part in zip(self.frames, self.keys, strict=True)
+            ]
+            self.keys = [part[part <= cut] for part in self.keys]
+            self.frames = kept
         frame = (
             pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
         )
         keys = np.concatenate(self.keys)
-        if len(frame) > self.max_rows:
-            chosen = np.sort(np.argpartition(keys, self.max_rows - 1)[: self.max_rows])
-            frame, keys = frame.iloc[chosen].reset_index(drop=True), keys[chosen]
         self.frames, self.keys, self.pending = [frame], [keys], len(frame)
         return frame
 

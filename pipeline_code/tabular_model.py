@@ -545,37 +545,59 @@ def read_split(split_dir: Path, split: str, schema: Mapping[str, Any] | None = N
     """The split's file (or its parts, concatenated) typed by the folder's ``schema.json``,
     or by ``schema`` when the caller has already settled which schema applies (see
     ``split_schema``)."""
-    if schema is None:
-        schema = load_schema(split_dir / SCHEMA_FILE)
-    files = split_files(split_dir, split)
-    pieces = [_read_file(path, schema, allow_empty=len(files) > 1) for path in files]
-    path = files[0] if len(files) == 1 else split_dir
-    if len(pieces) == 1:
-        return Split(pieces[0][0], pieces[0][1], dict(schema), path)
     import numpy as np
     import pandas as pd
 
-    filled = [piece for piece in pieces if len(piece[1])]
-    if not filled:
-        raise NoRowsError(f"{split_dir}: the part files {_names(files)} hold a header but no rows")
-    features = pd.concat([piece[0] for piece in filled], ignore_index=True)
-    labels = np.concatenate([piece[1] for piece in filled])
+    if schema is None:
+        schema = load_schema(split_dir / SCHEMA_FILE)
+    files = split_files(split_dir, split)
+    chunks = [chunk for path in files for chunk in file_chunks(path, schema) if len(chunk[1])]
+    if not chunks:
+        raise NoRowsError(_no_rows(split_dir, files))
+    path = files[0] if len(files) == 1 else split_dir
+    if len(chunks) == 1:
+        return Split(chunks[0][0], chunks[0][1], dict(schema), path)
+    features = pd.concat([chunk[0] for chunk in chunks], ignore_index=True)
+    labels = np.concatenate([chunk[1] for chunk in chunks])
     return Split(features, labels, dict(schema), path)
 
 
-def _read_file(
-    path: Path, schema: Mapping[str, Any], *, allow_empty: bool
-) -> tuple[pd.DataFrame, npt.NDArray[np.float32]]:
-    """One CSV file's features and labels; a part file may hold only its header row."""
+def _no_rows(split_dir: Path, files: Sequence[Path]) -> str:
+    if len(files) == 1:
+        return f"{files[0]} holds a header but no rows"
+    return f"{split_dir}: the part files {_names(files)} hold a header but no rows"
+
+
+# Rows that pandas parses at a time: the train split streams into XGBoost in chunks this size.
+CHUNK_ROWS = 250_000
+
+Chunk = tuple["pd.DataFrame", "npt.NDArray[np.float32]"]
+
+
+def file_chunks(
+    path: Path, schema: Mapping[str, Any], chunk_rows: int = CHUNK_ROWS
+) -> Iterator[Chunk]:
+    """One CSV file's features and labels, ``chunk_rows`` rows at a time, each checked as a
+    whole file is (errors name the file, and the row within it); none for a file that holds
+    only its header row."""
+    import pandas as pd
+
     columns = [schema["label_column"], *(f["name"] for f in schema["features"])]
     _check_header(path, columns)
-    frame = _read_frame(path, schema)
-    labels = _labels(frame.pop(schema["label_column"]), path, schema["label_column"], allow_empty)
-    _check_finite(frame, schema, path)
-    return frame, labels
+    try:
+        reader = pd.read_csv(path, index_col=False, chunksize=chunk_rows, **_read_options(schema))
+    except pd.errors.EmptyDataError:
+        raise TrainingDataError(f"{path} holds no rows") from None
+    done = 0
+    with reader:
+        while (frame := _next_frame(reader, path, schema)) is not None:
+            labels = _labels(frame.pop(schema["label_column"]), path, schema["label_column"], done)
+            _check_finite(frame, schema, path)
+            done += len(labels)
+            yield frame, labels
 
 
-def _read_frame(path: Path, schema: Mapping[str, Any]) -> pd.DataFrame:
+def _next_frame(reader: Any, path: Path, schema: Mapping[str, Any]) -> pd.DataFrame | None:
     import numpy as np
     import pandas as pd
 
@@ -585,9 +607,10 @@ def _read_frame(path: Path, schema: Mapping[str, Any]) -> pd.DataFrame:
         # beyond float32 becomes inf, which _check_finite reports by column.
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, index_col=False, **_read_options(schema))
-    except pd.errors.EmptyDataError:
-        raise TrainingDataError(f"{path} holds no rows") from None
+            frame: pd.DataFrame = next(reader)
+            return frame
+    except StopIteration:
+        return None
     except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
         raise TrainingDataError(f"{path} is not a well-formed CSV file: {error}") from None
     except ValueError:
@@ -651,21 +674,18 @@ def _first_bad_number(path: Path, schema: Mapping[str, Any]) -> str:
     return f"{path}: a numeric column holds text that is not a number"
 
 
-def _labels(
-    column: pd.Series, path: Path, name: str, allow_empty: bool = False
-) -> npt.NDArray[np.float32]:
+def _labels(column: pd.Series, path: Path, name: str, done: int) -> npt.NDArray[np.float32]:
+    """A chunk's labels; ``done`` rows of the file came before it."""
     import numpy as np
 
     labels: npt.NDArray[np.float32] = column.to_numpy(dtype=np.float32)
-    if labels.size == 0 and not allow_empty:
-        raise NoRowsError(f"{path} holds a header but no rows")
     bad = ~np.isin(labels, (0.0, 1.0))
     if bad.any():
         row = int(bad.argmax())
         raise TrainingDataError(
-            f"{path}: labels (column {name!r}) must be 0 or 1; row {row + 1} holds "
+            f"{path}: labels (column {name!r}) must be 0 or 1; row {done + row + 1} holds "
             f"{'nothing' if np.isnan(labels[row]) else labels[row]} "
-            f"({int(bad.sum())} such rows)"
+            f"({int(bad.sum())} such rows in rows {done + 1}-{done + len(labels)})"
         )
     return labels
 
@@ -805,6 +825,118 @@ def _dmatrix(features: pd.DataFrame, labels: Any = None) -> xgb.DMatrix:
     import xgboost as xgb
 
     return xgb.DMatrix(features, label=labels, enable_categorical=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The train split as XGBoost's matrix, read in chunks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainScan:
+    """What a first pass over the train split finds: its rows, its positive rows, and the
+    sorted categories of every categorical feature (as ``fit_categories`` finds them)."""
+
+    rows: int
+    positives: int
+    categories: dict[str, list[str]]
+
+
+def scan_train(
+    files: Sequence[Path], schema: Mapping[str, Any], chunk_rows: int = CHUNK_ROWS
+) -> TrainScan:
+    """Check every row of the train split and fit its categories, one chunk at a time."""
+    import pandas as pd
+
+    names = [f["name"] for f in schema["features"] if f["type"] == "categorical"]
+    seen: dict[str, set[str]] = {name: set() for name in names}
+    rows = positives = 0
+    for path in files:
+        for frame, labels in file_chunks(path, schema, chunk_rows):
+            rows += len(labels)
+            positives += int(labels.sum())
+            for name in names:
+                seen[name].update(v for v in pd.unique(_text_values(frame[name])) if v is not None)
+    return TrainScan(rows, positives, {name: sorted(values) for name, values in seen.items()})
+
+
+def streams_into_quantiles(hyperparameters: Mapping[str, Value]) -> bool:
+    """Whether the train split can be streamed into a QuantileDMatrix: the hist tree method
+    (``auto`` is hist) of a tree booster; other settings need the rows themselves."""
+    return hyperparameters.get("tree_method", "hist") in ("hist", "auto") and (
+        hyperparameters.get("booster") != "gblinear"
+    )
+
+
+def train_matrix(
+    files: Sequence[Path],
+    schema: Mapping[str, Any],
+    categories: Mapping[str, Sequence[str]],
+    hyperparameters: Mapping[str, Value],
+    chunk_rows: int = CHUNK_ROWS,
+) -> xgb.DMatrix:
+    """The train split as XGBoost's training matrix.
+
+    With the hist tree method, chunks of encoded rows go straight into a QuantileDMatrix, which
+    keeps only each value's bin (a byte), so memory holds one chunk's data frames rather than
+    the whole split's frames plus a float copy in a DMatrix. The bins are those of the
+    quantile sketch that hist builds from a DMatrix too; fed in chunks, the sketch merges the
+    chunks' sketches, which can move a cut point within its bin's share of the rows when a
+    feature has more distinct values than bins.
+    """
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    chunks = _encoded_chunks(files, schema, categories, chunk_rows)
+    if streams_into_quantiles(hyperparameters):
+        max_bin = int(hyperparameters.get("max_bin", 256))
+        return xgb.QuantileDMatrix(
+            _chunk_iterator(chunks), max_bin=max_bin, enable_categorical=True
+        )
+    parts = list(chunks())
+    features = pd.concat([part[0] for part in parts], ignore_index=True)
+    return _dmatrix(features, np.concatenate([part[1] for part in parts]))
+
+
+def _encoded_chunks(
+    files: Sequence[Path],
+    schema: Mapping[str, Any],
+    categories: Mapping[str, Sequence[str]],
+    chunk_rows: int,
+) -> Callable[[], Iterator[Chunk]]:
+    def chunks() -> Iterator[Chunk]:
+        for path in files:
+            for frame, labels in file_chunks(path, schema, chunk_rows):
+                if len(labels):
+                    yield encode_features(frame, schema, categories), labels
+
+    return chunks
+
+
+def _chunk_iterator(chunks: Callable[[], Iterator[Chunk]]) -> xgb.DataIter:
+    import xgboost as xgb
+
+    class _Chunks(xgb.DataIter):
+        """XGBoost reads the chunks twice (sketch, then bins); ``reset`` starts them again."""
+
+        def __init__(self) -> None:
+            super().__init__(release_data=True)
+            self._chunks: Iterator[Chunk] | None = None
+
+        def next(self, input_data: Callable[..., None]) -> bool:
+            if self._chunks is None:
+                self._chunks = chunks()
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            input_data(data=chunk[0], label=chunk[1])
+            return True
+
+        def reset(self) -> None:
+            self._chunks = None
+
+    return _Chunks()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1140,17 +1272,20 @@ def load_training_data(
 ) -> _TrainingData:
     """Both splits as XGBoost matrices, with the categories fitted on the train split.
 
-    Each split's data frames are released once its matrix holds the data, so that the peak
-    memory is one split's frames plus the matrices rather than every copy at once.
+    The train split is read twice in chunks (checked and its categories fitted, then streamed
+    into its matrix: ``train_matrix``), so its data frames are never all in memory at once.
     """
     schema = split_schema(train_dir, validation_dir, hyperparameters)
-    train_split = read_split(train_dir, "train", schema)
-    _check_both_classes(int(train_split.labels.sum()), len(train_split.labels), train_split.path)
-    categories = fit_categories(train_split.features, schema)
-    dtrain = _split_matrix(train_split, categories)
-    del train_split
+    files = split_files(train_dir, "train")
+    scan = scan_train(files, schema)
+    where = files[0] if len(files) == 1 else train_dir
+    if not scan.rows:
+        raise NoRowsError(_no_rows(train_dir, files))
+    _check_both_classes(scan.positives, scan.rows, where)
+    dtrain = train_matrix(files, schema, scan.categories, hyperparameters)
     validation_split = read_split(validation_dir, "validation", schema)
-    return _TrainingData(schema, categories, dtrain, _split_matrix(validation_split, categories))
+    validation = _split_matrix(validation_split, scan.categories)
+    return _TrainingData(schema, scan.categories, dtrain, validation)
 
 
 def _split_matrix(split: Split, categories: Mapping[str, Sequence[str]]) -> xgb.DMatrix:
@@ -1466,34 +1601,43 @@ class _Shard:
     categories: Mapping[str, Sequence[str]] | None = None
 
 
+@dataclass(frozen=True)
+class _Local:
+    """A host's own view of the data: the schema, its train files and the validation split."""
+
+    schema: dict[str, Any]
+    train_files: list[Path]
+    validation: Split
+
+
 def _read_shard(
     train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value], host: str
-) -> tuple[_Shard, Split | None, Split | None]:
-    """This host's train shard and the whole validation split, or the problem with them."""
+) -> tuple[_Shard, _Local | None]:
+    """This host's train shard (checked, not kept) and the whole validation split, or the
+    problem with them."""
     try:
         schema = split_schema(train_dir, validation_dir, hyperparameters)
-        train = _read_train_shard(train_dir, schema)
+        files, scan = _scan_train_shard(train_dir, schema)
         validation = read_split(validation_dir, "validation", schema)
     except (TrainingDataError, HyperparameterError) as error:
-        return _Shard(host, problem=str(error)), None, None
-    shard = _Shard(
-        host,
-        rows=len(train.labels),
-        positives=int(train.labels.sum()),
-        categories=fit_categories(train.features, schema),
-    )
-    return shard, train, validation
+        return _Shard(host, problem=str(error)), None
+    shard = _Shard(host, rows=scan.rows, positives=scan.positives, categories=scan.categories)
+    return shard, _Local(schema, files, validation)
 
 
-def _read_train_shard(train_dir: Path, schema: Mapping[str, Any]) -> Split:
+def _scan_train_shard(train_dir: Path, schema: Mapping[str, Any]) -> tuple[list[Path], TrainScan]:
     try:
-        return read_split(train_dir, "train", schema)
+        files = split_files(train_dir, "train")
+        scan = scan_train(files, schema)
+        if not scan.rows:
+            raise NoRowsError(_no_rows(train_dir, files))
     except NoRowsError as error:
         raise NoRowsError(
             f"{error} (the train channel is sharded by file: each training instance gets its "
             "share of the train split's files, so N instances need at least N part files with "
             "rows)"
         ) from None
+    return files, scan
 
 
 def _merge_shards(shards: Sequence[_Shard], train_dir: Path) -> dict[str, list[str]]:
@@ -1551,19 +1695,16 @@ def run_distributed(
 def _train_together(
     args: argparse.Namespace, hyperparameters: Mapping[str, Value], cluster: Cluster
 ) -> str:
-    shard, train_split, validation_split = _read_shard(
+    shard, local = _read_shard(
         args.train_dir, args.validation_dir, hyperparameters, cluster.current_host
     )
     # Every host learns every host's problems, so all of them fail with the same message.
     categories = _merge_shards(_allgather(shard), args.train_dir)
-    assert train_split is not None and validation_split is not None
-    dtrain = _split_matrix(train_split, categories)
-    del train_split
+    assert local is not None  # _merge_shards raised this host's problem
+    # Every host builds its matrix here: a QuantileDMatrix merges the hosts' sketches.
+    dtrain = train_matrix(local.train_files, local.schema, categories, hyperparameters)
     data = _TrainingData(
-        validation_split.schema,
-        categories,
-        dtrain,
-        _split_matrix(validation_split, categories),
+        local.schema, categories, dtrain, _split_matrix(local.validation, categories)
     )
     checkpoint_dir = _existing_dir(args.checkpoint_dir)
     saved = _shared_checkpoint(cluster, checkpoint_dir)

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline_code import evaluate, tabular_model
 from pipeline_code.evaluate import EvaluationError
-from pipeline_code.tabular_model import TrainingDataError
+from pipeline_code.tabular_model import TrainingDataError, validate_hyperparameters
 from tests.pipeline_code import test_evaluate as evaluate_tests
 from tests.pipeline_code.test_tabular_model import (
     FAST,
@@ -255,3 +255,58 @@ def test_unusable_part_folders_are_refused_by_evaluate(
 def test_a_missing_split_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(TrainingDataError, match=r"no train\.csv in .*nowhere \(no such folder\)"):
         tabular_model.split_files(tmp_path / "nowhere", "train")
+
+
+# --------------------------------------------------------------------------------------------
+# The train split in chunks (bounded memory)
+# --------------------------------------------------------------------------------------------
+
+
+def test_errors_in_a_later_chunk_name_the_row_of_the_file(tmp_path: Path) -> None:
+    rows = make_rows(20, seed=1)
+    rows["churned"] = rows["churned"].astype(object)
+    rows.loc[6, "churned"] = 2
+    folder = write_split(tmp_path / "train", "train", rows)
+    with pytest.raises(TrainingDataError, match=r"row 7 holds 2\.0 \(1 such rows in rows 7-9\)"):
+        list(tabular_model.file_chunks(folder / "train.csv", SCHEMA, chunk_rows=3))
+
+
+def test_the_streamed_quantile_matrix_trains_the_model_of_the_whole_split(tmp_path: Path) -> None:
+    """hist bins a DMatrix with the same quantile sketch that a QuantileDMatrix builds from the
+    chunks; on this data (fewer rows than the sketch keeps exactly) the models are the same."""
+    folder = write_split(tmp_path / "train", "train", make_rows(2000, seed=1))
+    validation_folder = write_split(tmp_path / "validation", "validation", make_rows(500, seed=2))
+    files = [folder / "train.csv"]
+    scan = tabular_model.scan_train(files, SCHEMA, chunk_rows=500)
+    whole = tabular_model.read_split(folder, "train")
+    assert scan.categories == tabular_model.fit_categories(whole.features, SCHEMA)
+    assert (scan.rows, scan.positives) == (2000, int(whole.labels.sum()))
+    validation = tabular_model._split_matrix(
+        tabular_model.read_split(validation_folder, "validation"), scan.categories
+    )
+
+    hyperparameters = validate_hyperparameters(FAST)
+    streamed = tabular_model.train_matrix(
+        files, SCHEMA, scan.categories, hyperparameters, chunk_rows=500
+    )
+    assert type(streamed).__name__ == "QuantileDMatrix"
+    models = [
+        tabular_model.train(hyperparameters, matrix, validation).save_raw("json")
+        for matrix in (streamed, tabular_model._split_matrix(whole, scan.categories))
+    ]
+    assert models[0] == models[1]
+
+
+@pytest.mark.parametrize(
+    ("settings", "streamed"),
+    [
+        ({}, True),
+        ({"tree_method": "auto"}, True),
+        ({"booster": "dart"}, True),
+        ({"tree_method": "approx"}, False),
+        ({"tree_method": "exact"}, False),
+        ({"booster": "gblinear"}, False),
+    ],
+)
+def test_only_hist_streams_into_quantiles(settings: dict[str, str], streamed: bool) -> None:
+    assert tabular_model.streams_into_quantiles(settings) is streamed

@@ -1025,16 +1025,13 @@ def _load_checkpoint(directory: Path, dtrain: xgb.DMatrix) -> xgb.Booster | None
     path = directory / CHECKPOINT_FILE
     if not path.is_file():
         return None
-    return _checkpoint_booster(path.read_bytes(), directory, dtrain)
+    return _checkpoint_booster(path.read_bytes(), str(path), dtrain)
 
 
-def _checkpoint_booster(
-    raw: bytes, directory: Path | None, dtrain: xgb.DMatrix
-) -> xgb.Booster | None:
-    """The checkpoint ``raw`` (from ``directory``) as a booster, None if it does not fit."""
+def _checkpoint_booster(raw: bytes, path: str, dtrain: xgb.DMatrix) -> xgb.Booster | None:
+    """The checkpoint ``raw`` (read from ``path``) as a booster, None if it does not fit."""
     import xgboost as xgb
 
-    path = (directory or Path(".")) / CHECKPOINT_FILE
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(raw))
@@ -1708,7 +1705,8 @@ def _train_together(
     )
     checkpoint_dir = _existing_dir(args.checkpoint_dir)
     saved = _shared_checkpoint(cluster, checkpoint_dir)
-    resumed = _checkpoint_booster(saved, checkpoint_dir, dtrain) if saved is not None else None
+    source = f"{CHECKPOINT_FILE} of the first host {cluster.hosts[0]}"
+    resumed = _checkpoint_booster(saved, source, dtrain) if saved is not None else None
     booster = train(
         hyperparameters,
         dtrain,

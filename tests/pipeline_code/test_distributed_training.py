@@ -16,6 +16,7 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -68,7 +69,8 @@ def host_args(root: Path, host: str, port: int, timeout: int = TIMEOUT) -> list[
         f"--model-dir={root / host / 'model'}",
         f"--hyperparameters={hyperparameters}",
         f"--failure-file={root / host / 'failure'}",
-        "--checkpoint-dir=",
+        # Used only when the folder exists, as /opt/ml/checkpoints with managed spot training.
+        f"--checkpoint-dir={root / host / 'checkpoints'}",
         "--hosts=a,b",
         f"--current-host={host}",
         f"--tracker-address=127.0.0.1:{port}",
@@ -142,6 +144,7 @@ def test_two_processes_train_as_two_instances(tmp_path: Path) -> None:
     """One test, so that one fork server (seconds of imports) serves its three runs whichever
     pytest worker runs it."""
     trained_together(tmp_path / "together")
+    every_host_resumes_from_the_first_hosts_checkpoint(tmp_path / "together")
     a_host_without_train_rows_fails_every_host_naming_it(tmp_path / "empty")
     a_peer_that_dies_ends_the_others_with_an_error(tmp_path / "dies")
 
@@ -174,6 +177,33 @@ def trained_together(root: Path) -> None:
     assert schema["categories"]["contract"] == sorted(schema["categories"]["contract"])
     predicts_as_the_single_host_model_of_the_same_rows(root)
     the_replicated_validation_split_gives_the_metric_of_one_copy(root)
+
+
+def every_host_resumes_from_the_first_hosts_checkpoint(root: Path) -> None:
+    """After a spot interruption every host resumes from the first host's checkpoint (sent to
+    the others, whose own folders may lack it), and only the first host writes checkpoints."""
+    for host in ("a", "b"):
+        (root / host / "checkpoints").mkdir()
+    model = root / "a" / "model"
+    (model / "xgboost-model").rename(root / "a" / "checkpoints" / "xgboost-checkpoint.json")
+    shutil.rmtree(model)
+
+    outcomes = run_two_hosts(root)
+
+    assert [outcomes[host].code for host in ("a", "b")] == [0, 0], outcomes
+    resumed = [
+        line
+        for host in ("a", "b")
+        for line in outcomes[host].output.splitlines()
+        if line.startswith("Resuming from checkpoint")
+    ]
+    # Both from the same checkpoint: "Resuming from checkpoint <what> (N rounds done)".
+    assert len(resumed) == 2
+    assert resumed[0] == resumed[1]
+    assert "xgboost-checkpoint.json of the first host a (" in resumed[0]
+    assert list((root / "b" / "checkpoints").iterdir()) == []
+    assert (model / "xgboost-model").is_file()
+    assert not (root / "b" / "model").exists()
 
 
 def predicts_as_the_single_host_model_of_the_same_rows(root: Path) -> None:

@@ -310,3 +310,21 @@ def test_the_streamed_quantile_matrix_trains_the_model_of_the_whole_split(tmp_pa
 )
 def test_only_hist_streams_into_quantiles(settings: dict[str, str], streamed: bool) -> None:
     assert tabular_model.streams_into_quantiles(settings) is streamed
+
+
+@pytest.mark.parametrize("settings", [{}, {"tree_method": "approx"}])
+def test_a_bad_number_is_named_when_the_matrix_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: dict[str, str]
+) -> None:
+    """Training's first pass reads only labels and categories; the numbers are checked as they
+    stream into the matrix (inside XGBoost's iterator), and the error still names the cell."""
+    train = make_rows(60, seed=1).astype({"tenure": object})
+    train.loc[6, "tenure"] = "abc"
+    splits = (
+        write_split(tmp_path / "train", "train", train),
+        write_split(tmp_path / "validation", "validation", make_rows(30, seed=2)),
+    )
+    assert train_main(tmp_path, splits, {**FAST, **settings}) == 1
+    error = capsys.readouterr().err
+    assert "train.csv: row 7 (line 8), column 'tenure': 'abc' is not a number" in error
+    assert not (tmp_path / "model").exists()

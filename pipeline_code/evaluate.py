@@ -349,9 +349,7 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> Iterator[
     """The records, ``_READ_ROWS`` at a time (at least one chunk, maybe empty)."""
     text = _RecordText(stream)
     reader = csv.reader(text, strict=True)
-    sampled = 0
-    lines: list[int] = []
-    records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
+    chunk = _RecordChunk(expected)
     try:
         header = next(reader, None)
         text.take()
@@ -366,22 +364,43 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> Iterator[
                     f"line {reader.line_num} of {path} has {len(fields)} fields; the header "
                     f"has {len(expected)}"
                 )
-            for column, value in zip(records.columns, fields, strict=True):
-                column.append(value)
-            lines.append(reader.line_num)
-            if sampled < SAMPLE_ROWS and fields[0] in LABELS:
-                records.samples.append(_without_label(record))
-                sampled += 1
-            if len(lines) == _READ_ROWS:
-                yield records
-                lines = []
-                records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
+            chunk.add(fields, reader.line_num, record)
+            if len(chunk.lines) == _READ_ROWS:
+                yield chunk.records()
     except csv.Error as error:
         raise EvaluationError(
             f"line {reader.line_num} of {path} is not valid CSV: {error}"
         ) from None
-    if records.lines or not sampled:
-        yield records
+    if chunk.lines or not chunk.sampled:
+        yield chunk.records()
+
+
+class _RecordChunk:
+    """Records gathered column by column until a chunk is full; the first ``SAMPLE_ROWS``
+    labelled records of the file are kept as the sample payload."""
+
+    def __init__(self, expected: list[str]) -> None:
+        self.width = len(expected)
+        self.sampled = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.columns: list[list[str]] = [[] for _ in range(self.width)]
+        self.lines: list[int] = []
+        self.samples: list[str] = []
+
+    def add(self, fields: list[str], line: int, record: str) -> None:
+        for column, value in zip(self.columns, fields, strict=True):
+            column.append(value)
+        self.lines.append(line)
+        if self.sampled < SAMPLE_ROWS and fields[0] in LABELS:
+            self.samples.append(_without_label(record))
+            self.sampled += 1
+
+    def records(self) -> _Records:
+        records = _Records(columns=self.columns, lines=self.lines, samples=self.samples)
+        self._start()
+        return records
 
 
 # Bytes read at a time by _plain_layout.

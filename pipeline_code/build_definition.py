@@ -96,10 +96,13 @@ from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
 from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import ScriptProcessor
 from sagemaker.core.shapes import (
+    Channel,
+    DataSource,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
+    S3DataSource,
 )
 from sagemaker.core.training.configs import (
     CheckpointConfig,
@@ -174,6 +177,14 @@ EVALUATION_DIR = f"{PROCESSING_ROOT}/evaluation"
 # training toolkit, no pip install, the same command as `make local-run`.
 TRAIN_CODE_CHANNEL = "code"
 TRAIN_CODE_DIR = f"/opt/ml/input/data/{TRAIN_CODE_CHANNEL}"
+# N training instances train one model together (tabular_model.py): each reads its share of
+# the train split's files and the whole validation split, whose metric is then the same on
+# every instance. With one instance, ShardedByS3Key gives it every file, so one definition
+# serves every TrainingInstanceCount.
+TRAINING_CHANNEL_DISTRIBUTION: Mapping[str, str] = {
+    "train": "ShardedByS3Key",
+    "validation": "FullyReplicated",
+}
 # The model archive carries its serving code (code/inference.py, written by tabular_model.py);
 # the XGBoost container serves it in script mode from these two variables.
 SERVING_ENVIRONMENT: Mapping[str, str] = {
@@ -310,6 +321,10 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
                     local_path=INPUT_DATA_DIR,
                     s3_data_type="S3Prefix",
                     s3_input_mode="File",
+                    # Each instance gets its share of the files; they agree on one verdict
+                    # and split by a hash of each row (preprocess.py), so N instances share
+                    # the work that FullyReplicated would have each repeat.
+                    s3_data_distribution_type="ShardedByS3Key",
                 ),
             )
         ],
@@ -332,6 +347,9 @@ def _preprocess_step(session: Any, params: Mapping[str, Any], cache: Any) -> Any
             # argument when the environment names no positive class.
             Join(on="=", values=["--positive-class", params["PositiveClass"]]),
             Join(on="=", values=["--exclude-columns", params["ExcludeColumns"]]),
+            # One train file per training instance and processing instance: the Train step's
+            # train channel is sharded by S3 key, so each training instance gets its part.
+            Join(on="=", values=["--train-parts", params["TrainingInstanceCount"]]),
             "--input-dir",
             INPUT_DATA_DIR,
             "--train-dir",
@@ -384,10 +402,17 @@ def _train_step(
     outputs = preprocess.properties.ProcessingOutputConfig.Outputs
     step_args = trainer.train(
         input_data_config=[
-            InputData(
+            Channel(
                 channel_name=channel,
-                data_source=outputs[channel].S3Output.S3Uri,
+                data_source=DataSource(
+                    s3_data_source=S3DataSource(
+                        s3_data_type="S3Prefix",
+                        s3_uri=outputs[channel].S3Output.S3Uri,
+                        s3_data_distribution_type=TRAINING_CHANNEL_DISTRIBUTION[channel],
+                    )
+                ),
                 content_type="text/csv",
+                input_mode="File",
             )
             for channel in ("train", "validation")
         ]

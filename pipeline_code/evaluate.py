@@ -10,7 +10,8 @@ the model, at the model's own ``decision_threshold``.
 Inputs:
 
 * ``--model-dir``: ``model.tar.gz``, the model to evaluate (the challenger);
-* ``--test-dir``: ``test.csv`` (header row; the 0/1 label first) and ``schema.json``;
+* ``--test-dir``: ``test.csv`` or its part files ``test-<part>.csv`` (header row; the 0/1
+  label first) and ``schema.json``;
 * ``--champion-dir``: the approved model's ``model.tar.gz``, compared with when
   ``--champion-package-arn`` names that model version; ignored when the ARN is empty (there is
   no approved model, and the pipeline fills the folder with the challenger's own model);
@@ -57,7 +58,7 @@ import tempfile
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -80,7 +81,6 @@ MODEL_ARCHIVE = "model.tar.gz"
 MODEL_FILE = "xgboost-model"
 MODEL_SCHEMA_FILE = "model-schema.json"
 SERVING_CODE = "code/inference.py"
-TEST_FILE = "test.csv"
 SCHEMA_FILE = "schema.json"
 EVALUATION_FILE = "evaluation.json"
 # The model's drift baseline (pipeline_code/drift.py), built from the training split.
@@ -91,7 +91,6 @@ BASELINE_FILE = "baseline.json"
 BASELINE_MAX_ROWS = 1_000_000
 BASELINE_CHUNK_ROWS = 200_000
 BASELINE_SEED = 20_261_206
-TRAIN_FILE = "train.csv"
 GATE_FILE = "gate.json"
 PAYLOAD_ARCHIVE = "sample-payload.tar.gz"
 PAYLOAD_FILE = "payload.csv"
@@ -346,11 +345,11 @@ def _header_problem(path: Path, header: list[str] | None, expected: list[str]) -
     )
 
 
-def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
+def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> Iterator[_Records]:
+    """The records, ``_READ_ROWS`` at a time (at least one chunk, maybe empty)."""
     text = _RecordText(stream)
     reader = csv.reader(text, strict=True)
-    lines: list[int] = []
-    records = _Records(columns=[[] for _ in expected], lines=lines, samples=[])
+    chunk = _RecordChunk(expected)
     try:
         header = next(reader, None)
         text.take()
@@ -365,16 +364,43 @@ def _parse_records(path: Path, stream: TextIO, expected: list[str]) -> _Records:
                     f"line {reader.line_num} of {path} has {len(fields)} fields; the header "
                     f"has {len(expected)}"
                 )
-            for column, value in zip(records.columns, fields, strict=True):
-                column.append(value)
-            lines.append(reader.line_num)
-            if len(records.samples) < SAMPLE_ROWS and fields[0] in LABELS:
-                records.samples.append(_without_label(record))
+            chunk.add(fields, reader.line_num, record)
+            if len(chunk.lines) == _READ_ROWS:
+                yield chunk.records()
     except csv.Error as error:
         raise EvaluationError(
             f"line {reader.line_num} of {path} is not valid CSV: {error}"
         ) from None
-    return records
+    if chunk.lines or not chunk.sampled:
+        yield chunk.records()
+
+
+class _RecordChunk:
+    """Records gathered column by column until a chunk is full; the first ``SAMPLE_ROWS``
+    labelled records of the file are kept as the sample payload."""
+
+    def __init__(self, expected: list[str]) -> None:
+        self.width = len(expected)
+        self.sampled = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.columns: list[list[str]] = [[] for _ in range(self.width)]
+        self.lines: list[int] = []
+        self.samples: list[str] = []
+
+    def add(self, fields: list[str], line: int, record: str) -> None:
+        for column, value in zip(self.columns, fields, strict=True):
+            column.append(value)
+        self.lines.append(line)
+        if self.sampled < SAMPLE_ROWS and fields[0] in LABELS:
+            self.samples.append(_without_label(record))
+            self.sampled += 1
+
+    def records(self) -> _Records:
+        records = _Records(columns=self.columns, lines=self.lines, samples=self.samples)
+        self._start()
+        return records
 
 
 # Bytes read at a time by _plain_layout.
@@ -408,13 +434,16 @@ def _plain_layout(path: Path, fields: int) -> int | None:
     return lines
 
 
-# Rows pandas parses at a time in _plain_columns: its frames come on top of the fields' text.
+# Records typed at a time: only their text is held, besides the typed columns.
 _READ_ROWS = 20_000
 
 
-def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
-    """Each column's fields as text, read by pandas; None if the header is not ``expected``."""
-    columns: list[list[str]] = [[] for _ in expected]
+def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
+    """Each chunk's fields as text, read by pandas, with their line numbers."""
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
+    samples = [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+    line = 2
     with pd.read_csv(
         path,
         encoding="utf-8-sig",
@@ -424,44 +453,43 @@ def _plain_columns(path: Path, expected: list[str]) -> list[list[str]] | None:
         chunksize=_READ_ROWS,
     ) as chunks:
         for chunk in chunks:
-            if list(chunk.columns) != expected:
-                return None
-            for column, name in zip(columns, expected, strict=True):
-                column.extend(chunk[name].tolist())
-    return columns
+            yield _Records(
+                columns=[chunk[name].tolist() for name in expected],
+                lines=range(line, line + len(chunk)),
+                samples=samples if line == 2 else [],
+            )
+            line += len(chunk)
+    if line != lines + 1:  # the layout scan and pandas disagree: should never happen
+        raise EvaluationError(f"{path}: read {line - 2} records of {lines - 1} lines")
 
 
-def _read_plain_records(path: Path, expected: list[str]) -> _Records | None:
-    """``read_records``' result, read by pandas' C parser, when the layout is plain.
+def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] | None:
+    """``read_records``' chunks, read by pandas' C parser, when the layout is plain.
 
-    None when the file's layout is not plain (see ``_plain_layout``) or anything about it
-    would be reported: ``read_records`` then reads it record by record and names the line.
-    The fields are the same text either way, and records are one per line from line 2.
+    None when the file's layout is not plain (see ``_plain_layout``) or its header is not
+    ``expected``: ``read_records`` then reads it record by record and names the line. The
+    fields are the same text either way, and records are one per line from line 2.
     """
     lines = _plain_layout(path, len(expected))
     if lines is None or lines < 2:
         return None
     try:
-        columns = _plain_columns(path, expected)
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
-    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+            header = stream.readline()[:-1].split(",")
+    except (UnicodeDecodeError, OSError):
         return None
-    if columns is None or len(columns[0]) != lines - 1:
+    if header != expected:
         return None
-    return _Records(
-        columns=columns,
-        lines=range(2, lines + 1),
-        samples=[line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS],
-    )
+    return _plain_chunks(path, expected, lines)
 
 
-def read_records(path: Path, expected_header: list[str]) -> _Records:
-    """The fields of a CSV file with a header, column by column, with their line numbers."""
+def read_records(path: Path, expected_header: list[str]) -> Iterator[_Records]:
+    """The fields of a CSV file with a header, column by column with their line numbers,
+    ``_READ_ROWS`` records at a time."""
     try:
         # utf-8-sig: a byte-order mark would otherwise become part of the label's name.
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            return _parse_records(path, stream, expected_header)
+            yield from _parse_records(path, stream, expected_header)
     except FileNotFoundError:
         raise EvaluationError(f"test data {path} does not exist") from None
     except IsADirectoryError:
@@ -514,25 +542,107 @@ def categorical_column(texts: Sequence[str]) -> pd.Series:
     return pd.Series([text if text else np.nan for text in texts], dtype=object)
 
 
-def read_test_split(test_dir: Path, file_name: str = TEST_FILE) -> SplitData:
-    """``test.csv`` (or another split's file) typed by ``schema.json``, both from ``test_dir``."""
+def split_files(folder: Path, split: str) -> list[Path]:
+    """The CSV files of a split folder: ``<split>.csv`` alone, or its parts
+    ``<split>-<anything>.csv`` (written by one or more preprocess instances) in sorted name
+    order, whose rows concatenated are the split's rows."""
+    whole = folder / f"{split}.csv"
+    parts = sorted(folder.glob(f"{split}-*.csv"), key=lambda path: path.name)
+    if whole.is_file() and parts:
+        raise EvaluationError(
+            f"{folder} holds both {whole.name} and part files "
+            f"({', '.join(part.name for part in parts)}); a split folder holds either "
+            f"{split}.csv or {split}-<part>.csv files, not both"
+        )
+    if whole.is_file():
+        return [whole]
+    if parts:
+        return parts
+    present = sorted(path.name for path in folder.glob("*.csv")) if folder.is_dir() else []
+    found = f" (found {', '.join(present)})" if present else ""
+    where = "" if folder.is_dir() else " (no such folder)"
+    raise EvaluationError(
+        f"{split} data {whole} does not exist{where}, and there are no part files "
+        f"{split}-<part>.csv in {folder}{found}"
+    )
+
+
+def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
+    return f"{folder}: the part files {', '.join(path.name for path in files)} hold a header"
+
+
+def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
+    """One file's labels, typed features and sample records (none when it has no rows).
+
+    Typed a chunk at a time, so that memory holds the typed columns and one chunk's text
+    rather than every field as text. A file pandas cannot read after all (a row with a field
+    too many on a plain layout) is read again record by record, which names the line.
+    """
+    expected = [schema.label_column, *schema.feature_names]
+    plain = _read_plain_records(path, expected)
+    if plain is not None:
+        try:
+            return _typed_records(path, schema, plain)
+        except EvaluationError:
+            raise
+        except (ValueError, UnicodeDecodeError):  # a ParserError is a ValueError
+            pass
+    return _typed_records(path, schema, read_records(path, expected))
+
+
+def _typed_records(
+    path: Path, schema: Schema, chunks: Iterable[_Records]
+) -> tuple[Labels, pd.DataFrame, list[str]]:
+    labels, features, samples = [], [], []
+    for records in chunks:
+        labels.append(parse_labels(path, schema.label_column, records.columns[0], records.lines))
+        features.append(
+            pd.DataFrame(
+                {
+                    name: parse_numeric(path, name, texts, records.lines)
+                    if kind == "numeric"
+                    else categorical_column(texts)
+                    for (name, kind), texts in zip(
+                        schema.features, records.columns[1:], strict=True
+                    )
+                }
+            )
+        )
+        samples += records.samples
+    if len(features) == 1:
+        return labels[0], features[0], samples
+    return np.concatenate(labels), pd.concat(features, ignore_index=True), samples
+
+
+def read_test_split(test_dir: Path, split: str = "test") -> SplitData:
+    """The test split (or another split) typed by ``schema.json``, both from ``test_dir``:
+    ``<split>.csv``, or its part files concatenated (``split_files``)."""
     schema_path = test_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
-    path = test_dir / file_name
-    expected = [schema.label_column, *schema.feature_names]
-    records = _read_plain_records(path, expected) or read_records(path, expected)
-    if not records.lines:
-        raise EvaluationError(f"{path} has a header but no test rows")
-    labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)
-    features = pd.DataFrame(
-        {
-            name: parse_numeric(path, name, texts, records.lines)
-            if kind == "numeric"
-            else categorical_column(texts)
-            for (name, kind), texts in zip(schema.features, records.columns[1:], strict=True)
-        }
+    files = split_files(test_dir, split)
+    pieces = [_read_split_file(path, schema) for path in files]
+    filled = [piece for piece in pieces if len(piece[0])]
+    if not filled:
+        what = f"{files[0]} has a header" if len(files) == 1 else _parts_hold(test_dir, files)
+        raise EvaluationError(f"{what} but no test rows")
+    return _joined(files[0] if len(files) == 1 else test_dir, schema, filled)
+
+
+def _joined(
+    path: Path, schema: Schema, pieces: Sequence[tuple[Labels, pd.DataFrame, list[str]]]
+) -> SplitData:
+    """The files' rows one after the other (one file's data as it is)."""
+    if len(pieces) == 1:
+        labels, features, samples = pieces[0]
+        return SplitData(path, schema, labels, features, tuple(samples))
+    samples = [sample for piece in pieces for sample in piece[2]][:SAMPLE_ROWS]
+    return SplitData(
+        path,
+        schema,
+        np.concatenate([piece[0] for piece in pieces]),
+        pd.concat([piece[1] for piece in pieces], ignore_index=True),
+        tuple(samples),
     )
-    return SplitData(path, schema, labels, features, tuple(records.samples))
 
 
 # --- models, through their own serving code ---------------------------------------------------
@@ -976,9 +1086,13 @@ def row_keys(start: int, count: int, seed: int = BASELINE_SEED) -> npt.NDArray[n
 
 
 class _Sample:
-    """The rows with the smallest keys seen so far, at most ``max_rows`` once reduced; chunks
-    are merged only when twice that many are pending, so a split of at most ``max_rows``
-    rows is concatenated once, in file order."""
+    """The rows with the smallest keys seen so far, at most ``max_rows`` once reduced.
+
+    Chunks are reduced only when half as many rows again are pending, and a reduction picks
+    the rows to keep by their keys alone before copying any row, so memory holds at most
+    about 2.5 x ``max_rows`` rows; a split of at most ``max_rows`` rows is concatenated once,
+    in file order.
+    """
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
@@ -992,17 +1106,24 @@ class _Sample:
         self.keys.append(row_keys(self.rows, len(chunk)))
         self.rows += len(chunk)
         self.pending += len(chunk)
-        if self.pending > 2 * self.max_rows:
+        if self.pending > self.max_rows + self.max_rows // 2:
             self.reduce()
 
     def reduce(self) -> pd.DataFrame:
+        keys = np.concatenate(self.keys)
+        if len(keys) > self.max_rows:
+            # Keys are distinct (SplitMix64 of distinct positions): exactly max_rows are kept.
+            cut = np.partition(keys, self.max_rows - 1)[self.max_rows - 1]
+            kept = [
+                frame[part <= cut].reset_index(drop=True)
+                for frame, part in zip(self.frames, self.keys, strict=True)
+            ]
+            self.keys = [part[part <= cut] for part in self.keys]
+            self.frames = kept
         frame = (
             pd.concat(self.frames, ignore_index=True) if len(self.frames) > 1 else self.frames[0]
         )
         keys = np.concatenate(self.keys)
-        if len(frame) > self.max_rows:
-            chosen = np.sort(np.argpartition(keys, self.max_rows - 1)[: self.max_rows])
-            frame, keys = frame.iloc[chosen].reset_index(drop=True), keys[chosen]
         self.frames, self.keys, self.pending = [frame], [keys], len(frame)
         return frame
 
@@ -1010,8 +1131,8 @@ class _Sample:
 def read_training_split(
     train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
 ) -> SplitData:
-    """``train.csv`` typed by its ``schema.json``, read by pandas in chunks; at most
-    ``max_rows`` rows are kept.
+    """``train.csv`` (or its part files, in order: ``split_files``) typed by its
+    ``schema.json``, read by pandas in chunks; at most ``max_rows`` rows are kept.
 
     The training split is the largest: unlike the test split, no record is kept as text (it
     gives no sample payload), so it is parsed in C. As for the test split, only an empty cell
@@ -1022,12 +1143,33 @@ def read_training_split(
     """
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
-    path = train_dir / TRAIN_FILE
+    files = split_files(train_dir, "train")
     types: dict[str, Any] = {schema.label_column: np.float64}
     types |= {
         name: object if kind == "categorical" else np.float64 for name, kind in schema.features
     }
     sample = _Sample(max_rows)
+    for path in files:
+        # Row keys continue from file to file, so parts sample as the one file of their rows.
+        _sample_file(path, schema_path, types, sample, chunk_rows)
+    path = files[0] if len(files) == 1 else train_dir
+    if not sample.rows:
+        what = f"{path} has a header" if len(files) == 1 else _parts_hold(train_dir, files)
+        raise EvaluationError(f"{what} and no rows: nothing to build a baseline from")
+    kept = sample.reduce()
+    labels = kept.pop(schema.label_column)
+    if not labels.isin([0, 1]).all():
+        raise EvaluationError(
+            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
+        )
+    return SplitData(
+        path, schema, labels.to_numpy(dtype=np.int64), kept[list(schema.feature_names)], ()
+    )
+
+
+def _sample_file(
+    path: Path, schema_path: Path, types: Mapping[str, Any], sample: _Sample, chunk_rows: int
+) -> None:
     try:
         with pd.read_csv(
             path,
@@ -1044,17 +1186,6 @@ def read_training_split(
         raise EvaluationError(
             f"{path} is not the training split {schema_path} describes: {_first_line(error)}"
         ) from None
-    if not sample.rows:
-        raise EvaluationError(f"{path} has a header and no rows: nothing to build a baseline from")
-    kept = sample.reduce()
-    labels = kept.pop(schema.label_column)
-    if not labels.isin([0, 1]).all():
-        raise EvaluationError(
-            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
-        )
-    return SplitData(
-        path, schema, labels.to_numpy(dtype=np.int64), kept[list(schema.feature_names)], ()
-    )
 
 
 def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:

@@ -9,15 +9,24 @@ A feature column is numeric when all its values are numbers (booleans count as 0
 categorical when they are text; text columns that cannot be categories (identifiers, free
 text, numbers with a text missing-value marker) are refused.
 
+Memory does not grow with the input: the files are read twice, ``CHUNK_ROWS`` rows at a time,
+first into a profile of every column (``ColumnProfile``: counts, extremes, distinct values up
+to the most a categorical column may have), on which every check is made, then again to write
+each row into its split. A row's split is decided by a seeded hash of its values, not by its
+position (``split_codes``). So N processing instances, each given a shard of the files
+(``ShardedByS3Key``), exchange their profiles (the first instance collects and returns them,
+see ``_Exchange``), reach the same verdict, and write the same splits one instance would.
+
 Outputs, in each of ``<train-dir>``, ``<validation-dir>`` and ``<test-dir>`` (section 1 of
 docs/model-contract.md):
 
 * ``<split>.csv`` (``train.csv``, ``validation.csv``, ``test.csv``): UTF-8 with a header row;
   the label column first as 0/1, then the features under their input names and in input
   order: numbers as numbers, categorical values as their input text, a missing value as an
-  empty cell.
+  empty cell. With N instances, or ``--train-parts`` above 1, each instance writes
+  ``<split>-<host>.csv`` instead, and the train split as ``train-<host>-<part>.csv``.
 * ``schema.json``: the label column and its two values as text, the excluded columns, and
-  each feature's name and type (``numeric`` or ``categorical``).
+  each feature's name and type (``numeric`` or ``categorical``); the same on every instance.
 """
 
 from __future__ import annotations
@@ -31,9 +40,12 @@ import itertools
 import json
 import math
 import re
+import socket
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
@@ -41,7 +53,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pandas.api import types as ptypes
-from sklearn.model_selection import train_test_split
 
 if TYPE_CHECKING:
     from _csv import Reader
@@ -732,29 +743,45 @@ def _read_frames(files: Sequence[Path]) -> list[pd.DataFrame]:
 
 
 def read_input(files: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate the CSV files, which must all have a header row with the same columns.
+    """Concatenate the CSV files in memory, after the checks a run makes of each file: for
+    tools and tests that want the data as a frame (a run reads a chunk at a time).
 
     The result is indexed by ``(file, data row)``, so later checks can say where a value is.
     """
-    scans = {path: _scan_file(path) for path in files}
-    headers = {path: _pandas_names(header) for path, (header, _) in scans.items()}
-    problems = [
-        problem
-        for path, (_, layout) in scans.items()
-        for problem in [*layout, *_check_header(path, headers[path])]
-    ]
-    problems += _column_differences(files, headers)
-    if problems:
-        raise DataValidationError(problems)
+    headers, problems = _scanned(files)
+    texts = [text for _, text in problems]
+    readable = [path for path in files if str(path) in headers]
+    texts += _column_differences(readable, _by_path(headers)) if readable else []
+    if texts:
+        raise DataValidationError(texts)
     frames = _read_frames(files)
     # Columns are aligned by name, so files may order them differently; the first file's
     # order is the output order.
-    first, expected = files[0], headers[files[0]]
+    first, expected = files[0], headers[str(files[0])]
     data = pd.concat(frames, keys=[str(path) for path in files], names=["file", "row"])[expected]
     if data.empty:
         where = f"{first}" if len(files) == 1 else f"any of the {len(files)} files"
         raise DataValidationError([f"no data rows: {where} has a header row only"])
     return data
+
+
+def _by_path(headers: dict[str, list[str]]) -> dict[Path, list[str]]:
+    return {Path(path): header for path, header in headers.items()}
+
+
+def _scanned(files: Sequence[Path]) -> tuple[dict[str, list[str]], list[list[str]]]:
+    """Each readable file's header, and each file's problems as ``[file, problem]``."""
+    headers: dict[str, list[str]] = {}
+    problems: list[list[str]] = []
+    for path in files:
+        try:
+            header, layout = _scan_file(path)
+        except DataValidationError as error:
+            problems += [[str(path), problem] for problem in error.problems]
+            continue
+        headers[str(path)] = _pandas_names(header)
+        problems += [[str(path), p] for p in [*layout, *_check_header(path, headers[str(path)])]]
+    return headers, problems
 
 
 def parse_labels(values: pd.Series) -> tuple[pd.Series, list[object]]:
@@ -778,134 +805,23 @@ def parse_labels(values: pd.Series) -> tuple[pd.Series, list[object]]:
     return numeric.where(binary).reindex(values.index).astype("Int8"), offending
 
 
-def _location(index: pd.Index, position: int) -> str:
-    """Where the row at ``position`` came from, for a frame indexed like ``read_input``'s."""
-    label = index[position]
-    if isinstance(label, tuple) and len(label) == 2:
-        path, row = label
-        return f"data row {int(row) + 1} of {path}"
-    return f"data row {position + 1}"
-
-
 def _scalar(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def split_sizes(rows: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
-    """``(validation rows, test rows)``, both rounded against the total row count.
-
-    Whole numbers are handed to ``train_test_split``: a relative float fraction for the second
-    split (``v / (1 - t)``) carries a rounding error that ``ceil`` can turn into one extra row.
-    """
-    return round(validation_fraction * rows), round(test_fraction * rows)
 
 
 def min_rows_per_class(validation_fraction: float, test_fraction: float) -> int:
     """Rows of each class that guarantee every split at least one row of that class.
 
-    A stratified split gives a class about ``count * share`` rows of a split, so the smallest
-    share times the class count must reach one row. (Checked exhaustively against
-    ``split_dataset`` for fractions on a 0.05 grid and randomly elsewhere.)
+    The split gives a class of up to ``EXACT_SPLIT_ROWS`` rows ``round(count * share)`` rows of
+    a split (see ``exact_cuts``), so the smallest share times the class count must reach one
+    row. Rows repeated in the input stay together and can still leave a split short, which the
+    run reports after splitting.
     """
     smallest_share = min(
         validation_fraction, test_fraction, 1 - validation_fraction - test_fraction
     )
     # The tolerance keeps 1 / 0.2 = 5.000000000000001 from demanding a sixth row.
     return math.ceil(1 / smallest_share - 1e-9)
-
-
-def _check_label_column(data: pd.DataFrame, label_column: str) -> None:
-    """Raise if the label column is missing, with a close name as a hint.
-
-    Raised on its own: the features are the columns besides the label, so nothing else can be
-    checked without it.
-    """
-    if label_column in data.columns:
-        return
-    found = [str(c) for c in data.columns]
-    close = difflib.get_close_matches(label_column, found, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise DataValidationError(
-        [f"label column {label_column!r} is missing; columns found: {_quoted(found)}." + hint]
-    )
-
-
-def _feature_count_problems(features: pd.DataFrame, label_column: str) -> list[str]:
-    if features.shape[1] == 0:
-        return [f"there are no feature columns besides the label column {label_column!r}"]
-    return []
-
-
-def _missing_counts(data: pd.DataFrame) -> pd.Series:
-    """Missing cells per column that has any, the label column included."""
-    missing = data.isna().sum()
-    return missing[missing > 0]
-
-
-def _missing_label_problems(missing: pd.Series, label_column: str, rows: int) -> list[str]:
-    """Missing features are data XGBoost handles natively (it learns where they go); a row
-    without a label is not."""
-    if label_column not in missing:
-        return []
-    return [
-        f"label column {label_column!r} has {missing[label_column]} missing value(s) (empty, "
-        f"NA, NaN or null cells) of {rows} rows; every row needs a label, so drop or fill them"
-    ]
-
-
-def _float_columns(features: pd.DataFrame) -> list[str]:
-    """The columns that can hold infinite or out-of-range values: integers and booleans cannot."""
-    return [c for c in features.columns if ptypes.is_float_dtype(features[c].dtype)]
-
-
-def _infinite_problems(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    infinite = {c: int(np.isinf(features[c].to_numpy()).sum()) for c in columns}
-    infinite = {c: n for c, n in infinite.items() if n}
-    if not infinite:
-        return []
-    counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
-    return [f"infinite values in column(s) {counts}"]
-
-
-def _float32_problems(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    too_large = _too_large_for_float32(features, columns)
-    if not too_large:
-        return []
-    return [
-        f"values beyond the float32 range XGBoost computes in (magnitude above "
-        f"{_FLOAT32_MAX:.7g}) in column(s) {', '.join(too_large)}"
-    ]
-
-
-def _constant_problems(features: pd.DataFrame) -> list[str]:
-    """A problem only if every feature is constant: one constant beside others does no harm."""
-    constant = _constant_columns(features)
-    if constant and len(constant) == features.shape[1]:
-        return [
-            f"every feature column is constant, so a model can learn nothing from them: "
-            f"{_listed(constant)}; check that the right data was uploaded"
-        ]
-    return []
-
-
-def _label_problems(
-    values: pd.Series,
-    label_column: str,
-    label_missing: bool,
-    fractions: tuple[float, float],
-    positive_class: str | None = None,
-) -> tuple[pd.Series, list[str]]:
-    """The labels as 0/1 and their problems.
-
-    Classes are counted only when every label is 0 or 1: a label that is not, or is missing,
-    would make the counts wrong and is reported on its own.
-    """
-    labels, problem = binary_labels(values, label_column, positive_class)
-    if problem:
-        return labels, [problem]
-    if label_missing:
-        return labels, []
-    return labels, _class_count_problems(labels, label_column, *fractions)
 
 
 def binary_labels(
@@ -984,66 +900,8 @@ _IDENTIFIER_NAME = re.compile(
 _MIN_ROWS_FOR_ROW_NUMBERS = 10
 
 
-def _excluded(
-    data: pd.DataFrame, label_column: str, exclude_columns: Sequence[str]
-) -> tuple[pd.DataFrame, list[str]]:
-    """``data`` without the columns the user excluded, and the problems with that list."""
-    problems = []
-    unknown = [name for name in exclude_columns if name not in data.columns]
-    if unknown:
-        problems.append(
-            f"exclude_columns names column(s) the data does not have: {_quoted(unknown)}; "
-            f"columns found: {_quoted([str(c) for c in data.columns])}"
-        )
-    if label_column in exclude_columns:
-        problems.append(
-            f"exclude_columns names the label column {label_column!r}; it cannot be excluded"
-        )
-    dropped = [name for name in exclude_columns if name in data.columns and name != label_column]
-    return data.drop(columns=dropped), problems
-
-
-def _identifier_problems(features: pd.DataFrame) -> list[str]:
-    """Columns that identify rows: a model would learn the row order, not the data (a leak)."""
-    found = [
-        f"{name!r} ({reason})"
-        for name in features.columns
-        if (reason := _identifier_reason(str(name), features[name]))
-    ]
-    if not found:
-        return []
-    return [
-        f"column(s) that identify rows rather than describe them: {_listed(found)}; a model "
-        f"trained on them learns the row order, not the data; {_DROP_HINT}"
-    ]
-
-
 def _has_identifier_name(name: str) -> bool:
     return bool(_IDENTIFIER_NAME.search(name.strip()))
-
-
-def _identifier_reason(name: str, column: pd.Series) -> str | None:
-    if _has_identifier_name(name):
-        return "an identifier's name"
-    if _is_row_number(column):
-        return "distinct whole numbers in one run, like row numbers"
-    return None
-
-
-def _is_row_number(column: pd.Series) -> bool:
-    """Distinct whole numbers with no gap, e.g. 0..n-1 or 1..n (in any order)."""
-    if len(column) < _MIN_ROWS_FOR_ROW_NUMBERS or not ptypes.is_numeric_dtype(column.dtype):
-        return False
-    if ptypes.is_bool_dtype(column.dtype) or column.isna().any():
-        return False
-    values = column.to_numpy(dtype=np.float64)
-    # Infinite values are reported on their own; they are no row numbers.
-    if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
-        return False
-    # The range first: it rules out nearly every real column without sorting a million values.
-    if values.max() - values.min() + 1 != len(values):
-        return False
-    return len(np.unique(values)) == len(values)
 
 
 # A text column is categorical unless its values show it is something else; shares are of the
@@ -1062,223 +920,9 @@ _MAX_DISTINCT_SHARE = 0.5
 _MAX_CATEGORIES = 10_000
 
 
-class _Typed(NamedTuple):
-    """A text column typed: numbers, or text with each value as a number (NaN if not one)."""
-
-    values: pd.Series
-    numbers: pd.Series | None = None  # None: the values are numbers
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    """Each value as text, NaN where missing; an empty string is missing, as an empty cell is."""
-    text = column.astype(str).where(column.notna())
-    return text.where(text != "")
-
-
-def _typed(column: pd.Series) -> _Typed:
-    """A text column as 0/1 if it holds only true/false, as numbers if only numbers, else text.
-
-    pandas reads a column of true/false with missing cells, and numbers too large for 64 bits,
-    as text; they stay what they are.
-    """
-    text = _as_text(column)
-    present = text.dropna()
-    words = text.str.strip().str.lower()
-    if len(present) and words.dropna().isin(list(_TRUE_WORDS)).all():
-        return _Typed(words.map(_TRUE_WORDS).astype("Int8"))
-    numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.count() == len(present):
-        return _Typed(numbers.astype("float64"))
-    return _Typed(text, numbers)
-
-
-def _typed_features(features: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The features with their text columns typed (see ``_typed``), and the problems of the
-    text columns that cannot be categories.
-
-    Only columns pandas read as text are looked at, cell by cell; a numeric column costs a
-    look at its type.
-    """
-    typed = {
-        name: _typed(features[name])
-        for name in features.columns
-        if not ptypes.is_numeric_dtype(features[name].dtype)
-    }
-    if not typed:
-        return features, []
-    features = features.copy()
-    for name, column in typed.items():
-        features[name] = column.values
-    # A column named like an identifier is refused as one; more reasons would only add noise.
-    text = {
-        str(name): column
-        for name, column in typed.items()
-        if column.numbers is not None and not _has_identifier_name(str(name))
-    }
-    return features, _text_problems(text, features.index)
-
-
-def _text_problems(columns: dict[str, _Typed], index: pd.Index) -> list[str]:
-    marked = {name: column for name, column in columns.items() if _mostly_numbers(column)}
-    categories = {name: c.values for name, c in columns.items() if name not in marked}
-    return [
-        *_marker_problems(marked, index),
-        *_cardinality_problems(categories),
-        *_carriage_return_problems(categories, index),
-    ]
-
-
-def _mostly_numbers(column: _Typed) -> bool:
-    assert column.numbers is not None
-    return bool(column.numbers.count() >= _MIN_NUMBER_SHARE * column.values.count())
-
-
-def _marker_problems(columns: dict[str, _Typed], index: pd.Index) -> list[str]:
-    if not columns:
-        return []
-    found = [_markers(name, column, index) for name, column in columns.items()]
-    return [
-        f"column(s) of numbers that also hold text, most likely a missing-value marker: "
-        f"{_listed(found)}; an empty cell is the missing-value marker the pipeline "
-        f"understands, so write missing values as empty cells in the export, or {_DROP_HINT}"
-    ]
-
-
-def _markers(name: str, column: _Typed, index: pd.Index) -> str:
-    """``'name' (N of M values are not numbers: 'token' (count), ...; the first in ...)``."""
-    assert column.numbers is not None
-    not_number = column.values.notna() & column.numbers.isna()
-    counts = column.values[not_number].value_counts(sort=False)
-    # Most frequent first, ties in order of appearance, whatever pandas' sort does with ties.
-    tokens = sorted(counts.items(), key=lambda item: -int(item[1]))
-    shown = ", ".join(f"{_clip(str(t))!r} ({int(n)})" for t, n in tokens[:_MAX_SHOWN_VALUES])
-    more = f", ... ({len(tokens)} distinct)" if len(tokens) > _MAX_SHOWN_VALUES else ""
-    first = int(np.argmax(not_number.to_numpy()))
-    return (
-        f"{name!r} ({int(not_number.sum())} of {column.values.count()} values are not "
-        f"numbers: {shown}{more}; the first in {_location(index, first)})"
-    )
-
-
-def _too_many_categories(values: pd.Series) -> bool:
-    present, distinct = values.count(), values.nunique()
-    if distinct > _MAX_CATEGORIES:
-        return True
-    return bool(
-        present >= _MIN_VALUES_FOR_DISTINCT_SHARE and distinct > _MAX_DISTINCT_SHARE * present
-    )
-
-
-def _cardinality_problems(columns: dict[str, pd.Series]) -> list[str]:
-    found = [
-        f"{name!r} ({values.nunique()} distinct of {values.count()} values, e.g. "
-        f"{_clip(str(values.dropna().iloc[0]))!r})"
-        for name, values in columns.items()
-        if _too_many_categories(values)
-    ]
-    if not found:
-        return []
-    return [
-        f"text column(s) with too many distinct values to be categories: {_listed(found)}; "
-        "such a column identifies rows or holds free text, and a model cannot learn from "
-        f"values that barely recur; {_DROP_HINT}"
-    ]
-
-
-def _carriage_return_problems(columns: dict[str, pd.Series], index: pd.Index) -> list[str]:
-    """Values with a carriage return not followed by a line feed.
-
-    The csv module quotes a value only for the characters of its line terminator (a line
-    feed here), so such a value would be written unquoted and read back as two rows.
-    """
-    found = []
-    for name, values in columns.items():
-        without_crlf = values.str.replace("\r\n", "", regex=False)
-        lone = without_crlf.str.contains("\r", regex=False, na=False).astype(bool)
-        if lone.any():
-            first = int(np.argmax(lone.to_numpy()))
-            found.append(
-                f"{name!r} ({int(lone.sum())} value(s), e.g. {_clip(str(values.iloc[first]))!r} "
-                f"in {_location(index, first)})"
-            )
-    if not found:
-        return []
-    return [
-        "text value(s) holding a carriage return (\\r) without a line feed, which the split "
-        f"CSV files cannot keep intact: {_listed(found)}; remove or replace it in the export"
-    ]
-
-
-def validate_frame(
-    data: pd.DataFrame,
-    label_column: str,
-    validation_fraction: float,
-    test_fraction: float,
-    *,
-    positive_class: str | None = None,
-    exclude_columns: Sequence[str] = (),
-) -> tuple[pd.DataFrame, Labels]:
-    """Check the data frame and return ``(features, labels)``; raise with every problem found.
-
-    ``exclude_columns`` are dropped first, everywhere: they are neither checked nor trained on.
-    The features come back typed: the text columns left are the categorical ones, holding
-    their values as text (see ``feature_types``); all others are numeric.
-    """
-    validate_fractions(validation_fraction, test_fraction)
-    _check_label_column(data, label_column)
-    data, problems = _excluded(data, label_column, exclude_columns)
-    features = data.drop(columns=[label_column])
-    problems += _feature_count_problems(features, label_column)
-    features, text_problems = _typed_features(features)
-    problems += _identifier_problems(features)
-    missing = _missing_counts(data)
-    problems += _missing_label_problems(missing, label_column, len(data))
-    problems += text_problems
-    floats = _float_columns(features)
-    problems += _infinite_problems(features, floats)
-    problems += _float32_problems(features, floats)
-    problems += _constant_problems(features)
-    labels, label_problems = _label_problems(
-        data[label_column],
-        label_column,
-        label_column in missing,
-        (validation_fraction, test_fraction),
-        positive_class,
-    )
-    problems += label_problems
-    if problems:
-        raise DataValidationError(problems)
-    return features, labels.to_numpy(dtype=np.int8)
-
-
-def _too_large_for_float32(features: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    """``'name' (count, e.g. value in row)`` for each column holding finite values too large."""
-    found = []
-    for name in columns:
-        values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        outside = np.isfinite(values) & (np.abs(values) > _FLOAT32_MAX)
-        if outside.any():
-            first = int(np.argmax(outside))
-            found.append(
-                f"{name!r} ({int(outside.sum())} value(s), e.g. {float(values[first])!r} in "
-                f"{_location(features.index, first)})"
-            )
-    return found
-
-
-def _constant_columns(features: pd.DataFrame) -> list[str]:
-    """``'name' (always value)`` for each column with a single value (missing counts as one)."""
-    return [
-        f"{name!r} (always {_scalar(features[name].iloc[0])!r})"
-        for name in features.columns
-        if features[name].nunique(dropna=False) <= 1
-    ]
-
-
 def _class_count_problems(
-    labels: pd.Series, label_column: str, validation_fraction: float, test_fraction: float
+    counts: dict[int, int], label_column: str, validation_fraction: float, test_fraction: float
 ) -> list[str]:
-    counts = {cls: int((labels == cls).sum()) for cls in (0, 1)}
     present = ", ".join(f"{n} row(s) with {label_column}={cls}" for cls, n in counts.items())
     if min(counts.values()) == 0:
         only = next(cls for cls, n in counts.items() if n)
@@ -1297,68 +941,42 @@ def _class_count_problems(
     return []
 
 
-def split_dataset(
-    features: pd.DataFrame,
-    labels: Labels,
+def validate_frame(
+    data: pd.DataFrame,
+    label_column: str,
     validation_fraction: float,
     test_fraction: float,
-    seed: int,
     *,
-    label_column: str,
-) -> dict[str, pd.DataFrame]:
-    """Stratified, seeded train/validation/test split.
+    positive_class: str | None = None,
+    exclude_columns: Sequence[str] = (),
+) -> tuple[pd.DataFrame, Labels]:
+    """Check a data frame in memory and return ``(features, labels)``; raise with every problem
+    found. The same checks as a run makes, on one profile of the whole frame.
 
-    Each frame holds the label as 0/1 in its first column, named ``label_column``, then the
-    features under their own names (none is the label's: the label is not a feature).
+    ``exclude_columns`` are dropped first, everywhere: they are neither checked nor trained on.
+    The features come back typed as the splits hold them (see ``typed_rows``).
     """
-    # Booleans become 0/1, as the contract writes them; nullable ones keep their missing cells.
-    numbers = features.astype(
-        {
-            c: "Int8" if isinstance(features[c].dtype, pd.BooleanDtype) else "int8"
-            for c in features.columns
-            if ptypes.is_bool_dtype(features[c].dtype)
-        }
+    validate_fractions(validation_fraction, test_fraction)
+    header = [str(name) for name in data.columns]
+    _check_label_column_named(header, label_column)
+    kept = data.drop(
+        columns=[c for c in data.columns if c in exclude_columns and c != label_column]
     )
-    rows = np.arange(len(labels))
-    validation_rows, test_rows = split_sizes(len(rows), validation_fraction, test_fraction)
-    rest, test = train_test_split(rows, test_size=test_rows, stratify=labels, random_state=seed)
-    train, validation = train_test_split(
-        rest, test_size=validation_rows, stratify=labels[rest], random_state=seed
+    the_plan = plan(
+        profile_frame(kept, label_column),
+        label_column,
+        (validation_fraction, test_fraction),
+        positive_class=positive_class,
+        exclude_columns=exclude_columns,
+        header=header,
     )
-    splits: dict[str, pd.DataFrame] = {}
-    for name, index in zip(SPLITS, (train, validation, test), strict=True):
-        part = numbers.iloc[index].reset_index(drop=True)
-        label = pd.Series(labels[index], name=label_column)
-        splits[name] = pd.concat([label, part], axis="columns")
-    short = [
-        f"{name} has 0 row(s) of class {cls}"
-        for name, part in splits.items()
-        for cls in (0, 1)
-        if not (part.iloc[:, 0] == cls).any()
-    ]
-    if short:
-        raise DataValidationError(
-            [f"too few rows to split with each class in every split: {'; '.join(short)}"]
-        )
-    return splits
-
-
-def class_texts(values: pd.Series, labels: Labels) -> tuple[str, str]:
-    """``(positive, negative)``: the label values as text, stripped, as the input holds them.
-
-    A class spelled more than one way (1 and "true") is named by its first row's spelling.
-    pandas has read 0/1 as numbers (1 is "1", 1.0 is "1.0") and true/false in any case as
-    booleans ("True", "False").
-    """
-    positive, negative = (
-        str(_scalar(values.iloc[int(np.argmax(labels == cls))])).strip() for cls in (1, 0)
-    )
-    return positive, negative
+    rows = typed_rows(kept.reset_index(drop=True), the_plan)
+    return rows.drop(columns=[label_column]), rows[label_column].to_numpy(dtype=np.int8)
 
 
 def feature_types(features: pd.DataFrame) -> list[dict[str, str]]:
-    """``[{"name": ..., "type": "numeric" | "categorical"}]`` of validated features: the text
-    columns left after ``validate_frame`` are the categorical ones."""
+    """``[{"name": ..., "type": "numeric" | "categorical"}]`` of features typed as
+    ``validate_frame`` returns them: the text columns are the categorical ones."""
     return [
         {
             "name": str(name),
@@ -1368,38 +986,34 @@ def feature_types(features: pd.DataFrame) -> list[dict[str, str]]:
     ]
 
 
-def build_schema(
-    label_column: str,
-    classes: tuple[str, str],
-    exclude_columns: Sequence[str],
+def split_dataset(
     features: pd.DataFrame,
-) -> dict[str, object]:
-    """``schema.json``'s content (docs/model-contract.md, section 1)."""
-    positive, negative = classes
-    return {
-        "format_version": SCHEMA_FORMAT_VERSION,
-        "label_column": label_column,
-        "positive_class": positive,
-        "negative_class": negative,
-        "excluded_columns": list(exclude_columns),
-        "features": feature_types(features),
+    labels: Labels,
+    validation_fraction: float,
+    test_fraction: float,
+    seed: int,
+    *,
+    label_column: str,
+) -> dict[str, pd.DataFrame]:
+    """The rows split as a run splits them (``split_codes``), each split with the label as 0/1
+    in its first column, then the features; every split must hold both classes."""
+    rows = pd.concat(
+        [pd.Series(labels, name=label_column, dtype=np.int8), features.reset_index(drop=True)],
+        axis="columns",
+    )
+    fractions = (validation_fraction, test_fraction)
+    hashes = row_hashes(rows, seed)
+    labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
+    cuts = {
+        cls: exact_cuts(hashes[labels == cls], fractions)
+        for cls in (0, 1)
+        if (labels == cls).sum() <= EXACT_SPLIT_ROWS
     }
-
-
-def write_outputs(
-    splits: dict[str, pd.DataFrame], out_dirs: dict[str, Path], schema: dict[str, object]
-) -> None:
-    """``<split>.csv`` and ``schema.json`` in each split's folder.
-
-    pandas writes a float as its shortest repr, which reads back as the same float, and the
-    csv module quotes a name or value that holds a comma, a quote or a line feed; a missing
-    value is an empty cell.
-    """
-    text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-    for name, frame in splits.items():
-        out_dirs[name].mkdir(parents=True, exist_ok=True)
-        write_csv(frame, out_dirs[name] / f"{name}.csv")
-        (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
+    codes = split_codes(hashes, labels, fractions, cuts)
+    counts = np.zeros((len(SPLITS), 2), dtype=np.int64)
+    np.add.at(counts, (codes.astype(np.int64), labels), 1)
+    _check_split_classes(counts)
+    return {name: rows[codes == n].reset_index(drop=True) for n, name in enumerate(SPLITS)}
 
 
 # Rows joined into text at a time by write_csv: their text is held in memory at once.
@@ -1423,26 +1037,17 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     joined with commas a block at a time. A frame with a column of any other type is
     written by pandas itself.
     """
-    columns = [_column_cells(frame.iloc[:, n]) for n in range(frame.shape[1])]
-    if any(cells is None for cells in columns):
-        frame.to_csv(
-            path, index=False, encoding="utf-8", lineterminator="\n", quoting=csv.QUOTE_MINIMAL
-        )
-        return
     with path.open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerow([str(name) for name in frame.columns])
-        for start in range(0, len(frame), _WRITE_ROWS):
-            stop = start + _WRITE_ROWS
-            block = [cells(start, stop) for cells in columns if cells is not None]
-            handle.write("\n".join(map(",".join, zip(*block, strict=True))) + "\n")
+        _write_cells(handle, _frame_cells(frame), frame, 0, len(frame))
 
 
-def _column_cells(column: pd.Series) -> _Cells | None:
+def _column_cells(column: pd.Series, known: _Texts | None = None) -> _Cells | None:
     """How ``write_csv`` writes the column, or None if pandas must."""
     dtype = column.dtype
     if dtype == np.float64:
         values = column.to_numpy()
-        return _coded_cells(values, np.isnan(values), repr)
+        return _coded_cells(values, np.isnan(values), repr, known)
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return _coded_cells(column.to_numpy(), None, str)
     if isinstance(dtype, pd.Int8Dtype):
@@ -1455,20 +1060,60 @@ def _column_cells(column: pd.Series) -> _Cells | None:
 
 
 def _coded_cells(
-    values: npt.NDArray[Any], missing: npt.NDArray[np.bool_] | None, text: Callable[[Any], str]
+    values: npt.NDArray[Any],
+    missing: npt.NDArray[np.bool_] | None,
+    text: Callable[[Any], str],
+    known: _Texts | None = None,
 ) -> _Cells:
-    """Cells of ``text(value)`` (empty where ``missing``), each distinct value formatted once.
+    """Cells of ``text(value)`` (empty where ``missing``), each distinct value formatted once
+    (and once per run with ``known``, the texts of earlier chunks of the column).
 
     Floats are told apart by their bits, since -0.0 == 0.0 but is written "-0.0".
     """
     keys = values.view(np.int64) if values.dtype == np.float64 else values
     # factorize hashes (np.unique would sort): codes in order of first appearance.
     codes, distinct = pd.factorize(keys)
-    texts = np.array([*map(text, distinct.view(values.dtype).tolist()), ""], dtype=object)
+    formatted = (
+        known.texts(distinct, values.dtype, text)
+        if known is not None
+        else list(map(text, distinct.view(values.dtype).tolist()))
+    )
+    texts = np.array([*formatted, ""], dtype=object)
     codes = codes.astype(np.int32 if len(values) < 2**31 else np.int64)
     if missing is not None:
         codes[missing] = len(distinct)
     return lambda start, stop: texts[codes[start:stop]].tolist()  # type: ignore[no-any-return]
+
+
+# Formatted values the split writer keeps between chunks, over all columns (about 70 MB).
+_KNOWN_TEXTS = 1_000_000
+
+
+class _Texts:
+    """A column's formatted values from one chunk to the next: a run's chunks share most of
+    their distinct values (a measurement rounded to a few decimals), and formatting a float is
+    most of the cost of writing it. Keeps at most ``limit`` values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.keys = pd.Index([], dtype=np.int64)
+        self.known: npt.NDArray[Any] = np.array([], dtype=object)
+
+    def texts(
+        self, distinct: npt.NDArray[Any], dtype: np.dtype[Any], text: Callable[[Any], str]
+    ) -> list[str]:
+        found = self.keys.get_indexer(distinct) if len(self.keys) else np.full(len(distinct), -1)
+        result = np.empty(len(distinct), dtype=object)
+        hit = found >= 0
+        result[hit] = self.known[found[hit]]
+        new = np.flatnonzero(~hit)
+        fresh = list(map(text, distinct[new].view(dtype).tolist()))
+        result[new] = fresh
+        room = self.limit - len(self.keys)
+        if room > 0 and len(new):
+            self.keys = self.keys.append(pd.Index(distinct[new[:room]], dtype=np.int64))
+            self.known = np.concatenate([self.known, np.array(fresh[:room], dtype=object)])
+        return result.tolist()  # type: ignore[no-any-return]
 
 
 def _all_text(column: pd.Series) -> bool:
@@ -1489,32 +1134,1375 @@ def _quoted_cell(value: str) -> str:
     return buffer.getvalue()[: -len(",\n")]
 
 
-def _summary(name: str, frame: pd.DataFrame) -> str:
-    positives = int(frame.iloc[:, 0].sum())
-    return f"{name} {len(frame)} ({positives} positive)"
+# --------------------------------------------------------------------------------------------
+# Column profiles: what every check needs, summed chunk by chunk, file by file and instance by
+# instance. Every merge is free of order (counts add; a "first" is the one at the smallest
+# (file, row)), so one instance reading every file and N instances reading a shard each reach
+# the same verdict, and memory holds a chunk and the summaries, never the data.
+# --------------------------------------------------------------------------------------------
+
+# Where a value is: (file, data row from 0). A frame not read from files has the file "" and
+# the row is the position.
+Location = tuple[str, int]
+# One more distinct value than a categorical column may have: a column past the limit is known
+# to be past it without holding every value of an identifier column.
+_MAX_TRACKED = _MAX_CATEGORIES + 1
+_MOD64 = 2**64
+_EXACT_INTEGERS = 2.0**53
+_WORDS = list(_TRUE_WORDS)
+# Rows pandas reads at a time; a chunk of 30 numeric columns is about 50 MB.
+CHUNK_ROWS = 200_000
+
+# The types a validated feature gets (the written file shows numbers and 0/1 alike; the
+# difference is how a number is written: an integer column as integers, others as floats).
+INTEGER, FLOAT, BOOLEAN = "integer", "float", "boolean"
+_MARKED = "numbers with text"
 
 
-def _validated_input(
-    input_dir: Path,
+def _earlier(a: Any, b: Any) -> Any:
+    """Of two ``(location, value)`` pairs (or None), the one at the smaller location."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a if tuple(a[0]) <= tuple(b[0]) else b
+
+
+def _add_counts(into: dict[Any, int] | None, other: dict[Any, int] | None) -> dict[Any, int] | None:
+    """Counts added; None (too many to keep) once past ``_MAX_TRACKED`` distinct values."""
+    if into is None or other is None:
+        return None
+    for key, count in other.items():
+        into[key] = into.get(key, 0) + count
+    return into if len(into) <= _MAX_TRACKED else None
+
+
+def _same(a: object, b: object) -> bool:
+    return a == b or (a is None and b is None)
+
+
+_SUMMED = (
+    "present",
+    "missing",
+    "numbers",
+    "words",
+    "text_chunks",
+    "number_chunks",
+    "float_chunks",
+    "infinite",
+    "too_large",
+    "lone_cr",
+)
+_EARLIEST = ("too_large_first", "not_number_first", "lone_cr_first", "first")
+
+
+@dataclass
+class ColumnProfile:
+    """A feature column's values, summarised for every check ``plan`` makes."""
+
+    present: int = 0
+    missing: int = 0
+    numbers: int = 0  # present values that are numbers
+    words: int = 0  # present values that are true or false
+    text_chunks: int = 0  # chunks pandas read as text
+    number_chunks: int = 0  # chunks pandas read as numbers or booleans
+    float_chunks: int = 0  # chunks of floats, or of booleans with missing cells
+    # Of the values that are numbers:
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    whole: bool = True  # each finite, whole and exact in a float64
+    total: int = 0  # sum modulo 2**64, if whole
+    squares: int = 0  # sum of squares modulo 2**64, if whole
+    infinite: int = 0
+    too_large: int = 0
+    too_large_first: Any = None  # (location, value)
+    # Of the values read as text; None where more than _MAX_TRACKED are distinct:
+    values: dict[str, int] | None = field(default_factory=dict)
+    not_numbers: dict[str, int] | None = field(default_factory=dict)
+    not_number_firsts: dict[str, Location] = field(default_factory=dict)
+    not_number_first: Any = None  # (location, text)
+    lone_cr: int = 0
+    lone_cr_first: Any = None  # (location, text)
+    first: Any = None  # (location, the value or None where missing)
+    varies: bool = False  # not every value (missing counting as one) is the first one
+
+    def merge(self, other: ColumnProfile) -> None:
+        both = self.first is not None and other.first is not None
+        self.varies = (
+            self.varies or other.varies or (both and not _same(self.first[1], other.first[1]))
+        )
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _EARLIEST:
+            setattr(self, name, _earlier(getattr(self, name), getattr(other, name)))
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
+        self.whole = self.whole and other.whole
+        self.total = (self.total + other.total) % _MOD64
+        self.squares = (self.squares + other.squares) % _MOD64
+        self.values = _add_counts(self.values, other.values)
+        self.not_numbers = _add_counts(self.not_numbers, other.not_numbers)
+        if self.not_numbers is None:
+            self.not_number_firsts = {}
+        else:
+            for key, where in other.not_number_firsts.items():
+                mine = self.not_number_firsts.get(key, where)
+                self.not_number_firsts[key] = min(tuple(mine), tuple(where))  # type: ignore[assignment]
+
+    @property
+    def kind(self) -> str:
+        """What the values make the column: boolean, integer, float, or text (categorical
+        or numbers with text, see ``_MARKED``)."""
+        if self.present and self.words == self.present:
+            return BOOLEAN
+        if self.numbers == self.present:
+            if self.text_chunks or self.float_chunks or self.missing or not self.present:
+                return FLOAT
+            return INTEGER
+        if self.numbers >= _MIN_NUMBER_SHARE * self.present:
+            return _MARKED
+        return CATEGORICAL
+
+    @property
+    def distinct(self) -> int | None:
+        return None if self.values is None else len(self.values)
+
+
+@dataclass
+class LabelProfile:
+    """The label column: each distinct value (as ``_label_key`` encodes it) with its count and
+    the first place it appears."""
+
+    missing: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    firsts: dict[str, Location] = field(default_factory=dict)
+    # More distinct values than are kept (the label is then refused anyway).
+    overflow: bool = False
+
+    def merge(self, other: LabelProfile) -> None:
+        self.missing += other.missing
+        self.overflow = self.overflow or other.overflow
+        for key, count in other.counts.items():
+            if key not in self.counts and len(self.counts) >= _MAX_TRACKED:
+                self.overflow = True
+                continue
+            self.counts[key] = self.counts.get(key, 0) + count
+            where = tuple(other.firsts[key])
+            self.firsts[key] = min(tuple(self.firsts.get(key, where)), where)  # type: ignore[assignment]
+
+    def ordered(self) -> list[str]:
+        """The keys in order of first appearance."""
+        return sorted(self.counts, key=lambda key: tuple(self.firsts[key]))
+
+
+@dataclass
+class TableProfile:
+    rows: int = 0
+    label: LabelProfile = field(default_factory=LabelProfile)
+    columns: dict[str, ColumnProfile] = field(default_factory=dict)
+
+    def merge(self, other: TableProfile) -> None:
+        self.rows += other.rows
+        self.label.merge(other.label)
+        for name, column in other.columns.items():
+            if name in self.columns:
+                self.columns[name].merge(column)
+            else:
+                self.columns[name] = column
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TableProfile:
+        return cls(
+            rows=data["rows"],
+            label=LabelProfile(**data["label"]),
+            columns={name: ColumnProfile(**c) for name, c in data["columns"].items()},
+        )
+
+
+class _Where(NamedTuple):
+    """The locations of a chunk's rows: their file (one for all, or one each) and data row."""
+
+    path: str | Sequence[str]
+    rows: npt.NDArray[np.int64]
+
+    def at(self, position: int) -> Location:
+        path = self.path if isinstance(self.path, str) else str(self.path[position])
+        return (path, int(self.rows[position]))
+
+
+def _frame_where(frame: pd.DataFrame) -> _Where:
+    """Locations of a frame's rows: by its (file, row) index as ``read_input`` makes it, else
+    by position."""
+    index = frame.index
+    if isinstance(index, pd.MultiIndex) and index.nlevels == 2:
+        return _Where(
+            index.get_level_values(0).astype(str).tolist(),
+            index.get_level_values(1).to_numpy(dtype=np.int64),
+        )
+    return _Where("", np.arange(len(frame), dtype=np.int64))
+
+
+def _label_key(value: object) -> str:
+    """A label value as JSON of [kind, value]: kinds b(oolean), i(nteger), f(loat), s(tring)."""
+    value = _scalar(value)
+    if isinstance(value, bool):
+        return json.dumps(["b", value])
+    if isinstance(value, int):
+        return json.dumps(["i", value])
+    if isinstance(value, float):
+        return json.dumps(["f", value])
+    return json.dumps(["s", str(value)])
+
+
+def _profile_label(column: pd.Series, where: _Where) -> LabelProfile:
+    present = column.dropna()
+    profile = LabelProfile(missing=len(column) - len(present))
+    positions = np.flatnonzero(column.notna().to_numpy())
+    firsts = present.reset_index(drop=True).drop_duplicates()
+    counts = present.value_counts(sort=False, dropna=True)
+    for position, value in firsts.items():
+        key = _label_key(value)
+        if key in profile.counts:  # 1 and 1.0 in one object column: one key
+            continue
+        profile.counts[key] = int(counts[value])
+        profile.firsts[key] = where.at(int(positions[int(position)]))  # type: ignore[call-overload]
+    return profile
+
+
+def _profile_column(column: pd.Series, where: _Where) -> ColumnProfile:
+    missing = column.isna().to_numpy()
+    profile = ColumnProfile(present=int((~missing).sum()), missing=int(missing.sum()))
+    if len(column):
+        profile.first = (where.at(0), None if missing[0] else _scalar(column.iloc[0]))
+        profile.varies = _varies(column, missing)
+    if ptypes.is_bool_dtype(column.dtype):
+        profile.words, profile.number_chunks = profile.present, 1
+        profile.float_chunks = int(profile.missing > 0)
+    elif ptypes.is_numeric_dtype(column.dtype):
+        profile.numbers, profile.number_chunks = profile.present, 1
+        profile.float_chunks = int(not ptypes.is_integer_dtype(column.dtype))
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)[~missing]
+        _number_stats(profile, values, ~missing, where)
+    else:
+        profile.text_chunks = 1
+        _text_stats(profile, column, missing, where)
+    return profile
+
+
+def _varies(column: pd.Series, missing: npt.NDArray[np.bool_]) -> bool:
+    if missing.any() and not missing.all():
+        return True
+    if missing.all():
+        return False
+    values = column.to_numpy()
+    return bool((values != values[0]).any())
+
+
+def _number_stats(
+    profile: ColumnProfile,
+    values: npt.NDArray[np.float64],
+    positions: npt.NDArray[np.int64] | npt.NDArray[np.bool_],
+    where: _Where,
+) -> None:
+    """``positions``: each value's position in the chunk, or a mask of the present positions
+    (turned into positions only when one is reported)."""
+    if not len(values):
+        return
+    finite = np.isfinite(values)
+    magnitudes = np.abs(values)
+    profile.infinite = int((~finite).sum())
+    too_large = finite & (magnitudes > _FLOAT32_MAX)
+    profile.too_large = int(too_large.sum())
+    if profile.too_large:
+        first = int(np.argmax(too_large))
+        if positions.dtype == np.bool_:
+            positions = np.flatnonzero(positions)
+        profile.too_large_first = (where.at(int(positions[first])), float(values[first]))
+    profile.minimum, profile.maximum = float(values.min()), float(values.max())
+    profile.whole = bool(
+        finite.all()
+        and (magnitudes <= _EXACT_INTEGERS).all()
+        and np.array_equal(values, np.floor(values))
+    )
+    if profile.whole:
+        # uint64 arithmetic wraps around, which is the sum modulo 2**64.
+        integers = values.astype(np.int64).view(np.uint64)
+        profile.total = int(integers.sum(dtype=np.uint64))
+        profile.squares = int((integers * integers).sum(dtype=np.uint64))
+
+
+def _text_stats(
+    profile: ColumnProfile, column: pd.Series, missing: npt.NDArray[np.bool_], where: _Where
+) -> None:
+    """Counts of the text values, each distinct value judged once."""
+    positions = np.flatnonzero(~missing)
+    text = pd.Series(column.to_numpy(dtype=object)[~missing], dtype=object).astype(str)
+    empty = (text == "").to_numpy()
+    if empty.any():
+        # An empty string is a missing value, as an empty cell is.
+        profile.present -= int(empty.sum())
+        profile.missing += int(empty.sum())
+        profile.varies = True
+        text, positions = text[~empty].reset_index(drop=True), positions[~empty]
+    codes, uniques = pd.factorize(text)
+    keys = np.asarray(uniques, dtype=object)
+    tally = np.bincount(codes, minlength=len(keys)).astype(np.int64)
+    words = pd.Index(keys, dtype=object).str.strip().str.lower().isin(_WORDS)
+    with np.errstate(over="ignore"):
+        numbers = pd.to_numeric(pd.Series(keys, dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    is_number = ~np.isnan(numbers)
+    profile.words = int(tally[words].sum())
+    profile.numbers = int(tally[is_number].sum())
+    if is_number.any():
+        row_numbers = numbers[codes]
+        rows = ~np.isnan(row_numbers)
+        _number_stats(profile, row_numbers[rows], positions[rows], where)
+    profile.values = (
+        dict(zip(keys.tolist(), tally.tolist(), strict=True)) if len(keys) <= _MAX_TRACKED else None
+    )
+    found = _Found(codes, positions, where, keys, tally)
+    not_numbers = np.flatnonzero(~is_number)
+    if len(not_numbers):
+        profile.not_numbers = found.counts(not_numbers)
+        if profile.not_numbers is not None:
+            profile.not_number_firsts = found.firsts(not_numbers)
+        profile.not_number_first = found.first(not_numbers)
+    lone = np.flatnonzero(["\r" in key.replace("\r\n", "") for key in keys.tolist()])
+    if len(lone):
+        profile.lone_cr = int(tally[lone].sum())
+        profile.lone_cr_first = found.first(lone)
+
+
+class _Found(NamedTuple):
+    """A chunk's distinct text values (``keys``, counted in ``tally``) and, per row, the code
+    of its value; for finding where some of the values first appear."""
+
+    codes: npt.NDArray[np.intp]
+    positions: npt.NDArray[np.int64]
+    where: _Where
+    keys: npt.NDArray[Any]
+    tally: npt.NDArray[np.int64]
+
+    def counts(self, which: npt.NDArray[np.intp]) -> dict[str, int] | None:
+        if len(which) > _MAX_TRACKED:
+            return None
+        return dict(zip(self.keys[which].tolist(), self.tally[which].tolist(), strict=True))
+
+    def firsts(self, which: npt.NDArray[np.intp]) -> dict[str, Location]:
+        """Where each of the values first appears."""
+        first_rows = np.empty(len(self.keys), dtype=np.int64)
+        # Assigned from the last row back, so each value keeps its first row.
+        first_rows[self.codes[::-1]] = np.arange(len(self.codes) - 1, -1, -1)
+        return {str(self.keys[n]): self.where.at(int(self.positions[first_rows[n]])) for n in which}
+
+    def first(self, which: npt.NDArray[np.intp]) -> tuple[Location, str]:
+        row = int(np.argmax(np.isin(self.codes, which)))
+        return (self.where.at(int(self.positions[row])), str(self.keys[self.codes[row]]))
+
+
+def profile_frame(
+    frame: pd.DataFrame, label_column: str, where: _Where | None = None
+) -> TableProfile:
+    """The profile of a frame's label and feature columns (every column besides the label)."""
+    where = _frame_where(frame) if where is None else where
+    profile = TableProfile(rows=len(frame))
+    if label_column in frame.columns:
+        profile.label = _profile_label(frame[label_column], where)
+    for name in frame.columns:
+        if name != label_column:
+            profile.columns[str(name)] = _profile_column(frame[name], where)
+    return profile
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: the verdict on a profile, and how each column is typed and written
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a valid input becomes: the features and their kinds, the label's 0/1 codes."""
+
+    label_column: str
+    features: dict[str, str]  # name -> INTEGER, FLOAT, BOOLEAN or CATEGORICAL, input order
+    codes: dict[str, int]  # _label_key -> 0/1
+    classes: tuple[str, str]  # (positive, negative) as text
+    schema: dict[str, Any]
+    class_rows: tuple[int, int]  # rows of class 0 and of class 1
+
+    @property
+    def text_columns(self) -> list[str]:
+        return [name for name, kind in self.features.items() if kind == CATEGORICAL]
+
+
+def _label_values(label: LabelProfile) -> pd.Series:
+    """The distinct label values in order of appearance, as pandas would type the column."""
+    decoded = [json.loads(key) for key in label.ordered()]
+    kinds = {kind for kind, _ in decoded}
+    if "s" in kinds:
+        return pd.Series(
+            [value if kind == "s" else str(value) for kind, value in decoded], dtype=object
+        )
+    if kinds == {"b"}:
+        return pd.Series([value for _, value in decoded], dtype=bool)
+    dtype = np.float64 if "f" in kinds else np.int64
+    return pd.Series([value for _, value in decoded], dtype=dtype)
+
+
+def _label_verdict(
+    label: LabelProfile,
+    label_column: str,
+    fractions: tuple[float, float],
+    positive_class: str | None,
+) -> tuple[dict[str, int], list[str]]:
+    """Each label key's 0/1 code and the label's problems (missing labels are reported on
+    their own, with the features' problems)."""
+    values = _label_values(label)
+    labels, problem = binary_labels(values, label_column, positive_class)
+    if label.overflow and problem:
+        problem = problem.replace(" distinct values", " or more distinct values", 1)
+    if problem:
+        return {}, [problem]
+    codes = {
+        key: int(code)
+        for key, code in zip(label.ordered(), labels.tolist(), strict=True)
+        if not pd.isna(code)
+    }
+    if label.missing:
+        return codes, []
+    counts = {cls: 0 for cls in (0, 1)}
+    for key, count in label.counts.items():
+        counts[codes[key]] += count
+    return codes, _class_count_problems(counts, label_column, *fractions)
+
+
+def _class_texts(label: LabelProfile, codes: dict[str, int]) -> tuple[str, str]:
+    """``(positive, negative)``: each class as its first row spells it, stripped."""
+    ordered = label.ordered()
+    positive, negative = (
+        str(json.loads(next(key for key in ordered if codes[key] == cls))[1]).strip()
+        for cls in (1, 0)
+    )
+    return positive, negative
+
+
+def plan(
+    profile: TableProfile,
     label_column: str,
     fractions: tuple[float, float],
     *,
-    positive_class: str | None,
-    exclude_columns: Sequence[str],
-) -> tuple[pd.DataFrame, Labels, dict[str, object]]:
-    """The input's features, labels and ``schema.json``; the frame as read is freed on return."""
-    files = find_csv_files(input_dir)
-    data = read_input(files)
-    print(f"Read {len(data)} rows x {data.shape[1]} columns from {len(files)} CSV file(s)")
-    features, labels = validate_frame(
-        data,
+    positive_class: str | None = None,
+    exclude_columns: Sequence[str] = (),
+    header: Sequence[str] = (),
+) -> Plan:
+    """The verdict on the profiled input: a plan, or DataValidationError with every problem.
+
+    ``header`` is every column of the input in order, the label's included (default: the
+    profiled ones); ``exclude_columns`` are dropped before anything else is checked.
+    """
+    header = list(header) or [label_column, *profile.columns]
+    _check_label_column_named(header, label_column)
+    problems = _excluded_problems(header, label_column, exclude_columns)
+    columns = {
+        name: profile.columns[name]
+        for name in header
+        if name != label_column and name not in exclude_columns
+    }
+    if not columns:
+        problems.append(f"there are no feature columns besides the label column {label_column!r}")
+    problems += _identifier_problems_of(columns)
+    problems += _missing_label_problems(profile, label_column)
+    problems += _text_problems_of(columns)
+    problems += _value_problems_of(columns)
+    codes, label_problems = _label_verdict(profile.label, label_column, fractions, positive_class)
+    problems += label_problems
+    if problems:
+        raise DataValidationError(problems)
+    features = {name: column.kind for name, column in columns.items()}
+    classes = _class_texts(profile.label, codes)
+    class_rows = [0, 0]
+    for key, count in profile.label.counts.items():
+        class_rows[codes[key]] += count
+    return Plan(
         label_column,
-        *fractions,
-        positive_class=positive_class,
-        exclude_columns=exclude_columns,
+        features,
+        codes,
+        classes,
+        _schema(label_column, classes, exclude_columns, features),
+        (class_rows[0], class_rows[1]),
     )
-    classes = class_texts(data[label_column], labels)
-    return features, labels, build_schema(label_column, classes, exclude_columns, features)
+
+
+def _missing_label_problems(profile: TableProfile, label_column: str) -> list[str]:
+    """Missing features are data XGBoost handles natively (it learns where they go); a row
+    without a label is not."""
+    if not profile.label.missing:
+        return []
+    return [
+        f"label column {label_column!r} has {profile.label.missing} missing value(s) (empty, "
+        f"NA, NaN or null cells) of {profile.rows} rows; every row needs a label, so drop or "
+        "fill them"
+    ]
+
+
+def _schema(
+    label_column: str,
+    classes: tuple[str, str],
+    exclude_columns: Sequence[str],
+    features: dict[str, str],
+) -> dict[str, Any]:
+    """``schema.json``'s content (docs/model-contract.md, section 1)."""
+    positive, negative = classes
+    return {
+        "format_version": SCHEMA_FORMAT_VERSION,
+        "label_column": label_column,
+        "positive_class": positive,
+        "negative_class": negative,
+        "excluded_columns": list(exclude_columns),
+        "features": [
+            {"name": name, "type": CATEGORICAL if kind == CATEGORICAL else NUMERIC}
+            for name, kind in features.items()
+        ],
+    }
+
+
+def _check_label_column_named(header: Sequence[str], label_column: str) -> None:
+    """Raise if the label column is missing, with a close name as a hint.
+
+    Raised on its own: the features are the columns besides the label, so nothing else can be
+    checked without it.
+    """
+    if label_column in header:
+        return
+    found = [str(c) for c in header]
+    close = difflib.get_close_matches(label_column, found, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise DataValidationError(
+        [f"label column {label_column!r} is missing; columns found: {_quoted(found)}." + hint]
+    )
+
+
+def _excluded_problems(
+    header: Sequence[str], label_column: str, exclude_columns: Sequence[str]
+) -> list[str]:
+    problems = []
+    unknown = [name for name in exclude_columns if name not in header]
+    if unknown:
+        problems.append(
+            f"exclude_columns names column(s) the data does not have: {_quoted(unknown)}; "
+            f"columns found: {_quoted([str(c) for c in header])}"
+        )
+    if label_column in exclude_columns:
+        problems.append(
+            f"exclude_columns names the label column {label_column!r}; it cannot be excluded"
+        )
+    return problems
+
+
+def _is_row_number_column(column: ColumnProfile) -> bool:
+    """Distinct whole numbers with no gap, e.g. 0..n-1 or 1..n (in any order).
+
+    n values from the smallest to the largest with no gap are a run exactly when none repeats;
+    a repeat is caught by the sum and the sum of squares, which for n distinct whole numbers
+    from a to a+n-1 are those of the run (modulo 2**64, which a repeat matches by chance with
+    odds of one in 2**64 or less).
+    """
+    n = column.present
+    if n < _MIN_ROWS_FOR_ROW_NUMBERS or column.missing or column.kind not in (INTEGER, FLOAT):
+        return False
+    if not column.whole or column.maximum - column.minimum + 1 != n:
+        return False
+    a = int(column.minimum)
+    total = n * a + n * (n - 1) // 2
+    squares = n * a * a + a * n * (n - 1) + (n - 1) * n * (2 * n - 1) // 6
+    return column.total == total % _MOD64 and column.squares == squares % _MOD64
+
+
+def _identifier_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    """Columns that identify rows: a model would learn the row order, not the data (a leak)."""
+    found = []
+    for name, column in columns.items():
+        if _has_identifier_name(name):
+            found.append(f"{name!r} (an identifier's name)")
+        elif _is_row_number_column(column):
+            found.append(f"{name!r} (distinct whole numbers in one run, like row numbers)")
+    if not found:
+        return []
+    return [
+        f"column(s) that identify rows rather than describe them: {_listed(found)}; a model "
+        f"trained on them learns the row order, not the data; {_DROP_HINT}"
+    ]
+
+
+def _text_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    # A column named like an identifier is refused as one; more reasons would only add noise.
+    text = {
+        name: c
+        for name, c in columns.items()
+        if c.kind in (_MARKED, CATEGORICAL) and not _has_identifier_name(name)
+    }
+    marked = {name: c for name, c in text.items() if c.kind == _MARKED}
+    categories = {name: c for name, c in text.items() if c.kind == CATEGORICAL}
+    return [
+        *_marker_problems_of(marked),
+        *_cardinality_problems_of(categories),
+        *_lone_cr_problems_of(categories),
+    ]
+
+
+def _where(location: Sequence[Any]) -> str:
+    path, row = location
+    return f"data row {int(row) + 1} of {path}" if path else f"data row {int(row) + 1}"
+
+
+def _marker_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    if not columns:
+        return []
+    found = [_markers_of(name, column) for name, column in columns.items()]
+    return [
+        f"column(s) of numbers that also hold text, most likely a missing-value marker: "
+        f"{_listed(found)}; an empty cell is the missing-value marker the pipeline "
+        f"understands, so write missing values as empty cells in the export, or {_DROP_HINT}"
+    ]
+
+
+def _markers_of(name: str, column: ColumnProfile) -> str:
+    """``'name' (N of M values are not numbers: 'token' (count), ...; the first in ...)``."""
+    # Most frequent first, ties in order of appearance.
+    firsts = column.not_number_firsts
+    tokens = sorted(
+        (column.not_numbers or {}).items(),
+        key=lambda item: (-item[1], tuple(firsts.get(item[0], ("", 0))), item[0]),
+    )
+    shown = ", ".join(f"{_clip(str(t))!r} ({int(n)})" for t, n in tokens[:_MAX_SHOWN_VALUES])
+    if column.not_numbers is None:
+        more = f", ... (more than {_MAX_CATEGORIES} distinct)"
+    else:
+        more = f", ... ({len(tokens)} distinct)" if len(tokens) > _MAX_SHOWN_VALUES else ""
+    return (
+        f"{name!r} ({column.present - column.numbers} of {column.present} values are not "
+        f"numbers: {shown}{more}; the first in {_where(column.not_number_first[0])})"
+    )
+
+
+def _too_many(column: ColumnProfile) -> bool:
+    distinct = column.distinct
+    if distinct is None or distinct > _MAX_CATEGORIES:
+        return True
+    return bool(
+        column.present >= _MIN_VALUES_FOR_DISTINCT_SHARE
+        and distinct > _MAX_DISTINCT_SHARE * column.present
+    )
+
+
+def _cardinality_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    found = []
+    for name, column in columns.items():
+        if _too_many(column):
+            distinct = column.distinct
+            counted = f"more than {_MAX_CATEGORIES}" if distinct is None else str(distinct)
+            example = column.not_number_first or column.first
+            found.append(
+                f"{name!r} ({counted} distinct of {column.present} values, e.g. "
+                f"{_clip(str(_first_present(column) or example[1]))!r})"
+            )
+    if not found:
+        return []
+    return [
+        f"text column(s) with too many distinct values to be categories: {_listed(found)}; "
+        "such a column identifies rows or holds free text, and a model cannot learn from "
+        f"values that barely recur; {_DROP_HINT}"
+    ]
+
+
+def _first_present(column: ColumnProfile) -> object:
+    return column.first[1] if column.first is not None and column.first[1] is not None else None
+
+
+def _lone_cr_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    """Values with a carriage return not followed by a line feed.
+
+    The csv module quotes a value only for the characters of its line terminator (a line
+    feed here), so such a value would be written unquoted and read back as two rows.
+    """
+    found = [
+        f"{name!r} ({column.lone_cr} value(s), e.g. {_clip(column.lone_cr_first[1])!r} in "
+        f"{_where(column.lone_cr_first[0])})"
+        for name, column in columns.items()
+        if column.lone_cr
+    ]
+    if not found:
+        return []
+    return [
+        "text value(s) holding a carriage return (\\r) without a line feed, which the split "
+        f"CSV files cannot keep intact: {_listed(found)}; remove or replace it in the export"
+    ]
+
+
+def _value_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    floats = {name: c for name, c in columns.items() if c.kind == FLOAT}
+    return [
+        *_infinite_problems_of(floats),
+        *_float32_problems_of(floats),
+        *_constant_problems_of(columns),
+    ]
+
+
+def _infinite_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    infinite = {name: c.infinite for name, c in columns.items() if c.infinite}
+    if not infinite:
+        return []
+    counts = ", ".join(f"{name!r} ({count})" for name, count in infinite.items())
+    return [f"infinite values in column(s) {counts}"]
+
+
+def _float32_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    too_large = [
+        f"{name!r} ({c.too_large} value(s), e.g. {c.too_large_first[1]!r} in "
+        f"{_where(c.too_large_first[0])})"
+        for name, c in columns.items()
+        if c.too_large
+    ]
+    if not too_large:
+        return []
+    return [
+        f"values beyond the float32 range XGBoost computes in (magnitude above "
+        f"{_FLOAT32_MAX:.7g}) in column(s) {', '.join(too_large)}"
+    ]
+
+
+def _constant_problems_of(columns: dict[str, ColumnProfile]) -> list[str]:
+    """A problem only if every feature is constant: one constant beside others does no harm."""
+    constant = [
+        f"{name!r} (always {_typed_value(c)!r})" for name, c in columns.items() if not c.varies
+    ]
+    if constant and len(constant) == len(columns):
+        return [
+            f"every feature column is constant, so a model can learn nothing from them: "
+            f"{_listed(constant)}; check that the right data was uploaded"
+        ]
+    return []
+
+
+def _typed_value(column: ColumnProfile) -> object:
+    """The column's first value as the typed column holds it."""
+    value = column.first[1] if column.first is not None else None
+    if value is None:
+        return math.nan
+    kind = column.kind
+    if kind == BOOLEAN and not isinstance(value, bool):
+        return int(str(value).strip().lower() == "true")
+    if kind in (FLOAT, INTEGER) and isinstance(value, str):
+        return float(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Typed rows and their split
+# --------------------------------------------------------------------------------------------
+
+
+def _label_codes(column: pd.Series, the_plan: Plan) -> npt.NDArray[np.int8]:
+    lookup: dict[object, int] = {}
+    for key, code in the_plan.codes.items():
+        lookup.setdefault(json.loads(key)[1], code)
+    codes = column.map(lookup)
+    if codes.isna().any():  # a value the profile did not see: the input changed under us
+        row = int(np.argmax(codes.isna().to_numpy()))
+        raise DataValidationError(
+            [
+                f"label value {column.iloc[row]!r} was not in the input when it was first read; "
+                "was the input changed during the run?"
+            ]
+        )
+    result: npt.NDArray[np.int8] = codes.to_numpy(dtype=np.int8)
+    return result
+
+
+def _typed_column(column: pd.Series, kind: str) -> pd.Series:
+    """A feature column as the splits hold it, whatever type pandas gave the chunk."""
+    if kind == INTEGER:
+        # int64 or, for values past its range, uint64: written as the integers they are.
+        return column if ptypes.is_integer_dtype(column.dtype) else column.astype(np.int64)
+    if kind == FLOAT:
+        if ptypes.is_numeric_dtype(column.dtype) and not ptypes.is_bool_dtype(column.dtype):
+            return pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan), index=column.index)
+        with np.errstate(over="ignore"):
+            return pd.to_numeric(column.astype(object), errors="coerce").astype(np.float64)
+    if kind == BOOLEAN:
+        if ptypes.is_bool_dtype(column.dtype):
+            return column.astype("Int8")
+        words = column.astype(object).map(lambda v: _TRUE_WORDS.get(str(v).strip().lower()))
+        return words.astype("Int8")
+    text = column.astype(object)
+    text = text.where(text.notna(), None).map(lambda v: None if v is None else str(v))
+    return text.where(text != "", None).astype(object)
+
+
+def typed_rows(frame: pd.DataFrame, the_plan: Plan) -> pd.DataFrame:
+    """The rows as the splits hold them: the label as 0/1 first, then the features, typed."""
+    columns: dict[str, Any] = {
+        the_plan.label_column: _label_codes(frame[the_plan.label_column], the_plan)
+    }
+    for name, kind in the_plan.features.items():
+        columns[name] = _typed_column(frame[name], kind).to_numpy()
+    typed = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    for name, kind in the_plan.features.items():
+        if kind == BOOLEAN:
+            typed[name] = typed[name].astype("Int8")
+    return typed
+
+
+# A class with at most this many rows is split exactly: each split gets its share of the
+# class's rows, rounded, as a stratified split gives it (the rows of the class are ranked by
+# hash, so it is still the same split whatever instance reads them). A larger class is split
+# by fixed cuts of the hash range, whose shares differ from the exact ones by a fraction of a
+# percent at this size, and which no instance needs the others' rows for.
+EXACT_SPLIT_ROWS = 100_000
+_SPLITMIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def row_hashes(rows: pd.DataFrame, seed: int) -> npt.NDArray[np.uint64]:
+    """A seeded 64-bit hash of each row's typed values (not of where the row is).
+
+    pandas' row hash ignores its key for numbers, so the seed is mixed in afterwards with
+    SplitMix64's finalizer, which spreads any change of seed over every bit.
+    """
+    hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
+    golden, first, second = (np.uint64(n) for n in _SPLITMIX)
+    with np.errstate(over="ignore"):
+        z = hashed ^ (np.uint64(seed % 2**64) * golden)
+        z = (z ^ (z >> np.uint64(30))) * first
+        z = (z ^ (z >> np.uint64(27))) * second
+        result: npt.NDArray[np.uint64] = z ^ (z >> np.uint64(31))
+    return result
+
+
+Cuts = dict[int, tuple[int, int]]  # class -> (hashes below: test, below: validation)
+
+
+def exact_cuts(hashes: npt.NDArray[np.uint64], fractions: tuple[float, float]) -> tuple[int, int]:
+    """Hash cuts that give test and validation their rounded share of one class's rows."""
+    ordered = np.sort(hashes)
+    validation, test = (round(share * len(ordered)) for share in fractions)
+    # Two shares rounded up (1.5 and 1.5 of 4 rows) may leave train none: validation gives one.
+    validation = max(0, min(validation, len(ordered) - test - 1))
+
+    def cut(rank: int) -> int:
+        return int(ordered[rank]) if rank < len(ordered) else 2**64
+
+    return cut(test), cut(test + validation)
+
+
+def split_codes(
+    hashes: npt.NDArray[np.uint64],
+    labels: npt.NDArray[Any],
+    fractions: tuple[float, float],
+    cuts: Cuts,
+) -> npt.NDArray[np.int8]:
+    """Each row's split, 0 train, 1 validation, 2 test, decided by its hash alone: one instance
+    or N, any order of files, a row lands in the same split, and a row repeated in the input
+    lands in one split (a duplicate in both train and test would flatter the test score).
+
+    A class in ``cuts`` is cut there (``exact_cuts``); others at fixed shares of the hash range.
+    """
+    unit = (hashes >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    validation, test = fractions
+    codes = np.where(unit < test, 2, np.where(unit < test + validation, 1, 0)).astype(np.int8)
+    for cls, (test_cut, validation_cut) in cuts.items():
+        mine = labels == cls
+        as_int = hashes[mine].astype(object) if validation_cut >= 2**64 else hashes[mine]
+        codes[mine] = np.where(
+            as_int < test_cut, 2, np.where(as_int < validation_cut, 1, 0)
+        ).astype(np.int8)
+    return codes
+
+
+class _SplitWriter:
+    """Writes each split's part files under temporary names; ``commit`` renames them, so a run
+    that fails leaves no partial output."""
+
+    def __init__(self, targets: dict[tuple[int, int], Path], header: Sequence[str]) -> None:
+        self.targets = targets
+        self.parts = max(part for _, part in targets) + 1
+        self.counts = np.zeros((len(SPLITS), 2), dtype=np.int64)
+        self.known = [_Texts(max(1_000, _KNOWN_TEXTS // len(header))) for _ in header]
+        self.handles = {}
+        for key, path in targets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self._partial(path).open("w", encoding="utf-8", newline="")
+            csv.writer(handle, lineterminator="\n").writerow([str(name) for name in header])
+            self.handles[key] = handle
+
+    @staticmethod
+    def _partial(path: Path) -> Path:
+        return path.with_name(f".{path.name}.partial")
+
+    def write_rows(
+        self,
+        rows: pd.DataFrame,
+        hashes: npt.NDArray[np.uint64],
+        options: _Options,
+        cuts: Cuts,
+    ) -> None:
+        """Each row into its split (``split_codes``) and train part (by hash)."""
+        if not len(rows):
+            return
+        labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
+        codes = split_codes(hashes, labels, options.fractions, cuts)
+        # Only the train split is written in parts.
+        parts = np.where(codes == 0, hashes % np.uint64(options.train_parts), 0)
+        self.write(rows, codes, parts)
+
+    def write(
+        self, rows: pd.DataFrame, codes: npt.NDArray[np.int8], parts: npt.NDArray[Any]
+    ) -> None:
+        labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
+        np.add.at(self.counts, (codes.astype(np.int64), labels), 1)
+        # Rows grouped by file (stable: each file keeps the input order), formatted once.
+        groups = codes.astype(np.int64) * self.parts + parts.astype(np.int64)
+        order = np.argsort(groups, kind="stable")
+        ordered = rows.iloc[order].reset_index(drop=True)
+        bounds = np.searchsorted(groups[order], np.arange(len(SPLITS) * self.parts + 1))
+        cells = _frame_cells(ordered, self.known)
+        for group in np.unique(groups).tolist():
+            # Every row has a file: a (split, part) without one would be a KeyError, not a loss.
+            handle = self.handles[divmod(group, self.parts)]
+            _write_cells(handle, cells, ordered, int(bounds[group]), int(bounds[group + 1]))
+
+    def commit(self) -> None:
+        for key, handle in self.handles.items():
+            handle.close()
+            self._partial(self.targets[key]).replace(self.targets[key])
+
+    def abort(self) -> None:
+        for key, handle in self.handles.items():
+            handle.close()
+            self._partial(self.targets[key]).unlink(missing_ok=True)
+
+
+def _frame_cells(frame: pd.DataFrame, known: Sequence[_Texts] | None = None) -> list[_Cells | None]:
+    return [
+        _column_cells(frame.iloc[:, n], None if known is None else known[n])
+        for n in range(frame.shape[1])
+    ]
+
+
+def _write_cells(
+    handle: Any, cells: list[_Cells | None], frame: pd.DataFrame, start: int, stop: int
+) -> None:
+    """Rows ``start:stop`` of ``frame``, as pandas would write them (see ``write_csv``)."""
+    if any(column is None for column in cells):
+        frame.iloc[start:stop].to_csv(
+            handle, index=False, header=False, lineterminator="\n", quoting=csv.QUOTE_MINIMAL
+        )
+        return
+    for block in range(start, stop, _WRITE_ROWS):
+        end = min(block + _WRITE_ROWS, stop)
+        columns = [column(block, end) for column in cells if column is not None]
+        handle.write("\n".join(map(",".join, zip(*columns, strict=True))) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Instances: N processing instances each read a shard of the files (ShardedByS3Key) and agree
+# on one verdict by exchanging their profiles
+# --------------------------------------------------------------------------------------------
+
+# SageMaker writes the job's hosts here in every processing container.
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+DEFAULT_PORT = 9731
+# How long the instances wait for each other to start: SageMaker starts them together, but
+# each downloads its shard first.
+CONNECT_SECONDS = 900.0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The processing job's instances, this one among them, and where the first one listens."""
+
+    hosts: tuple[str, ...] = ("algo-1",)
+    current: str = "algo-1"
+    address: tuple[str, int] | None = None  # default: the first host, DEFAULT_PORT
+
+    def __post_init__(self) -> None:
+        if (
+            not self.hosts
+            or self.current not in self.hosts
+            or len(set(self.hosts)) != len(self.hosts)
+        ):
+            raise ValueError(
+                f"current host {self.current!r} must be one of distinct hosts {list(self.hosts)}"
+            )
+
+    @property
+    def leader(self) -> bool:
+        return self.current == self.hosts[0]
+
+    @property
+    def rendezvous(self) -> tuple[str, int]:
+        return self.address or (self.hosts[0], DEFAULT_PORT)
+
+    @classmethod
+    def from_resource_config(cls, path: Path = RESOURCE_CONFIG) -> Cluster:
+        """The job's hosts as SageMaker lists them; one local host without the file."""
+        if not path.is_file():
+            return cls()
+        config = json.loads(path.read_text(encoding="utf-8"))
+        return cls(tuple(config["hosts"]), config["current_host"])
+
+
+class _Exchange:
+    """Every instance's payload (JSON) to every instance, in host order: the first instance
+    collects them and sends the list back. A peer that dies closes its connection, which ends
+    the others' wait with an error naming it rather than a hang."""
+
+    def __init__(self, cluster: Cluster, connect_seconds: float = CONNECT_SECONDS) -> None:
+        self.cluster = cluster
+        self.peers: dict[str, socket.socket] = {}
+        if len(cluster.hosts) == 1:
+            return
+        if cluster.leader:
+            self._accept(connect_seconds)
+        else:
+            self._connect(connect_seconds)
+
+    def _accept(self, seconds: float) -> None:
+        server = socket.create_server(("", self.cluster.rendezvous[1]), reuse_port=False)
+        server.settimeout(seconds)
+        expected = set(self.cluster.hosts[1:])
+        try:
+            while expected - set(self.peers):
+                try:
+                    connection, _ = server.accept()
+                except TimeoutError:
+                    missing = sorted(expected - set(self.peers))
+                    raise RuntimeError(
+                        f"instance(s) {', '.join(missing)} did not connect to "
+                        f"{self.cluster.current} within {seconds:.0f} s"
+                    ) from None
+                connection.settimeout(None)
+                host = _receive(connection, "a connecting instance")
+                if host not in expected:
+                    connection.close()
+                    continue
+                self.peers[str(host)] = connection
+        finally:
+            server.close()
+
+    def _connect(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        leader = self.cluster.hosts[0]
+        while True:
+            try:
+                connection = socket.create_connection(self.cluster.rendezvous, timeout=10)
+                break
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"could not reach the first instance {leader} at "
+                        f"{self.cluster.rendezvous[0]}:{self.cluster.rendezvous[1]} within "
+                        f"{seconds:.0f} s: {error}"
+                    ) from None
+                time.sleep(0.2)
+        connection.settimeout(None)
+        _send(connection, self.cluster.current)
+        self.peers[leader] = connection
+
+    def allgather(self, payload: Any) -> list[Any]:
+        if len(self.cluster.hosts) == 1:
+            return [payload]
+        if not self.cluster.leader:
+            leader = self.cluster.hosts[0]
+            _send(self.peers[leader], payload)
+            return list(_receive(self.peers[leader], f"the first instance {leader}"))
+        gathered = [payload] + [
+            _receive(self.peers[host], f"instance {host}") for host in self.cluster.hosts[1:]
+        ]
+        for host in self.cluster.hosts[1:]:
+            _send(self.peers[host], gathered)
+        return gathered
+
+    def close(self) -> None:
+        for connection in self.peers.values():
+            connection.close()
+
+    def __enter__(self) -> _Exchange:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _send(connection: socket.socket, payload: Any) -> None:
+    data = json.dumps(payload).encode("utf-8")
+    connection.sendall(len(data).to_bytes(8, "big") + data)
+
+
+def _receive(connection: socket.socket, who: str) -> Any:
+    size = int.from_bytes(_exactly(connection, 8, who), "big")
+    return json.loads(_exactly(connection, size, who).decode("utf-8"))
+
+
+def _exactly(connection: socket.socket, size: int, who: str) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = connection.recv(min(left, 1 << 20))
+        if not chunk:
+            raise RuntimeError(f"{who} closed the connection (it failed: see its log)")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------------------------
+# The step: find and scan the files, profile them, agree on a plan, write the splits
+# --------------------------------------------------------------------------------------------
+
+
+def _attempt(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work()``'s payload, or the problems that stopped it, for the other instances too."""
+    try:
+        return work()
+    except DataValidationError as error:
+        return {"problems": [["", problem] for problem in error.problems]}
+
+
+def _raise_gathered(payloads: Sequence[dict[str, Any]]) -> None:
+    """Raise with every instance's problems, in file order (folder-wide ones first)."""
+    problems = [tuple(p) for payload in payloads for p in payload.get("problems", [])]
+    if problems:
+        raise DataValidationError([text for _, text in sorted(problems, key=lambda p: p[0])])
+
+
+def _scan_files(input_dir: Path, instances: int) -> dict[str, Any]:
+    """This instance's files with their headers, and each file's problems."""
+    # With N instances a shard may hold no file at all; the union must hold one.
+    if instances > 1 and not (input_dir.is_dir() and any(_visible_files(input_dir))):
+        return {"files": {}, "problems": []}
+    headers, problems = _scanned(find_csv_files(input_dir))
+    return {"files": headers, "problems": problems}
+
+
+def _agreed_files(exchange: _Exchange, input_dir: Path) -> tuple[list[Path], list[str]]:
+    """This instance's files and the header of the first file of all (the output order).
+
+    Every instance's problems, file by file in path order, then the files whose columns
+    differ from the first file's, as ``read_input`` reports them.
+    """
+    payloads = exchange.allgather(
+        _attempt(lambda: _scan_files(input_dir, len(exchange.cluster.hosts)))
+    )
+    headers = _by_path({path: h for p in payloads for path, h in p.get("files", {}).items()})
+    everything = sorted(headers, key=str)
+    problems = [tuple(p) for payload in payloads for p in payload.get("problems", [])]
+    texts = [text for _, text in sorted(problems, key=lambda p: p[0])]
+    texts += _column_differences(everything, headers) if everything else []
+    if texts:
+        raise DataValidationError(texts)
+    if not everything:
+        raise DataValidationError(
+            [f"no CSV files found in the input of any of the {len(payloads)} instances"]
+        )
+    mine = payloads[exchange.cluster.hosts.index(exchange.cluster.current)]["files"]
+    return [Path(path) for path in mine], headers[everything[0]]
+
+
+def _chunks(
+    path: Path, usecols: Sequence[str], text_columns: Sequence[str]
+) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``CHUNK_ROWS`` at a time, indexed by data row."""
+    options: dict[str, Any] = {
+        "encoding": "utf-8-sig",
+        # The scan has rejected ragged rows; index_col=False is the guard should one slip
+        # through, since pandas would otherwise shift every column by one without a word.
+        "index_col": False,
+        "usecols": list(usecols),
+        "chunksize": CHUNK_ROWS,
+        "low_memory": False,
+    }
+    if text_columns:
+        options["dtype"] = {name: str for name in text_columns}
+    try:
+        with pd.read_csv(path, **options) as reader:
+            yield from reader
+    except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
+        raise DataValidationError([f"{path} is not a readable CSV file: {error}".strip()]) from None
+
+
+def _profile_files(
+    files: Sequence[Path], label_column: str, usecols: Sequence[str], text_columns: Sequence[str]
+) -> dict[str, Any]:
+    profile, problems = TableProfile(), []
+    for path in files:
+        try:
+            for chunk in _chunks(path, usecols, text_columns):
+                where = _Where(str(path), chunk.index.to_numpy(dtype=np.int64))
+                profile.merge(profile_frame(chunk, label_column, where))
+        except DataValidationError as error:
+            problems += [[str(path), problem] for problem in error.problems]
+    return {"profile": profile.to_json(), "problems": problems}
+
+
+def _merged(payloads: Sequence[dict[str, Any]]) -> TableProfile:
+    _raise_gathered(payloads)
+    merged = TableProfile()
+    for payload in payloads:
+        merged.merge(TableProfile.from_json(payload["profile"]))
+    return merged
+
+
+class _Options(NamedTuple):
+    label_column: str
+    fractions: tuple[float, float]
+    seed: int
+    positive_class: str | None
+    exclude_columns: tuple[str, ...]
+    train_parts: int
+
+
+def _agreed_plan(
+    exchange: _Exchange, files: Sequence[Path], header: Sequence[str], options: _Options
+) -> Plan:
+    _check_label_column_named(header, options.label_column)
+    usecols = [name for name in header if name not in options.exclude_columns]
+    if options.label_column not in usecols:
+        usecols.append(options.label_column)
+    profile = _merged(
+        exchange.allgather(
+            _attempt(lambda: _profile_files(files, options.label_column, usecols, ()))
+        )
+    )
+    # A column of text with chunks pandas read as numbers ("007" as 7): those chunks again,
+    # as text, so that its categories are the values as written.
+    again = [
+        name
+        for name, column in profile.columns.items()
+        if column.kind == CATEGORICAL and column.number_chunks
+    ]
+    if again:
+        redone = _merged(
+            exchange.allgather(
+                _attempt(lambda: _profile_files(files, options.label_column, again, again))
+            )
+        )
+        profile.columns.update(redone.columns)
+    if not profile.rows:
+        raise DataValidationError(["no data rows: every input file has a header row only"])
+    print(f"Read {profile.rows} rows x {len(usecols)} columns")
+    return plan(
+        profile,
+        options.label_column,
+        options.fractions,
+        positive_class=options.positive_class,
+        exclude_columns=options.exclude_columns,
+        header=header,
+    )
+
+
+def _targets(
+    out_dirs: dict[str, Path], cluster: Cluster, train_parts: int
+) -> dict[tuple[int, int], Path]:
+    """Each (split, part)'s file: ``<split>.csv`` from one instance writing one part, else
+    ``<split>-<host>[-<part>].csv`` (docs/model-contract.md, section 1)."""
+    if len(cluster.hosts) == 1 and train_parts == 1:
+        return {(n, 0): out_dirs[name] / f"{name}.csv" for n, name in enumerate(SPLITS)}
+    targets = {
+        (0, part): out_dirs["train"] / f"train-{cluster.current}-{part:03d}.csv"
+        for part in range(train_parts)
+    }
+    for n, name in enumerate(SPLITS[1:], start=1):
+        targets[(n, 0)] = out_dirs[name] / f"{name}-{cluster.current}.csv"
+    return targets
+
+
+def _write_splits(
+    exchange: _Exchange,
+    files: Sequence[Path],
+    the_plan: Plan,
+    out_dirs: dict[str, Path],
+    options: _Options,
+) -> npt.NDArray[np.int64]:
+    """Write this instance's rows into their splits; return every instance's (split, class)
+    counts, once each split is known to hold both classes."""
+    usecols = [the_plan.label_column, *the_plan.features]
+    exact = [cls for cls in (0, 1) if the_plan.class_rows[cls] <= EXACT_SPLIT_ROWS]
+    writer = _SplitWriter(_targets(out_dirs, exchange.cluster, options.train_parts), usecols)
+    held: list[tuple[pd.DataFrame, npt.NDArray[np.uint64]]] = []
+    try:
+        for path in files:
+            for chunk in _chunks(path, usecols, the_plan.text_columns):
+                rows = typed_rows(chunk, the_plan)[usecols]
+                hashes = row_hashes(rows, options.seed)
+                # Rows of a class split exactly wait until every instance's hashes are known.
+                waiting = rows.iloc[:, 0].isin(exact).to_numpy()
+                if waiting.any():
+                    held.append((rows[waiting], hashes[waiting]))
+                writer.write_rows(rows[~waiting], hashes[~waiting], options, {})
+        cuts = _agreed_cuts(exchange, held, exact, options.fractions)
+        for rows, hashes in held:
+            writer.write_rows(rows, hashes, options, cuts)
+        payloads = exchange.allgather({"counts": writer.counts.tolist()})
+        counts: npt.NDArray[np.int64] = np.sum(
+            [np.asarray(p["counts"], dtype=np.int64) for p in payloads], axis=0
+        )
+        _check_split_classes(counts)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    text = json.dumps(the_plan.schema, indent=2, ensure_ascii=False) + "\n"
+    for name in SPLITS:
+        (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
+    return counts
+
+
+def _agreed_cuts(
+    exchange: _Exchange,
+    held: Sequence[tuple[pd.DataFrame, npt.NDArray[np.uint64]]],
+    exact: Sequence[int],
+    fractions: tuple[float, float],
+) -> Cuts:
+    """The cuts of each exactly split class, from every instance's hashes of its rows."""
+    if not exact:
+        return {}
+    mine = {
+        cls: [
+            int(h)
+            for rows, hashes in held
+            for h in hashes[rows.iloc[:, 0].to_numpy() == cls].tolist()
+        ]
+        for cls in exact
+    }
+    payloads = exchange.allgather({str(cls): hashes for cls, hashes in mine.items()})
+    return {
+        cls: exact_cuts(
+            np.array([h for p in payloads for h in p[str(cls)]], dtype=np.uint64), fractions
+        )
+        for cls in exact
+    }
+
+
+def _check_split_classes(counts: npt.NDArray[np.int64]) -> None:
+    short = [
+        f"{name} has 0 row(s) of class {cls}"
+        for n, name in enumerate(SPLITS)
+        for cls in (0, 1)
+        if not counts[n, cls]
+    ]
+    if short:
+        raise DataValidationError(
+            [f"too few rows to split with each class in every split: {'; '.join(short)}"]
+        )
+
+
+def _summary(counts: npt.NDArray[np.int64]) -> str:
+    return ", ".join(
+        f"{name} {int(counts[n].sum())} ({int(counts[n, 1])} positive)"
+        for n, name in enumerate(SPLITS)
+    )
 
 
 def run(
@@ -1527,25 +2515,32 @@ def run(
     seed: int,
     positive_class: str | None = None,
     exclude_columns: Sequence[str] = (),
-) -> dict[str, pd.DataFrame]:
-    """Validate everything before writing anything, so a failed run leaves no partial output."""
+    cluster: Cluster | None = None,
+    train_parts: int = 1,
+) -> dict[str, dict[int, int]]:
+    """Validate everything before writing anything, so a failed run leaves no partial output.
+
+    Reads the input twice, a chunk at a time: once to profile it (every check is made on the
+    profile), once to write each row into its split. With a ``cluster`` of N instances each
+    reads its own files and they agree on one verdict. Returns each split's rows per class.
+    """
     validate_fractions(validation_fraction, test_fraction)
-    features, labels, schema = _validated_input(
-        input_dir,
+    if train_parts < 1:
+        raise ValueError(f"train_parts must be 1 or more, not {train_parts}")
+    options = _Options(
         label_column,
         (validation_fraction, test_fraction),
-        positive_class=positive_class,
-        exclude_columns=exclude_columns,
+        seed,
+        positive_class,
+        tuple(exclude_columns),
+        train_parts,
     )
-    splits = split_dataset(
-        features, labels, validation_fraction, test_fraction, seed, label_column=label_column
-    )
-    # The splits hold copies of every row: the input's frames go before writing, whose own
-    # memory then comes on top of the splits' alone.
-    del features
-    write_outputs(splits, out_dirs, schema)
-    print("Split: " + ", ".join(_summary(name, frame) for name, frame in splits.items()))
-    return splits
+    with _Exchange(cluster or Cluster()) as exchange:
+        files, header = _agreed_files(exchange, input_dir)
+        the_plan = _agreed_plan(exchange, files, header, options)
+        counts = _write_splits(exchange, files, the_plan, out_dirs, options)
+    print("Split: " + _summary(counts))
+    return {name: {0: int(counts[n, 0]), 1: int(counts[n, 1])} for n, name in enumerate(SPLITS)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1591,18 +2586,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--validation-fraction",
         type=float,
         default=0.15,
-        help="share of the rows for the validation split, stratified by label",
+        help="share of the rows for the validation split, of each class alike",
     )
     parser.add_argument(
         "--test-fraction",
         type=float,
         default=0.15,
-        help="share of the rows for the test split, stratified by label; train gets the rest",
+        help="share of the rows for the test split, of each class alike; train gets the rest",
     )
     parser.add_argument(
-        "--seed", type=int, default=42, help="seed of the split: the same seed, the same split"
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of the split: a row's split is decided by a hash of its values with this "
+        "seed, so the same seed gives the same split on any number of instances",
+    )
+    parser.add_argument(
+        "--train-parts",
+        type=_positive_int,
+        default=1,
+        help="files each instance writes the train split into (the pipeline passes the number "
+        "of training instances, so that a sharded train channel gives each a part)",
+    )
+    parser.add_argument(
+        "--hosts",
+        default="",
+        help="comma-separated hosts of the job, this one with --current-host (default: "
+        f"{RESOURCE_CONFIG}, as SageMaker writes it; without it, one host)",
+    )
+    parser.add_argument("--current-host", default="", help="this instance's host (with --hosts)")
+    parser.add_argument(
+        "--rendezvous",
+        default="",
+        help=f"HOST:PORT the first host listens on for the others (default: the first host, "
+        f"port {DEFAULT_PORT})",
     )
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 1 or more")
+    return value
+
+
+def cluster_from_args(args: argparse.Namespace) -> Cluster:
+    """The instances from --hosts/--current-host, else from SageMaker's resource config."""
+    address = None
+    if args.rendezvous:
+        host, _, port = args.rendezvous.rpartition(":")
+        address = (host, int(port))
+    if args.hosts:
+        hosts = tuple(_column_list(args.hosts))
+        return Cluster(hosts, args.current_host or hosts[0], address)
+    found = Cluster.from_resource_config()
+    return Cluster(found.hosts, found.current, address)
 
 
 def _column_list(text: str) -> list[str]:
@@ -1623,6 +2662,8 @@ def main(argv: list[str] | None = None) -> int:
             # The pipeline passes `--positive-class=` when the environment sets none.
             positive_class=args.positive_class.strip() or None,
             exclude_columns=_column_list(args.exclude_columns),
+            cluster=cluster_from_args(args),
+            train_parts=args.train_parts,
         )
     except DataValidationError as error:
         print(f"preprocess: {error}", file=sys.stderr)

@@ -4,14 +4,17 @@ One self-contained file with two roles (docs/model-contract.md, sections 2 and 3
 
 * **Training** (the pipeline's Train step, run as ``python3 tabular_model.py`` in SageMaker's
   XGBoost framework image; locally ``python -m pipeline_code.tabular_model``): reads
-  ``train/train.csv`` and ``validation/validation.csv`` (header, label first, typed by each
-  folder's ``schema.json``), fits the categories of every categorical feature on the train split
+  ``train/train.csv`` and ``validation/validation.csv``, or their part files
+  ``train-<part>.csv`` and ``validation-<part>.csv`` (header, label first, typed by the
+  folders' ``schema.json``), fits the categories of every categorical feature on the train split
   only, trains with XGBoost's native categorical support and early stopping on the validation
   split, picks the decision threshold that maximises F1 on the validation split, and writes
   ``xgboost-model``, ``model-schema.json`` and ``code/inference.py`` (a copy of this file) to the
   model folder; ``--archive`` also writes ``model.tar.gz`` of them, as SageMaker archives
   ``/opt/ml/model``. With a checkpoint folder (managed spot training) it saves the booster every
   ``--checkpoint-every`` rounds and resumes from the saved booster after an interruption.
+  A training job of N > 1 instances trains one model on all of them, each on its share of the
+  train split, and the first writes it (see "Distributed training" below).
 * **Serving** (``code/inference.py`` in the model archive, loaded by SageMaker's XGBoost
   container in script mode, by ``local_predict`` and by Evaluate): ``model_fn``, ``input_fn``,
   ``predict_fn`` and ``output_fn``, plus ``predict_proba`` for a data frame of raw records.
@@ -29,6 +32,7 @@ on this machine's Python 3.11 and pandas 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import difflib
 import gzip
@@ -36,11 +40,15 @@ import io
 import json
 import math
 import os
+import re
+import socket
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -58,6 +66,13 @@ DEFAULT_VALIDATION_DIR = Path("/opt/ml/input/data/validation")
 DEFAULT_MODEL_DIR = Path("/opt/ml/model")
 DEFAULT_HYPERPARAMETERS = Path("/opt/ml/input/config/hyperparameters.json")
 DEFAULT_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+# Every SageMaker training container has it: {"current_host": "algo-1", "hosts": [...], ...}.
+DEFAULT_RESOURCE_CONFIG = Path("/opt/ml/input/config/resourceconfig.json")
+# The first host's XGBoost tracker listens here, and says it is up on the next port.
+TRACKER_PORT = 9099
+# The longest one host waits for another (see _collective): reading a shard of a large split
+# and starting an instance take minutes, not half an hour.
+PEER_TIMEOUT_SECONDS = 1800
 # SageMaker shows this file's text as the training job's FailureReason.
 DEFAULT_FAILURE_FILE = Path("/opt/ml/output/failure")
 # The committed hyperparameters, which the pipeline passes to SageMaker (local runs read them).
@@ -114,6 +129,10 @@ class HyperparameterError(ValueError):
 
 class TrainingDataError(ValueError):
     """A train or validation split cannot be used; the message names the file."""
+
+
+class NoRowsError(TrainingDataError):
+    """A split folder holds no file of its split, or files with a header and no rows."""
 
 
 class ModelFileError(ValueError):
@@ -492,25 +511,100 @@ class Split:
     labels: npt.NDArray[np.float32]
     schema: dict[str, Any]
     path: Path
+    """The split's one file, or its folder when it was read from part files."""
 
 
-def read_split(split_dir: Path, split: str) -> Split:
-    """Read ``<split_dir>/<split>.csv`` with the dtypes its ``schema.json`` declares."""
-    schema = load_schema(split_dir / SCHEMA_FILE)
-    path = split_dir / f"{split}.csv"
-    if not path.is_file():
-        present = sorted(p.name for p in split_dir.glob("*.csv")) if split_dir.is_dir() else []
-        found = f" (found {', '.join(present)})" if present else ""
-        raise TrainingDataError(f"no {path.name} in {split_dir}{found}")
+def split_files(split_dir: Path, split: str) -> list[Path]:
+    """The CSV files of a split folder: ``<split>.csv`` alone, or its parts
+    ``<split>-<anything>.csv`` (one or more preprocess instances wrote them) in sorted name
+    order, whose rows concatenated are the split's rows."""
+    whole = split_dir / f"{split}.csv"
+    parts = sorted(split_dir.glob(f"{split}-*.csv"), key=lambda path: path.name)
+    if whole.is_file() and parts:
+        raise TrainingDataError(
+            f"{split_dir} holds both {whole.name} and part files ({_names(parts)}); a split "
+            f"folder holds either {split}.csv or {split}-<part>.csv files, not both"
+        )
+    if whole.is_file():
+        return [whole]
+    if parts:
+        return parts
+    present = sorted(p.name for p in split_dir.glob("*.csv")) if split_dir.is_dir() else []
+    found = f" (found {_names(present)})" if present else ""
+    where = "" if split_dir.is_dir() else " (no such folder)"
+    raise NoRowsError(
+        f"no {whole.name} in {split_dir}{where} and no part files {split}-<part>.csv{found}"
+    )
+
+
+def _names(paths: Sequence[Path | str]) -> str:
+    return ", ".join(path.name if isinstance(path, Path) else path for path in paths)
+
+
+def read_split(split_dir: Path, split: str, schema: Mapping[str, Any] | None = None) -> Split:
+    """The split's file (or its parts, concatenated) typed by the folder's ``schema.json``,
+    or by ``schema`` when the caller has already settled which schema applies (see
+    ``split_schema``)."""
+    import numpy as np
+    import pandas as pd
+
+    if schema is None:
+        schema = load_schema(split_dir / SCHEMA_FILE)
+    files = split_files(split_dir, split)
+    chunks = [chunk for path in files for chunk in file_chunks(path, schema) if len(chunk[1])]
+    if not chunks:
+        raise NoRowsError(_no_rows(split_dir, files))
+    path = files[0] if len(files) == 1 else split_dir
+    if len(chunks) == 1:
+        return Split(chunks[0][0], chunks[0][1], dict(schema), path)
+    features = pd.concat([chunk[0] for chunk in chunks], ignore_index=True)
+    labels = np.concatenate([chunk[1] for chunk in chunks])
+    return Split(features, labels, dict(schema), path)
+
+
+def _no_rows(split_dir: Path, files: Sequence[Path]) -> str:
+    if len(files) == 1:
+        return f"{files[0]} holds a header but no rows"
+    return f"{split_dir}: the part files {_names(files)} hold a header but no rows"
+
+
+# Rows that pandas parses at a time: the train split streams into XGBoost in chunks this size.
+CHUNK_ROWS = 250_000
+
+Chunk = tuple["pd.DataFrame", "npt.NDArray[np.float32]"]
+
+
+def file_chunks(
+    path: Path,
+    schema: Mapping[str, Any],
+    chunk_rows: int = CHUNK_ROWS,
+    features: Sequence[str] | None = None,
+) -> Iterator[Chunk]:
+    """One CSV file's features and labels, ``chunk_rows`` rows at a time, each checked as a
+    whole file is (errors name the file, and the row within it); none for a file that holds
+    only its header row. ``features`` limits the features read (and checked) to those."""
+    import pandas as pd
+
     columns = [schema["label_column"], *(f["name"] for f in schema["features"])]
     _check_header(path, columns)
-    frame = _read_frame(path, schema)
-    labels = _labels(frame.pop(schema["label_column"]), path, schema["label_column"])
-    _check_finite(frame, schema, path)
-    return Split(frame, labels, schema, path)
+    options = _read_options(schema)
+    if features is not None:
+        # pandas then converts only these columns, the bulk of the cost of parsing.
+        options["usecols"] = [schema["label_column"], *features]
+    try:
+        reader = pd.read_csv(path, index_col=False, chunksize=chunk_rows, **options)
+    except pd.errors.EmptyDataError:
+        raise TrainingDataError(f"{path} holds no rows") from None
+    done = 0
+    with reader:
+        while (frame := _next_frame(reader, path, schema)) is not None:
+            labels = _labels(frame.pop(schema["label_column"]), path, schema["label_column"], done)
+            _check_finite(frame, schema, path)
+            done += len(labels)
+            yield frame, labels
 
 
-def _read_frame(path: Path, schema: Mapping[str, Any]) -> pd.DataFrame:
+def _next_frame(reader: Any, path: Path, schema: Mapping[str, Any]) -> pd.DataFrame | None:
     import numpy as np
     import pandas as pd
 
@@ -520,9 +614,10 @@ def _read_frame(path: Path, schema: Mapping[str, Any]) -> pd.DataFrame:
         # beyond float32 becomes inf, which _check_finite reports by column.
         with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, index_col=False, **_read_options(schema))
-    except pd.errors.EmptyDataError:
-        raise TrainingDataError(f"{path} holds no rows") from None
+            frame: pd.DataFrame = next(reader)
+            return frame
+    except StopIteration:
+        return None
     except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
         raise TrainingDataError(f"{path} is not a well-formed CSV file: {error}") from None
     except ValueError:
@@ -586,19 +681,18 @@ def _first_bad_number(path: Path, schema: Mapping[str, Any]) -> str:
     return f"{path}: a numeric column holds text that is not a number"
 
 
-def _labels(column: pd.Series, path: Path, name: str) -> npt.NDArray[np.float32]:
+def _labels(column: pd.Series, path: Path, name: str, done: int) -> npt.NDArray[np.float32]:
+    """A chunk's labels; ``done`` rows of the file came before it."""
     import numpy as np
 
     labels: npt.NDArray[np.float32] = column.to_numpy(dtype=np.float32)
-    if labels.size == 0:
-        raise TrainingDataError(f"{path} holds a header but no rows")
     bad = ~np.isin(labels, (0.0, 1.0))
     if bad.any():
         row = int(bad.argmax())
         raise TrainingDataError(
-            f"{path}: labels (column {name!r}) must be 0 or 1; row {row + 1} holds "
+            f"{path}: labels (column {name!r}) must be 0 or 1; row {done + row + 1} holds "
             f"{'nothing' if np.isnan(labels[row]) else labels[row]} "
-            f"({int(bad.sum())} such rows)"
+            f"({int(bad.sum())} such rows in rows {done + 1}-{done + len(labels)})"
         )
     return labels
 
@@ -607,7 +701,9 @@ def _check_finite(frame: pd.DataFrame, schema: Mapping[str, Any], path: Path) ->
     import numpy as np
 
     for feature in schema["features"]:
-        if feature["type"] == "numeric" and np.isinf(frame[feature["name"]].to_numpy()).any():
+        if feature["name"] not in frame.columns or feature["type"] != "numeric":
+            continue
+        if np.isinf(frame[feature["name"]].to_numpy()).any():
             raise TrainingDataError(
                 f"{path}: column {feature['name']!r} holds an infinite number (or one beyond "
                 "float32's range), which XGBoost cannot train on"
@@ -741,6 +837,130 @@ def _dmatrix(features: pd.DataFrame, labels: Any = None) -> xgb.DMatrix:
 
 
 # --------------------------------------------------------------------------------------------
+# The train split as XGBoost's matrix, read in chunks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainScan:
+    """What a first pass over the train split finds: its rows, its positive rows, and the
+    sorted categories of every categorical feature (as ``fit_categories`` finds them)."""
+
+    rows: int
+    positives: int
+    categories: dict[str, list[str]]
+
+
+def scan_train(
+    files: Sequence[Path],
+    schema: Mapping[str, Any],
+    chunk_rows: int = CHUNK_ROWS,
+    *,
+    every_cell: bool = True,
+) -> TrainScan:
+    """Count the train split's rows and fit its categories, one chunk at a time.
+
+    Labels and categorical cells are always checked; numeric cells only with ``every_cell``
+    (otherwise ``train_matrix`` checks them as it reads them, and reading only the label and
+    the categorical columns here costs a fraction of parsing every number).
+    """
+    import pandas as pd
+
+    names = [f["name"] for f in schema["features"] if f["type"] == "categorical"]
+    seen: dict[str, set[str]] = {name: set() for name in names}
+    rows = positives = 0
+    only = None if every_cell else names
+    for path in files:
+        for frame, labels in file_chunks(path, schema, chunk_rows, only):
+            rows += len(labels)
+            positives += int(labels.sum())
+            for name in names:
+                seen[name].update(pd.unique(_text_values(frame[name])))
+    for values in seen.values():
+        values.discard(None)  # type: ignore[arg-type]  # missing cells are no category
+    return TrainScan(rows, positives, {name: sorted(values) for name, values in seen.items()})
+
+
+def streams_into_quantiles(hyperparameters: Mapping[str, Value]) -> bool:
+    """Whether the train split can be streamed into a QuantileDMatrix: the hist tree method
+    (``auto`` is hist) of a tree booster; other settings need the rows themselves."""
+    return hyperparameters.get("tree_method", "hist") in ("hist", "auto") and (
+        hyperparameters.get("booster") != "gblinear"
+    )
+
+
+def train_matrix(
+    files: Sequence[Path],
+    schema: Mapping[str, Any],
+    categories: Mapping[str, Sequence[str]],
+    hyperparameters: Mapping[str, Value],
+    chunk_rows: int = CHUNK_ROWS,
+) -> xgb.DMatrix:
+    """The train split as XGBoost's training matrix.
+
+    With the hist tree method, chunks of encoded rows go straight into a QuantileDMatrix, which
+    keeps only each value's bin (a byte), so memory holds one chunk's data frames rather than
+    the whole split's frames plus a float copy in a DMatrix. The bins are those of the
+    quantile sketch that hist builds from a DMatrix too; fed in chunks, the sketch merges the
+    chunks' sketches, which can move a cut point within its bin's share of the rows when a
+    feature has more distinct values than bins.
+    """
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    chunks = _encoded_chunks(files, schema, categories, chunk_rows)
+    if streams_into_quantiles(hyperparameters):
+        max_bin = int(hyperparameters.get("max_bin", 256))
+        return xgb.QuantileDMatrix(
+            _chunk_iterator(chunks), max_bin=max_bin, enable_categorical=True
+        )
+    parts = list(chunks())
+    features = pd.concat([part[0] for part in parts], ignore_index=True)
+    return _dmatrix(features, np.concatenate([part[1] for part in parts]))
+
+
+def _encoded_chunks(
+    files: Sequence[Path],
+    schema: Mapping[str, Any],
+    categories: Mapping[str, Sequence[str]],
+    chunk_rows: int,
+) -> Callable[[], Iterator[Chunk]]:
+    def chunks() -> Iterator[Chunk]:
+        for path in files:
+            for frame, labels in file_chunks(path, schema, chunk_rows):
+                if len(labels):
+                    yield encode_features(frame, schema, categories), labels
+
+    return chunks
+
+
+def _chunk_iterator(chunks: Callable[[], Iterator[Chunk]]) -> xgb.DataIter:
+    import xgboost as xgb
+
+    class _Chunks(xgb.DataIter):
+        """XGBoost reads the chunks twice (sketch, then bins); ``reset`` starts them again."""
+
+        def __init__(self) -> None:
+            super().__init__(release_data=True)
+            self._chunks: Iterator[Chunk] | None = None
+
+        def next(self, input_data: Callable[..., None]) -> bool:
+            if self._chunks is None:
+                self._chunks = chunks()
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            input_data(data=chunk[0], label=chunk[1])
+            return True
+
+        def reset(self) -> None:
+            self._chunks = None
+
+    return _Chunks()
+
+
+# --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
 
@@ -751,11 +971,19 @@ def train(
     dvalidation: xgb.DMatrix,
     checkpoint_dir: Path | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    *,
+    resumed: xgb.Booster | None = None,
 ) -> xgb.Booster:
-    """Train with early stopping on the validation split, resuming from a checkpoint."""
+    """Train with early stopping on the validation split, resuming from a checkpoint.
+
+    ``resumed`` is a checkpoint already loaded (the first host's, shared with every host);
+    without it, ``checkpoint_dir``'s checkpoint is resumed from. Checkpoints are saved into
+    ``checkpoint_dir``.
+    """
     import xgboost as xgb
 
-    resumed = _load_checkpoint(checkpoint_dir, dtrain) if checkpoint_dir else None
+    if resumed is None and checkpoint_dir is not None:
+        resumed = _load_checkpoint(checkpoint_dir, dtrain)
     done = resumed.num_boosted_rounds() if resumed is not None else 0
     callbacks: list[xgb.callback.TrainingCallback] = []
     if "early_stopping_rounds" in hyperparameters:
@@ -815,14 +1043,19 @@ def _checkpoint_callback(directory: Path, every: int) -> xgb.callback.TrainingCa
 
 def _load_checkpoint(directory: Path, dtrain: xgb.DMatrix) -> xgb.Booster | None:
     """The booster of an interrupted run, if ``directory`` holds one for these features."""
-    import xgboost as xgb
-
     path = directory / CHECKPOINT_FILE
     if not path.is_file():
         return None
+    return _checkpoint_booster(path.read_bytes(), str(path), dtrain)
+
+
+def _checkpoint_booster(raw: bytes, path: str, dtrain: xgb.DMatrix) -> xgb.Booster | None:
+    """The checkpoint ``raw`` (read from ``path``) as a booster, None if it does not fit."""
+    import xgboost as xgb
+
     booster = xgb.Booster()
     try:
-        booster.load_model(bytearray(path.read_bytes()))
+        booster.load_model(bytearray(raw))
     except xgb.core.XGBoostError as error:
         print(f"tabular_model: ignoring unreadable checkpoint {path}: {error}", file=sys.stderr)
         return None
@@ -992,6 +1225,30 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also write <model-dir>/{MODEL_ARCHIVE} (SageMaker archives the folder itself)",
     )
     parser.add_argument("--failure-file", type=Path, default=DEFAULT_FAILURE_FILE)
+    cluster = parser.add_argument_group(
+        "distributed training",
+        f"the training job's hosts come from --resource-config; --hosts and --current-host "
+        f"override it (local runs, tests). One host trains alone; N hosts train one model "
+        f"together, the first running the tracker on port {TRACKER_PORT} (and {TRACKER_PORT} + 1 "
+        f"to say it is up) and writing the model.",
+    )
+    cluster.add_argument("--resource-config", type=Path, default=DEFAULT_RESOURCE_CONFIG)
+    cluster.add_argument("--hosts", type=_host_list, metavar="HOST,HOST,...")
+    cluster.add_argument("--current-host", metavar="HOST")
+    cluster.add_argument(
+        "--tracker-address",
+        type=_address,
+        metavar="HOST:PORT",
+        help=f"where the first host's tracker listens (default: the first host, {TRACKER_PORT})",
+    )
+    cluster.add_argument(
+        "--peer-timeout",
+        type=_positive_int,
+        default=PEER_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="the longest a host waits for the others: to start, in each exchange (which "
+        "includes the others' reading of their data), and to finish",
+    )
     return parser
 
 
@@ -1003,29 +1260,50 @@ class _TrainingData:
     dvalidation: xgb.DMatrix
 
 
+def split_schema(
+    train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value]
+) -> dict[str, Any]:
+    """The schema both splits are read with: the validation folder's ``schema.json``.
+
+    The validation channel is always whole on every training instance; the train channel is
+    sharded (ShardedByS3Key), so an instance may get no ``schema.json`` in its train folder.
+    When it has one, the two must be the same file.
+    """
+    schema = load_schema(validation_dir / SCHEMA_FILE)
+    own = train_dir / SCHEMA_FILE
+    if own.is_file() and load_schema(own) != schema:
+        raise TrainingDataError(
+            f"{own} and {validation_dir / SCHEMA_FILE} differ; every split of one preprocess "
+            "run has the same schema"
+        )
+    check_hyperparameters_for_features(hyperparameters, schema)
+    return schema
+
+
+def _check_both_classes(positives: int, rows: int, where: object) -> None:
+    if positives in (0, rows):
+        raise TrainingDataError(f"{where}: the train split needs rows of both classes")
+
+
 def load_training_data(
     train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value]
 ) -> _TrainingData:
     """Both splits as XGBoost matrices, with the categories fitted on the train split.
 
-    Each split's data frames are released once its matrix holds the data, so that the peak
-    memory is one split's frames plus the matrices rather than every copy at once.
+    The train split is read twice in chunks (checked and its categories fitted, then streamed
+    into its matrix: ``train_matrix``), so its data frames are never all in memory at once.
     """
-    train_split = read_split(train_dir, "train")
-    schema = train_split.schema
-    check_hyperparameters_for_features(hyperparameters, schema)
-    if train_split.labels.min() == train_split.labels.max():
-        raise TrainingDataError(f"{train_split.path}: the train split needs rows of both classes")
-    categories = fit_categories(train_split.features, schema)
-    dtrain = _split_matrix(train_split, categories)
-    del train_split
-    validation_split = read_split(validation_dir, "validation")
-    if validation_split.schema != schema:
-        raise TrainingDataError(
-            f"{train_dir / SCHEMA_FILE} and {validation_dir / SCHEMA_FILE} differ; every split "
-            "of one preprocess run has the same schema"
-        )
-    return _TrainingData(schema, categories, dtrain, _split_matrix(validation_split, categories))
+    schema = split_schema(train_dir, validation_dir, hyperparameters)
+    files = split_files(train_dir, "train")
+    scan = scan_train(files, schema, every_cell=False)
+    where = files[0] if len(files) == 1 else train_dir
+    if not scan.rows:
+        raise NoRowsError(_no_rows(train_dir, files))
+    _check_both_classes(scan.positives, scan.rows, where)
+    dtrain = train_matrix(files, schema, scan.categories, hyperparameters)
+    validation_split = read_split(validation_dir, "validation", schema)
+    validation = _split_matrix(validation_split, scan.categories)
+    return _TrainingData(schema, scan.categories, dtrain, validation)
 
 
 def _split_matrix(split: Split, categories: Mapping[str, Sequence[str]]) -> xgb.DMatrix:
@@ -1035,27 +1313,431 @@ def _split_matrix(split: Split, categories: Mapping[str, Sequence[str]]) -> xgb.
 def run(args: argparse.Namespace) -> str:
     """Train and write the model; return a one-line summary."""
     hyperparameters = load_hyperparameters(args.hyperparameters)
+    cluster = cluster_from_args(args)
+    if cluster is not None:
+        return run_distributed(args, hyperparameters, cluster)
     data = load_training_data(args.train_dir, args.validation_dir, hyperparameters)
-    checkpoint_dir = args.checkpoint_dir
+    checkpoint_dir = _existing_dir(args.checkpoint_dir)
     booster = train(
-        hyperparameters,
-        data.dtrain,
-        data.dvalidation,
-        checkpoint_dir if checkpoint_dir is not None and checkpoint_dir.is_dir() else None,
-        args.checkpoint_every,
+        hyperparameters, data.dtrain, data.dvalidation, checkpoint_dir, args.checkpoint_every
     )
+    return _finish(args, hyperparameters, data, booster)
+
+
+def _existing_dir(folder: Path | None) -> Path | None:
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def _finish(
+    args: argparse.Namespace,
+    hyperparameters: Mapping[str, Value],
+    data: _TrainingData,
+    booster: xgb.Booster,
+    *,
+    write: bool = True,
+) -> str:
+    """Choose the decision threshold, write the model (when ``write``), and summarise."""
     # Scored through a DMatrix built as serving builds it, so the cut-off suits served scores.
     threshold = choose_threshold(
         data.dvalidation.get_label(), predict_scores(booster, data.dvalidation)
     )
     schema = model_schema(data.schema, data.categories, threshold, hyperparameters, booster)
-    write_model(args.model_dir, booster, schema)
-    written = archive_model(args.model_dir) if args.archive else args.model_dir
+    if write:
+        write_model(args.model_dir, booster, schema)
+        written = f"wrote {archive_model(args.model_dir) if args.archive else args.model_dir}"
+    else:
+        written = f"wrote nothing to {args.model_dir}: the first host writes the model"
     return (
         f"Trained {booster.num_boosted_rounds()} trees on {data.dtrain.num_row()} rows "
         f"(best iteration {schema['best_iteration']}); decision threshold "
-        f"{threshold[0]:.6f} ({threshold[1]}); wrote {written}"
+        f"{threshold[0]:.6f} ({threshold[1]}); {written}"
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Distributed training (a training job of N > 1 instances)
+# --------------------------------------------------------------------------------------------
+#
+# Every instance reads its own shard of the train split (the train channel is ShardedByS3Key)
+# and the whole validation split, and all of them train one model through XGBoost's collective
+# (Rabit): each round's gradient histograms are summed over the instances, so the trees are
+# those of the union of the shards. The first host runs the tracker that forms the group.
+#
+# The validation split is replicated, not sharded: every host evaluates the same rows, and
+# XGBoost sums a metric's parts over the hosts before dividing (logloss, error and error@t:
+# sum of row losses over row count; auc and aucpr: sum of areas over sum of their
+# normalisers), so N identical copies give the value of one copy (checked for auc, aucpr,
+# logloss, error and error@0.7 with 2 and 3 hosts: equal to the last digit). Every host thus
+# sees the same metric values, early stopping stops every host at the same round (a host that
+# stopped alone would leave the others waiting), and every host picks the same threshold from
+# the same validation scores.
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The training job's hosts, this host, and where the first host's tracker listens."""
+
+    hosts: tuple[str, ...]
+    current_host: str
+    tracker_host: str
+    tracker_port: int
+    timeout: int
+
+    @property
+    def rank(self) -> int:
+        return self.hosts.index(self.current_host)
+
+    def describe(self) -> str:
+        return f"host {self.current_host} (rank {self.rank} of {len(self.hosts)})"
+
+
+class ClusterError(RuntimeError):
+    """The hosts of a distributed training job could not train together; says which and why."""
+
+
+def _host_list(text: str) -> tuple[str, ...]:
+    hosts = tuple(host.strip() for host in text.split(","))
+    if not all(hosts) or len(set(hosts)) != len(hosts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of distinct hosts"
+        )
+    return hosts
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (a port below 65535)")
+    return host, int(port)
+
+
+def _resource_hosts(path: Path) -> tuple[tuple[str, ...], str] | None:
+    """``hosts`` and ``current_host`` of SageMaker's resource config, None without the file."""
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        hosts, current = tuple(config["hosts"]), config["current_host"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ClusterError(
+            f"{path} is not a resource config with 'hosts' and 'current_host': {error}"
+        ) from None
+    if not all(isinstance(host, str) and host for host in (*hosts, current)):
+        raise ClusterError(f"{path}: 'hosts' and 'current_host' must be host names")
+    return hosts, current
+
+
+def cluster_from_args(args: argparse.Namespace) -> Cluster | None:
+    """The job's hosts when there are several, else None (one host trains alone, as ever)."""
+    if args.hosts is not None:
+        if not args.current_host:
+            raise ClusterError("--hosts needs --current-host (this host's name among them)")
+        hosts, current = args.hosts, args.current_host
+    else:
+        found = _resource_hosts(args.resource_config)
+        if found is None:
+            return None
+        hosts, current = found
+    if current not in hosts:
+        raise ClusterError(f"the current host {current!r} is not one of the hosts {list(hosts)}")
+    if len(hosts) == 1:
+        return None
+    tracker_host, tracker_port = args.tracker_address or (hosts[0], TRACKER_PORT)
+    return Cluster(tuple(hosts), current, tracker_host, tracker_port, args.peer_timeout)
+
+
+def _resolve(host: str, timeout: float) -> str:
+    """The address of ``host``, waiting for it to resolve: a new instance's name may not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return socket.gethostbyname(host)
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"the tracker host {host!r} did not resolve within {timeout:g} s: {error}"
+                ) from None
+            time.sleep(1)
+
+
+class _ReadySignal:
+    """A listener beside the tracker whose only answer is "the tracker is up".
+
+    XGBoost's tracker must be listening before any worker connects to it: a worker that
+    connects too early retries on a broken socket and the group fails to form. The other
+    hosts wait for this port instead, which can be probed without disturbing the tracker.
+    """
+
+    def __init__(self, address: str, port: int) -> None:
+        self._server = socket.create_server((address, port))
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:  # socket.timeout is an OSError: look at the stop flag again
+                continue
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._server.close()
+
+
+def _wait_until_ready(address: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"the first host's tracker at {address}:{port - 1} was not up within "
+                    f"{timeout:g} s (no answer on {port}): {error}"
+                ) from None
+            time.sleep(0.05)
+
+
+# Where in XGBoost's sources a message was raised: "[12:00:00] /src/x.cc:83: ", "[x.cc:9|...]: ".
+_XGBOOST_LOCATION = re.compile(r"\[[^\]]*\]:?\s*|\S+\.(?:cc|h):\d+:\s*")
+
+
+def _xgboost_problem(error: BaseException) -> str:
+    """An XGBoost error's own lines, without its native stack trace."""
+    text = str(error).split("Stack trace:", 1)[0]
+    # Lines such as "- [comm.cc:220|22:59:21]: Failed to bootstrap the communication group."
+    lines = (_XGBOOST_LOCATION.sub("", line).strip(" -") for line in text.splitlines())
+    return " ".join(line for line in lines if line)
+
+
+@contextlib.contextmanager
+def _collective(cluster: Cluster) -> Iterator[None]:
+    """Join the hosts' communication group (the first host starts the tracker) for the block.
+
+    ``peer_timeout`` bounds every wait on another host: for the tracker to come up, for all
+    hosts to join and leave the group (the tracker's timeout), and for each collective
+    operation (``dmlc_timeout``), so a host that hangs or whose machine is gone ends the others
+    with an error rather than a wait without end; a host whose process dies closes its sockets
+    and the others fail at once.
+    """
+    address = _resolve(cluster.tracker_host, cluster.timeout)
+    tracker = _start_tracker(cluster, address) if cluster.rank == 0 else None
+    ready = _ReadySignal(address, cluster.tracker_port + 1) if tracker is not None else None
+    if tracker is None:
+        _wait_until_ready(address, cluster.tracker_port + 1, cluster.timeout)
+    try:
+        with _group(cluster, address):
+            yield
+    except (TrainingDataError, HyperparameterError):
+        # Every host raises this one (they agreed on it in an exchange) and leaves the group
+        # in order: the tracker sees them all out before it goes.
+        if tracker is not None:
+            with contextlib.suppress(Exception):
+                tracker.wait_for(cluster.timeout)
+        raise
+    except BaseException:
+        if tracker is not None:
+            # Freed now, quietly: its error repeats the one being raised, which names the host.
+            with contextlib.suppress(Exception):
+                tracker.free()
+        raise
+    finally:
+        if ready is not None:
+            ready.close()
+    if tracker is not None:
+        tracker.wait_for(cluster.timeout)
+
+
+def _start_tracker(cluster: Cluster, address: str) -> Any:
+    from xgboost.tracker import RabitTracker
+
+    # Ranks follow the task ids (sortby="task"), so rank i is hosts[i] on every run.
+    tracker = RabitTracker(
+        n_workers=len(cluster.hosts),
+        host_ip=address,
+        port=cluster.tracker_port,
+        sortby="task",
+        timeout=cluster.timeout,
+    )
+    tracker.start()
+    return tracker
+
+
+@contextlib.contextmanager
+def _group(cluster: Cluster, address: str) -> Iterator[None]:
+    """This host's membership of the group (XGBoost's CommunicatorContext, minus its habit of
+    replacing the block's error with the error of leaving a group whose peer has gone)."""
+    import xgboost as xgb
+    from xgboost import collective
+
+    collective.init(
+        dmlc_tracker_uri=address,
+        dmlc_tracker_port=cluster.tracker_port,
+        dmlc_task_id=f"{cluster.rank:06d}",
+        dmlc_timeout=cluster.timeout,
+    )
+    try:
+        if collective.get_rank() != cluster.rank:
+            raise ClusterError(
+                f"{cluster.describe()} was given rank {collective.get_rank()} by the tracker"
+            )
+        yield
+    except BaseException:
+        with contextlib.suppress(xgb.core.XGBoostError):
+            collective.finalize()
+        raise
+    collective.finalize()
+
+
+def _allgather(value: object) -> list[Any]:
+    """Every host's ``value``, in rank order, on every host."""
+    from xgboost import collective
+
+    rank = collective.get_rank()
+    gathered: list[Any] = []
+    for root in range(collective.get_world_size()):
+        # broadcast refuses None from its root, so each value travels wrapped.
+        wrapped: tuple[Any] | None = (value,) if root == rank else None
+        gathered.append(collective.broadcast(wrapped, root)[0])  # type: ignore[index]
+    return gathered
+
+
+@dataclass(frozen=True)
+class _Shard:
+    """What a host tells the others about its train shard (or why it has none to offer)."""
+
+    host: str
+    problem: str | None = None
+    rows: int = 0
+    positives: int = 0
+    categories: Mapping[str, Sequence[str]] | None = None
+
+
+@dataclass(frozen=True)
+class _Local:
+    """A host's own view of the data: the schema, its train files and the validation split."""
+
+    schema: dict[str, Any]
+    train_files: list[Path]
+    validation: Split
+
+
+def _read_shard(
+    train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value], host: str
+) -> tuple[_Shard, _Local | None]:
+    """This host's train shard (checked, not kept) and the whole validation split, or the
+    problem with them."""
+    try:
+        schema = split_schema(train_dir, validation_dir, hyperparameters)
+        files, scan = _scan_train_shard(train_dir, schema)
+        validation = read_split(validation_dir, "validation", schema)
+    except (TrainingDataError, HyperparameterError) as error:
+        return _Shard(host, problem=str(error)), None
+    shard = _Shard(host, rows=scan.rows, positives=scan.positives, categories=scan.categories)
+    return shard, _Local(schema, files, validation)
+
+
+def _scan_train_shard(train_dir: Path, schema: Mapping[str, Any]) -> tuple[list[Path], TrainScan]:
+    try:
+        files = split_files(train_dir, "train")
+        # Every cell now, so that every host's problem is known before the hosts exchange.
+        scan = scan_train(files, schema, every_cell=True)
+        if not scan.rows:
+            raise NoRowsError(_no_rows(train_dir, files))
+    except NoRowsError as error:
+        raise NoRowsError(
+            f"{error} (the train channel is sharded by file: each training instance gets its "
+            "share of the train split's files, so N instances need at least N part files with "
+            "rows)"
+        ) from None
+    return files, scan
+
+
+def _merge_shards(shards: Sequence[_Shard], train_dir: Path) -> dict[str, list[str]]:
+    """Every host's categories of each feature, sorted; raise naming the hosts that failed."""
+    problems = [f"host {shard.host}: {shard.problem}" for shard in shards if shard.problem]
+    if problems:
+        raise TrainingDataError("; ".join(problems))
+    rows = sum(shard.rows for shard in shards)
+    _check_both_classes(
+        sum(shard.positives for shard in shards),
+        rows,
+        f"{train_dir} on all {len(shards)} hosts ({rows} rows)",
+    )
+    return _union_categories([shard.categories or {} for shard in shards])
+
+
+def _union_categories(
+    fitted: Sequence[Mapping[str, Sequence[str]]],
+) -> dict[str, list[str]]:
+    """The union of the hosts' categories of each feature, sorted as ``fit_categories`` sorts."""
+    return {name: sorted({value for one in fitted for value in one[name]}) for name in fitted[0]}
+
+
+def _shared_checkpoint(cluster: Cluster, checkpoint_dir: Path | None) -> bytes | None:
+    """The first host's checkpoint, sent to every host so that all resume from the same one.
+
+    Managed spot training restores the checkpoint folder on every instance, but only the
+    first host writes checkpoints (they would be the same booster), so its copy is the one.
+    """
+    own: bytes | None = None
+    if cluster.rank == 0 and checkpoint_dir is not None:
+        path = checkpoint_dir / CHECKPOINT_FILE
+        own = path.read_bytes() if path.is_file() else None
+    shared: bytes | None = _allgather(own)[0]
+    return shared
+
+
+def run_distributed(
+    args: argparse.Namespace, hyperparameters: Mapping[str, Value], cluster: Cluster
+) -> str:
+    """Train one model with the other hosts; only the first host writes it."""
+    import xgboost as xgb
+
+    try:
+        with _collective(cluster):
+            return f"{cluster.describe()}: " + _train_together(args, hyperparameters, cluster)
+    except xgb.core.XGBoostError as error:
+        raise ClusterError(
+            f"{cluster.describe()}: training with the hosts {', '.join(cluster.hosts)} failed "
+            f"(a host stopped or did not answer within --peer-timeout {cluster.timeout} s?): "
+            f"{_xgboost_problem(error)}"
+        ) from None
+
+
+def _train_together(
+    args: argparse.Namespace, hyperparameters: Mapping[str, Value], cluster: Cluster
+) -> str:
+    shard, local = _read_shard(
+        args.train_dir, args.validation_dir, hyperparameters, cluster.current_host
+    )
+    # Every host learns every host's problems, so all of them fail with the same message.
+    categories = _merge_shards(_allgather(shard), args.train_dir)
+    assert local is not None  # _merge_shards raised this host's problem
+    # Every host builds its matrix here: a QuantileDMatrix merges the hosts' sketches.
+    dtrain = train_matrix(local.train_files, local.schema, categories, hyperparameters)
+    data = _TrainingData(
+        local.schema, categories, dtrain, _split_matrix(local.validation, categories)
+    )
+    checkpoint_dir = _existing_dir(args.checkpoint_dir)
+    saved = _shared_checkpoint(cluster, checkpoint_dir)
+    source = f"{CHECKPOINT_FILE} of the first host {cluster.hosts[0]}"
+    resumed = _checkpoint_booster(saved, source, dtrain) if saved is not None else None
+    booster = train(
+        hyperparameters,
+        dtrain,
+        data.dvalidation,
+        checkpoint_dir if cluster.rank == 0 else None,
+        args.checkpoint_every,
+        resumed=resumed,
+    )
+    return _finish(args, hyperparameters, data, booster, write=cluster.rank == 0)
 
 
 def _report_failure(message: str, failure_file: Path) -> None:
@@ -1068,7 +1750,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         print(run(args))
-    except (HyperparameterError, TrainingDataError, InputError) as error:
+    except (HyperparameterError, TrainingDataError, InputError, ClusterError) as error:
         _report_failure(str(error), args.failure_file)
         return 1
     return 0

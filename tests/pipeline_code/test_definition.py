@@ -147,3 +147,29 @@ def test_build_refuses_hyperparameters_the_training_job_refuses(build: dict[str,
     assert "hyperparameters.json" in refusal
     assert "'objective'" in refusal and "binary:logistic" in refusal
     assert "'eta'" in refusal
+
+
+@pytest.mark.parametrize("variant", ["standard", "spot"])
+def test_training_instances_share_the_train_split_and_each_gets_all_of_validation(
+    variant: str,
+) -> None:
+    """N training instances each read about 1/N of the train split's files and the whole
+    validation split; one instance gets every file (tabular_model.py trains on either)."""
+    definition = json.loads((DEFINITIONS_DIR / f"{variant}.json").read_text(encoding="utf-8"))
+    (train,) = [step for step in definition["Steps"] if step["Name"] == "Train"]
+    channels = {
+        channel["ChannelName"]: channel for channel in train["Arguments"]["InputDataConfig"]
+    }
+    distribution = {
+        name: channel["DataSource"]["S3DataSource"]["S3DataDistributionType"]
+        for name, channel in channels.items()
+    }
+    assert distribution == {
+        "train": "ShardedByS3Key",
+        "validation": "FullyReplicated",
+        "code": "FullyReplicated",
+    }
+    assert {channels[name]["InputMode"] for name in channels} == {"File"}
+    assert train["Arguments"]["ResourceConfig"]["InstanceCount"] == {
+        "Get": "Parameters.TrainingInstanceCount"
+    }

@@ -1005,7 +1005,7 @@ def test_the_one_pass_read_gives_what_the_record_by_record_read_gives(
         except evaluate.EvaluationError as error:
             return str(error).replace(str(folder), "<dir>")
 
-    monkeypatch.setattr(evaluate, "_READ_ROWS", 2)  # pandas parses several chunks
+    monkeypatch.setattr(evaluate, "_READ_ROWS", 2)  # several chunks, read either way
     fast = read(tmp_path / "fast")
     monkeypatch.setattr(evaluate, "_read_plain_records", lambda path, expected: None)
     slow = read(tmp_path / "slow")
@@ -1038,9 +1038,15 @@ def test_only_a_plain_layout_is_read_in_one_pass(rows: str, plain: bool, tmp_pat
     folder = write_split(tmp_path, HEADER + rows, PLAIN_SCHEMA)
     expected = ["churned", "score", "alt", "colour"]
 
-    records = evaluate._read_plain_records(folder / "test.csv", expected)
+    chunks = evaluate._read_plain_records(folder / "test.csv", expected)
 
-    assert (records is not None) == plain
+    def read_through(chunks: Any) -> bool:
+        try:
+            return bool(list(chunks))
+        except ValueError:  # pandas refuses what the layout scan let through
+            return False
+
+    assert (chunks is not None and read_through(chunks)) == plain
 
 
 def _train_split(folder: Path, rows: int) -> Path:

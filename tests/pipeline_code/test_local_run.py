@@ -166,7 +166,8 @@ def test_steps_run_one_at_a_time_on_what_the_previous_left(
     tmp_path: Path, quick: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The seam `make bench-data` measures each step through, one process per step."""
-    source = random_label_csv(tmp_path / "random.csv")
+    source = tmp_path / "data.csv"
+    local_run.write_default_dataset(source, "label")
     work = tmp_path / "work"
 
     assert run(work, f"--input={source}", "--steps=preprocess") == 0

@@ -1323,7 +1323,9 @@ def test_numbers_are_written_so_that_they_read_back_exactly(tmp_path: Path) -> N
     )
     labels = np.array([0, 1] * 30, dtype=np.int8)
     splits = preprocess.split_dataset(features, labels, 0.2, 0.2, 0, label_column="y")
-    preprocess.write_outputs(splits, out_dirs(tmp_path), {"format_version": 1})
+    for name, split in splits.items():
+        (tmp_path / name).mkdir()
+        preprocess.write_csv(split, tmp_path / name / f"{name}.csv")
 
     rows = [
         row

@@ -519,7 +519,10 @@ def _schema_with(**changes: Any) -> Callable[[Path], None]:
             ),
             ["missing ['contract'], unexpected ['plan']"],
         ),
-        (_set_cell(2, "churned", "2"), ["must be 0 or 1; row 3 holds 2.0 (1 such rows)"]),
+        (
+            _set_cell(2, "churned", "2"),
+            ["must be 0 or 1; row 3 holds 2.0 (1 such rows in rows 1-40)"],
+        ),
         (_set_cell(4, "churned", ""), ["row 5 holds nothing"]),
         (_set_cell(6, "tenure", "abc"), ["row 7 (line 8), column 'tenure': 'abc' is not a number"]),
         (_set_cell(0, "churned", "yes"), ["row 1 (line 2), column 'churned': 'yes'"]),

@@ -361,6 +361,9 @@ def test_preprocess(steps: dict[str, Any]) -> None:
         "--label-column", LABEL,
         {"Std:Join": {"On": "=", "Values": ["--positive-class", POSITIVE_CLASS]}},
         {"Std:Join": {"On": "=", "Values": ["--exclude-columns", EXCLUDE_COLUMNS]}},
+        {"Std:Join": {"On": "=", "Values": [
+            "--train-parts", {"Get": "Parameters.TrainingInstanceCount"}
+        ]}},
         "--input-dir", "/opt/ml/processing/input/data",
         "--train-dir", "/opt/ml/processing/train",
         "--validation-dir", "/opt/ml/processing/validation",
@@ -369,6 +372,8 @@ def test_preprocess(steps: dict[str, Any]) -> None:
     inputs = {i["InputName"]: i["S3Input"] for i in args["ProcessingInputs"]}
     assert inputs["input-data"]["S3Uri"] == {"Get": "Parameters.InputDataUri"}
     assert inputs["input-data"]["LocalPath"] == "/opt/ml/processing/input/data"
+    # Each processing instance reads its share of the files, not all of them.
+    assert inputs["input-data"]["S3DataDistributionType"] == "ShardedByS3Key"
     assert inputs["code"]["S3Uri"] == VALUES["PREPROCESS_SCRIPT_URI"]
     assert inputs["code"]["LocalPath"] == "/opt/ml/processing/input/code"
     outputs = {o["OutputName"]: o["S3Output"] for o in args["ProcessingOutputConfig"]["Outputs"]}

@@ -2306,8 +2306,20 @@ def _agreed_files(exchange: _Exchange, input_dir: Path) -> tuple[list[Path], lis
         raise DataValidationError(
             [f"no CSV files found in the input of any of the {len(payloads)} instances"]
         )
+    _say_idle(exchange.cluster, payloads)
     mine = payloads[exchange.cluster.hosts.index(exchange.cluster.current)]["files"]
     return [Path(path) for path in mine], headers[everything[0]]
+
+
+def _say_idle(cluster: Cluster, payloads: Sequence[dict[str, Any]]) -> None:
+    """Name the instances that got no file: not an error (the others' splits are whole), but
+    the instances were paid for."""
+    idle = [host for host, p in zip(cluster.hosts, payloads, strict=True) if not p["files"]]
+    if idle:
+        print(
+            f"instance(s) {', '.join(idle)} got no input file: ShardedByS3Key deals out whole "
+            f"files, so upload at least as many files as the {len(payloads)} instances"
+        )
 
 
 def _chunks(

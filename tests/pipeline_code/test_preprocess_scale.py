@@ -248,3 +248,21 @@ def test_file_problems_of_every_shard_are_reported_by_every_instance(tmp_path: P
         f"fields: line {ROWS_PER_FILE + 2} has 3",
         f"{other} has different columns than {shards[0] / 'part-00000.csv'}: missing 'flag'",
     ]
+
+
+def test_an_instance_without_a_file_is_named_and_the_others_split_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frames = dataset()
+    one = run(write_files(frames, tmp_path / "one", range(FILES)), tmp_path / "out-one")
+    empty = tmp_path / "c"
+    empty.mkdir()
+
+    results = run_instances(
+        [write_files(frames, tmp_path / "a", range(FILES)), empty], tmp_path / "out"
+    )
+
+    assert results == [one, one]
+    assert "instance(s) algo-2 got no input file" in capsys.readouterr().out
+    for name in preprocess.SPLITS:
+        assert split_rows(tmp_path / "out", name) == split_rows(tmp_path / "out-one", name)

@@ -1948,12 +1948,9 @@ def typed_rows(frame: pd.DataFrame, the_plan: Plan) -> pd.DataFrame:
         the_plan.label_column: _label_codes(frame[the_plan.label_column], the_plan)
     }
     for name, kind in the_plan.features.items():
-        columns[name] = _typed_column(frame[name], kind).to_numpy()
-    typed = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
-    for name, kind in the_plan.features.items():
-        if kind == BOOLEAN:
-            typed[name] = typed[name].astype("Int8")
-    return typed
+        # .array keeps an extension type (the booleans' Int8) that .to_numpy() would lose.
+        columns[name] = _typed_column(frame[name], kind).array
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
 
 
 # A class with at most this many rows is split exactly: each split gets its share of the
@@ -2446,7 +2443,7 @@ def _write_splits(
     try:
         for path in files:
             for chunk in _chunks(path, usecols, the_plan.text_columns):
-                rows = typed_rows(chunk, the_plan)[usecols]
+                rows = typed_rows(chunk, the_plan)
                 hashes = row_hashes(rows, options.seed)
                 # Rows of a class split exactly wait until every instance's hashes are known.
                 waiting = rows.iloc[:, 0].isin(exact).to_numpy()

@@ -152,27 +152,31 @@ class ModelBuildPipeline(Construct):
         )
         # After the acknowledgments above: the VPC lookup explains its own wildcard.
         if network is not None:
-            self._place_in_network(network, key)
+            place_project_in_network(self, self.project, network, key=key)
 
-    def _place_in_network(self, network: NetworkSettings, key: kms.IKey) -> None:
-        """The build runs in the configured subnets. CodeBuild needs the VPC's ID too: the
-        configured one, else the first subnet's, looked up when the stack is deployed."""
-        vpc_id = (
-            network.vpc_id
-            or VpcOfSubnet(self, "VpcOfSubnet", subnet_id=network.subnet_ids[0], key=key).vpc_id
-        )
-        project = self.project.node.default_child
-        assert isinstance(project, codebuild.CfnProject)
-        project.vpc_config = codebuild.CfnProject.VpcConfigProperty(
-            vpc_id=vpc_id,
-            subnets=list(network.subnet_ids),
-            security_group_ids=list(network.security_group_ids),
-        )
-        # Attached through the role resource: CodeBuild checks these when the project is
-        # created, and the role exists before the project.
-        role = self.project.role
-        assert role is not None
-        allow_network_interfaces(role, network, "codebuild")
+
+def place_project_in_network(
+    scope: Construct, project: codebuild.Project, network: NetworkSettings, *, key: kms.IKey
+) -> None:
+    """The project builds in the configured subnets. CodeBuild needs the VPC's ID too: the
+    configured one, else the first subnet's, looked up (under ``scope``) when the stack is
+    deployed."""
+    vpc_id = (
+        network.vpc_id
+        or VpcOfSubnet(scope, "VpcOfSubnet", subnet_id=network.subnet_ids[0], key=key).vpc_id
+    )
+    cfn_project = project.node.default_child
+    assert isinstance(cfn_project, codebuild.CfnProject)
+    cfn_project.vpc_config = codebuild.CfnProject.VpcConfigProperty(
+        vpc_id=vpc_id,
+        subnets=list(network.subnet_ids),
+        security_group_ids=list(network.security_group_ids),
+    )
+    role = project.role
+    assert role is not None
+    # Attached through the role resource: CodeBuild checks these when the project is
+    # created, and the role exists before the project.
+    allow_network_interfaces(role, network, "codebuild")
 
 
 class VpcOfSubnet(Construct):

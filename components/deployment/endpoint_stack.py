@@ -117,7 +117,7 @@ class EndpointStack(cdk.Stack):
 
     Model and endpoint config have no fixed names: both are immutable in SageMaker, so every
     change replaces them and CloudFormation needs to generate fresh names. Serverless mode
-    has no data capture and no network isolation (SageMaker supports neither there).
+    has no data capture, no network isolation and no VPC (SageMaker supports none there).
     """
 
     def __init__(

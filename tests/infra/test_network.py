@@ -13,6 +13,7 @@ import pytest
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_kms as kms
 
+from components.deployment.endpoint_stack import EndpointStage
 from components.training.model_build_pipeline import place_project_in_network
 from config.network_settings import NetworkSettings
 from tests.infra.conftest import (
@@ -84,7 +85,9 @@ def test_without_network_no_step_has_a_vpc_config(synthesized: Synthesized) -> N
 
 
 @pytest.mark.parametrize("stage", ["staging", "prod"])
-def test_endpoint_models_run_in_the_subnets(network_variant: Synthesized, stage: str) -> None:
+def test_endpoint_models_run_in_the_subnets(
+    network_variant: Synthesized, stage: EndpointStage
+) -> None:
     template = network_variant.stacks["dev"].deploy.deploy.templates[stage]
     (model,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
     assert model["Properties"]["VpcConfig"] == SAGEMAKER_VPC
@@ -212,7 +215,8 @@ def _policy_attachments(template: dict[str, Any], policy_id: str) -> list[str]:
 
 
 def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
-    (found,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == sid]
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    (found,) = [s for s in statements if s["Sid"] == sid]
     return found
 
 
@@ -302,3 +306,20 @@ def test_network_variant_passes_cdk_nag(network_variant: Synthesized) -> None:
         for violation in plugin.get("violations", [])
     ]
     assert violations == []
+
+
+def test_the_drift_check_job_is_started_in_the_subnets(
+    synthesized: Synthesized, network_variant: Synthesized
+) -> None:
+    def starter_environment(variant: Synthesized, stack: str) -> dict[str, Any]:
+        (function,) = [
+            resource
+            for lid, resource in variant.resources(stack, "AWS::Lambda::Function").items()
+            if lid.startswith("DriftCheckStartCheck")
+        ]
+        variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+        return variables
+
+    dev = starter_environment(network_variant, "Dev-MonitorStack")
+    assert json.loads(dev["VPC_CONFIG"]) == SAGEMAKER_VPC
+    assert "VPC_CONFIG" not in starter_environment(synthesized, "Prod-MonitorStack")

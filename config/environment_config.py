@@ -23,6 +23,7 @@ from pydantic import (
 from config.endpoint_settings import EndpointSettings
 from config.frozen_settings import FrozenSettings
 from config.monitoring_settings import MonitoringSettings, Stage
+from config.network_settings import NetworkSettings
 from config.powertools_layer import check_powertools_region
 from config.retraining_schedule import RetrainingSchedule
 from config.source_settings import SourceSettings
@@ -202,6 +203,8 @@ class EnvironmentConfig(FrozenSettings):
         BlankIsNone,
     ] = None
     source: SourceSettings = SourceSettings()
+    # The subnets and security groups everything runs in; unset: AWS-managed networking.
+    network: Annotated[NetworkSettings | None, BlankIsNone] = None
 
     @field_validator("project_name")
     @classmethod
@@ -256,6 +259,24 @@ class EnvironmentConfig(FrozenSettings):
                 f"source.connection_arn {arn!r} has {', '.join(wrong)}; the connection must be "
                 "in this environment's "
                 + ", ".join(f"{part} {value!r}" for part, value in expected.items())
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _network_needs_instance_endpoints(self) -> Self:
+        if self.network is None:
+            return self
+        serverless = [
+            f"{stage}_endpoint.mode"
+            for stage in ("staging", "prod")
+            if self._endpoint(stage).mode == "serverless"
+        ]
+        if serverless:
+            verb = "are" if len(serverless) > 1 else "is"
+            raise ValueError(
+                f"{' and '.join(serverless)} {verb} 'serverless', but network is set: SageMaker "
+                "serverless endpoints cannot run in a VPC; set the mode to 'instance' (with an "
+                "instance_type) or remove network"
             )
         return self
 

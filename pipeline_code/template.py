@@ -23,7 +23,7 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,6 +44,12 @@ _PARAMETER_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
     "Float": (float, int),
     "Boolean": (bool,),
 }
+
+
+# CreateProcessingJob's NetworkConfig.VpcConfig and CreateTrainingJob's VpcConfig.
+VPC_CONFIG_KEYS: Final = ("Subnets", "SecurityGroupIds")
+# Step types that start jobs or models with a VpcConfig of their own.
+_UNPLACED_COMPUTE: Final = frozenset({"Transform", "CreateModel", "Tuning", "AutoML", "EMR"})
 
 
 class TemplateError(ValueError):
@@ -92,6 +98,7 @@ def render(
     values: Mapping[str, str],
     parameter_defaults: Mapping[str, str | int | float],
     hyperparameters: Mapping[str, str | int | float] | None = None,
+    vpc_config: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The definition with every placeholder replaced and every parameter default set.
 
@@ -99,6 +106,8 @@ def render(
     pipeline parameter name to its default. Both must be complete and contain no unknown name,
     so that a renamed or forgotten setting fails at synth instead of in a pipeline execution.
     ``hyperparameters`` (already validated) replace or add the training step's values.
+    ``vpc_config`` (``{"Subnets": [...], "SecurityGroupIds": [...]}``) puts every processing
+    and training step in those subnets; the steps keep their network isolation.
     The template itself is not modified.
     """
     _check_names("placeholder value", given=values, expected=PLACEHOLDERS)
@@ -111,6 +120,8 @@ def render(
         raise TemplateError("a pipeline definition template must be a JSON object")
     _set_parameter_defaults(rendered, parameter_defaults)
     _override_hyperparameters(rendered, hyperparameters or {})
+    if vpc_config is not None:
+        _set_vpc_config(rendered, vpc_config)
 
     leftovers = sorted(set(_placeholders_in(rendered)))
     if leftovers:
@@ -184,6 +195,37 @@ def _override_hyperparameters(
         step["Arguments"]["HyperParameters"].update(
             {name: str(value) for name, value in overrides.items()}
         )
+
+
+def _all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every step, those a condition step runs (IfSteps, ElseSteps) included."""
+    found: list[dict[str, Any]] = []
+    for step in steps:
+        found.append(step)
+        arguments = step.get("Arguments", {})
+        if step.get("Type") == "Condition":
+            found.extend(_all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", [])))
+    return found
+
+
+def _set_vpc_config(definition: dict[str, Any], vpc_config: Mapping[str, Sequence[str]]) -> None:
+    _check_names("VpcConfig key", given=vpc_config, expected=dict.fromkeys(VPC_CONFIG_KEYS))
+    config = {key: list(vpc_config[key]) for key in VPC_CONFIG_KEYS}
+    if not all(config.values()):
+        raise TemplateError("VpcConfig needs at least one subnet and one security group")
+    steps = _all_steps(definition.get("Steps", []))
+    unplaced = sorted(step["Name"] for step in steps if step.get("Type") in _UNPLACED_COMPUTE)
+    if unplaced:
+        # A step this module cannot place would run outside the VPC unnoticed.
+        raise TemplateError(
+            f"steps {', '.join(unplaced)} run compute that render() cannot put in a VPC; "
+            "only Processing and Training steps are supported"
+        )
+    for step in steps:
+        if step.get("Type") == "Processing":
+            step["Arguments"].setdefault("NetworkConfig", {})["VpcConfig"] = copy.deepcopy(config)
+        elif step.get("Type") == "Training":
+            step["Arguments"]["VpcConfig"] = copy.deepcopy(config)
 
 
 def _placeholders_in(node: Any, path: str = "$") -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from constructs import Construct
 
+from components.shared.network import place_functions_in_network
 from config import EnvironmentConfig
 from stacks.deploy_stack import DeployStack
 from stacks.monitor_stack import MonitorStack
@@ -83,4 +84,6 @@ def add_environment(scope: Construct, *, config: EnvironmentConfig) -> Environme
     for stack in (registry, pipeline, deploy, trigger, monitor):
         cdk.Tags.of(stack).add("Project", config.project_name)
         cdk.Tags.of(stack).add("Environment", config.name)
+        if config.network is not None:
+            place_functions_in_network(stack, config.network)
     return stacks

@@ -65,6 +65,7 @@ class Deployment(Construct):
             data_capture_prefix=DATA_CAPTURE_PREFIX if captures_data else None,
             description=f"Hosts the approved {config.project_name} model on the {config.name} "
             "endpoints",
+            network=config.network,
         ).role
         # The logging, client and job-reporting code the deploy pipeline's Lambda actions share
         # (lambdas/shared). The id predates that name and stays, so the layer's logical ID does.

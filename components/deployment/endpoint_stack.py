@@ -24,6 +24,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from config import EndpointSettings, EnvironmentConfig
+from config.network_settings import NetworkSettings
 from config.validation import hosting_instance_types
 
 EndpointStage = Literal["staging", "prod"]
@@ -116,7 +117,7 @@ class EndpointStack(cdk.Stack):
 
     Model and endpoint config have no fixed names: both are immutable in SageMaker, so every
     change replaces them and CloudFormation needs to generate fresh names. Serverless mode
-    has no data capture and no network isolation (SageMaker supports neither there).
+    has no data capture, no network isolation and no VPC (SageMaker supports none there).
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class EndpointStack(cdk.Stack):
         settings: EndpointSettings,
         endpoint_name: str,
         description: str,
+        network: NetworkSettings | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -175,6 +177,9 @@ class EndpointStack(cdk.Stack):
             # archive's code/ folder offline (it pins pip 25.2, which builds a setup.py-only
             # module without fetching setuptools).
             enable_network_isolation=True if self._instance else None,
+            # The IDs are configuration literals, so the template carries them (no parameter);
+            # the configuration refuses network with a serverless endpoint.
+            vpc_config=_model_vpc_config(network) if self._instance else None,
         )
         variant, capture = (
             self._instance_variant() if self._instance else (self._serverless_variant(), None)
@@ -445,6 +450,16 @@ class EndpointStack(cdk.Stack):
         policy.cfn_options.condition = condition
 
 
+def _model_vpc_config(
+    network: NetworkSettings | None,
+) -> sagemaker.CfnModel.VpcConfigProperty | None:
+    if network is None:
+        return None
+    return sagemaker.CfnModel.VpcConfigProperty(
+        subnets=list(network.subnet_ids), security_group_ids=list(network.security_group_ids)
+    )
+
+
 def synthesize_endpoint_templates(
     config: EnvironmentConfig, *, context: Mapping[str, Any]
 ) -> dict[EndpointStage, dict[str, Any]]:
@@ -480,6 +495,7 @@ def synthesize_endpoint_templates(
                 endpoint_name=endpoint_name(config.resource_prefix, stage),
                 description=f"{config.project_name} {config.name}: {stage} SageMaker endpoint "
                 "of the approved model (deployed by the model-deploy pipeline)",
+                network=config.network,
             )
             for stage in STAGES
         }

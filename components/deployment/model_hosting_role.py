@@ -11,11 +11,13 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.shared.network import allow_network_interfaces
 from components.training.sagemaker_execution_role import (
     ECR_AUTHORIZATION_TOKEN,
     ecr_repository_arn,
 )
 from components.training.training_pipeline import OUTPUT_PREFIX, grant_read_model_artifacts
+from config.network_settings import NetworkSettings
 
 
 class ModelHostingRole(Construct):
@@ -33,6 +35,7 @@ class ModelHostingRole(Construct):
         endpoint_names: Collection[str],
         data_capture_prefix: str | None,
         description: str,
+        network: NetworkSettings | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -111,3 +114,5 @@ class ModelHostingRole(Construct):
                 "SageMaker names captured-data objects by endpoint, variant and hour"
             )
         acknowledge_iam_wildcards(self, reasons, any_resource=ECR_AUTHORIZATION_TOKEN)
+        # Instance endpoints in the VPC: SageMaker creates their interfaces as this role.
+        allow_network_interfaces(role, network, "sagemaker")

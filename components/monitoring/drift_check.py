@@ -30,6 +30,7 @@ from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, VARIANT_NA
 from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.shared.network import allow_network_interfaces
 from components.shared.queues import allow_encrypting_dead_letters, dead_letter_queue
 from components.training.sagemaker_execution_role import (
     ECR_AUTHORIZATION_TOKEN,
@@ -117,6 +118,8 @@ class DriftCheck(Construct):
             image_uri=image_uri,
             scripts=list(self.scripts.values()),
         ).role
+        # The check's job runs in the VPC too: it is created with the job role.
+        allow_network_interfaces(self.job_role, config.network, "sagemaker")
 
         settings = config.monitoring
         self.starter = PythonLambda(
@@ -142,6 +145,7 @@ class DriftCheck(Construct):
                     {name: asset.s3_object_url for name, asset in self.scripts.items()}
                 ),
                 "MONITOR_ARGS": json.dumps(monitor_arguments(config), sort_keys=True),
+                **_vpc_environment(config),
             },
             layers=[shared_layer],
         )
@@ -278,6 +282,14 @@ class DriftCheck(Construct):
                 "the function lists this stage's check jobs by name prefix to avoid overlaps",
             },
         )
+
+
+def _vpc_environment(config: EnvironmentConfig) -> dict[str, str]:
+    """``VPC_CONFIG`` only with network set: without it the function's settings stay as
+    they were (and the job runs on SageMaker's network)."""
+    if config.network is None:
+        return {}
+    return {"VPC_CONFIG": json.dumps(config.network.sagemaker_vpc_config(), sort_keys=True)}
 
 
 def monitor_arguments(config: EnvironmentConfig) -> dict[str, str]:

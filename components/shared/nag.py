@@ -212,9 +212,9 @@ def _allow_statements(document: Mapping[str, Any]) -> Iterable[Mapping[str, Any]
     return (s for s in document.get("Statement", []) if s.get("Effect") == "Allow")
 
 
-def _policies(scope: IConstruct) -> Iterable[iam.CfnPolicy]:
+def _policies(scope: IConstruct) -> Iterable[iam.CfnPolicy | iam.CfnManagedPolicy]:
     for construct in scope.node.find_all():
-        if isinstance(construct, iam.CfnPolicy):
+        if isinstance(construct, iam.CfnPolicy | iam.CfnManagedPolicy):
             yield construct
 
 

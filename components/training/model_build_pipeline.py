@@ -14,11 +14,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from components.shared.code_source import CodeSource
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.shared.network import allow_network_interfaces
 from components.shared.pipeline_reference import PipelineReference
+from config.network_settings import NetworkSettings
 
 # The CDK bootstrap roles `cdk deploy` assumes; names follow the default synthesizer.
 _BOOTSTRAP_ROLES = ("deploy", "file-publishing", "image-publishing", "lookup")
@@ -41,6 +44,7 @@ class ModelBuildPipeline(Construct):
         stack_name: str,
         training_pipeline: PipelineReference,
         context_overrides: Sequence[tuple[str, str]] = (),
+        network: NetworkSettings | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -144,6 +148,96 @@ class ModelBuildPipeline(Construct):
                 "for this project (CDK's grant; the build logs to its own group), one per build",
                 finding_for(self, report_groups): "Test report groups of this project: CodeBuild "
                 "names them <project>-<report group> when a build first reports",
+            },
+        )
+        # After the acknowledgments above: the VPC lookup explains its own wildcard.
+        if network is not None:
+            place_project_in_network(self, self.project, network, key=key)
+
+
+def place_project_in_network(
+    scope: Construct, project: codebuild.Project, network: NetworkSettings, *, key: kms.IKey
+) -> None:
+    """The project builds in the configured subnets. CodeBuild needs the VPC's ID too: the
+    configured one, else the first subnet's, looked up (under ``scope``) when the stack is
+    deployed."""
+    vpc_id = (
+        network.vpc_id
+        or VpcOfSubnet(scope, "VpcOfSubnet", subnet_id=network.subnet_ids[0], key=key).vpc_id
+    )
+    cfn_project = project.node.default_child
+    assert isinstance(cfn_project, codebuild.CfnProject)
+    cfn_project.vpc_config = codebuild.CfnProject.VpcConfigProperty(
+        vpc_id=vpc_id,
+        subnets=list(network.subnet_ids),
+        security_group_ids=list(network.security_group_ids),
+    )
+    role = project.role
+    assert role is not None
+    # Attached through the role resource: CodeBuild checks these when the project is
+    # created, and the role exists before the project.
+    allow_network_interfaces(role, network, "codebuild")
+
+
+class VpcOfSubnet(Construct):
+    """The ID of the VPC a subnet belongs to, read with ec2:DescribeSubnets when the stack is
+    deployed (never at synth). Its function is one of the stack's functions, so it runs in
+    the configured subnets too and reaches EC2 through the VPC's ec2 endpoint."""
+
+    def __init__(self, scope: Construct, id_: str, *, subnet_id: str, key: kms.IKey) -> None:
+        super().__init__(scope, id_)
+        # A role of its own, not CDK's default: that would carry the AWS-managed
+        # AWSLambdaBasicExecutionRole, which allows writing to every log group.
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            encryption_key=key,
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Reads which VPC {subnet_id} belongs to, for the model-build project",
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        call = cr.AwsSdkCall(
+            service="EC2",
+            action="describeSubnets",
+            parameters={"SubnetIds": [subnet_id]},
+            physical_resource_id=cr.PhysicalResourceId.of(subnet_id),
+            output_paths=["Subnets.0.VpcId"],
+        )
+        self.lookup = cr.AwsCustomResource(
+            self,
+            "Lookup",
+            on_create=call,
+            on_update=call,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        sid="DescribeTheSubnet", actions=["ec2:DescribeSubnets"], resources=["*"]
+                    )
+                ]
+            ),
+            role=role,
+            log_group=self.log_group,
+            install_latest_aws_sdk=False,
+        )
+        self.vpc_id = self.lookup.get_response_field("Subnets.0.VpcId")
+        acknowledge_iam_wildcards(
+            self,
+            {},
+            any_resource={
+                "ec2:DescribeSubnets": "EC2 Describe actions have no resource-level "
+                "permissions; the function reads one subnet's VPC ID",
             },
         )
 

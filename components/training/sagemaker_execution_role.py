@@ -13,6 +13,8 @@ from constructs import Construct
 
 from components.registry.model_registry import ModelRegistry
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.shared.network import allow_network_interfaces
+from config.network_settings import NetworkSettings
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/"
@@ -109,6 +111,7 @@ class SageMakerExecutionRole(Construct):
         output_prefix: str,
         image_uris: list[str],
         code_assets: list[s3_assets.Asset],
+        network: NetworkSettings | None = None,
     ) -> None:
         super().__init__(scope, id_)
         stack = Stack.of(self)
@@ -159,6 +162,8 @@ class SageMakerExecutionRole(Construct):
             )
         )
         allow_pulling_images(role, self, image_uris=image_uris, sid="PullStepImages")
+        # The steps' VpcConfig: SageMaker creates the jobs' interfaces as this role.
+        allow_network_interfaces(role, network, "sagemaker")
         log_groups = allow_job_logs(role, self, kinds=["ProcessingJobs", "TrainingJobs"])
         role.add_to_principal_policy(
             iam.PolicyStatement(

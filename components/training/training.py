@@ -66,6 +66,7 @@ class Training(Construct):
             stack_name=stack_name,
             training_pipeline=self.training.reference,
             context_overrides=context_overrides,
+            network=config.network,
         )
         self.failure_alerts = PipelineFailureAlerts(
             self,

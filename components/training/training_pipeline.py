@@ -112,6 +112,7 @@ class TrainingPipeline(Construct):
                 self.train_script,
                 self.drift_script,
             ],
+            network=config.network,
         )
         role = self.execution_role.role
         # The pipeline runs as this role, and its FindChampion step invokes the function: the
@@ -161,6 +162,7 @@ class TrainingPipeline(Construct):
                 "ChampionMargin": config.champion_margin,
             },
             hyperparameters=config.hyperparameters,
+            vpc_config=None if config.network is None else config.network.sagemaker_vpc_config(),
         )
 
         self.pipeline_name = f"{config.resource_prefix}-training"

@@ -28,6 +28,8 @@ Environment (all required; a missing or malformed one raises ``ConfigError`` nam
   ``s3://`` URI of one file.
 * ``MONITOR_ARGS`` - JSON object of further monitor.py flags (without ``--``) to values, e.g.
   ``{"threshold": "0.1", "min-records": "100"}``; passed in sorted order.
+* ``VPC_CONFIG`` (optional) - JSON ``{"Subnets": [...], "SecurityGroupIds": [...]}``: the job
+  runs in those subnets (the environment's ``network`` setting); unset, on SageMaker's network.
 * ``LOG_LEVEL`` (optional, default ``INFO``).
 
 Returns ``{"started": true, "job_name": ...}``, or ``{"started": false, "job_name": ...,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker.literals import ProcessingInstanceTypeType
     from mypy_boto3_sagemaker.type_defs import (
         CreateProcessingJobRequestTypeDef,
+        NetworkConfigTypeDef,
         ProcessingInputTypeDef,
         ProcessingResourcesTypeDef,
     )
@@ -93,6 +96,8 @@ MAX_ENTRYPOINT_ITEM_CHARS: Final = 256
 MAX_VOLUME_SIZE_GB: Final = 16384
 MAX_RUNTIME_LIMIT_SECONDS: Final = 777600
 IN_PROGRESS: Final = "InProgress"
+# SageMaker's VpcConfig limits: 1-16 subnets, 1-5 security groups.
+VPC_CONFIG_LIMITS: Final = {"Subnets": (16, "subnet-"), "SecurityGroupIds": (5, "sg-")}
 
 
 class ConfigError(RuntimeError):
@@ -180,6 +185,28 @@ def _monitor_args(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _vpc_config(env: Mapping[str, str]) -> dict[str, list[str]] | None:
+    if not env.get("VPC_CONFIG", "").strip():
+        return None
+    config = _json_object(env, "VPC_CONFIG")
+    if sorted(config) != sorted(VPC_CONFIG_LIMITS):
+        raise ConfigError(
+            f"VPC_CONFIG must have exactly the keys {', '.join(sorted(VPC_CONFIG_LIMITS))}"
+        )
+    for key, (maximum, prefix) in VPC_CONFIG_LIMITS.items():
+        ids = config[key]
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= maximum
+            or not all(isinstance(item, str) and item.startswith(prefix) for item in ids)
+        ):
+            raise ConfigError(
+                f"VPC_CONFIG[{key!r}] must be a list of 1-{maximum} IDs starting with "
+                f"{prefix!r}, got {ids!r}"
+            )
+    return {key: list(config[key]) for key in VPC_CONFIG_LIMITS}
+
+
 @dataclass(frozen=True)
 class Settings:
     resource_prefix: str
@@ -194,6 +221,7 @@ class Settings:
     kms_key_arn: str
     code_uris: Mapping[str, str]
     monitor_args: tuple[tuple[str, str], ...]
+    vpc_config: Mapping[str, list[str]] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -212,6 +240,7 @@ class Settings:
             kms_key_arn=_required(env, "KMS_KEY_ARN"),
             code_uris=_code_uris(env),
             monitor_args=_monitor_args(env),
+            vpc_config=_vpc_config(env),
         )
         # The fixed part of the entrypoint: python3, the script, 3 modules and 8 flags.
         if 2 + 2 * (3 + 8 + len(settings.monitor_args)) > MAX_ENTRYPOINT_ITEMS:
@@ -328,6 +357,21 @@ def resources(settings: Settings) -> ProcessingResourcesTypeDef:
     }
 
 
+def network_config(settings: Settings) -> NetworkConfigTypeDef:
+    # The check reads S3 and SageMaker and writes CloudWatch metrics: no isolation. In a VPC
+    # it reaches them through the VPC's endpoints (docs/operations.md).
+    config: NetworkConfigTypeDef = {
+        "EnableNetworkIsolation": False,
+        "EnableInterContainerTrafficEncryption": True,
+    }
+    if settings.vpc_config is not None:
+        config["VpcConfig"] = {
+            "Subnets": list(settings.vpc_config["Subnets"]),
+            "SecurityGroupIds": list(settings.vpc_config["SecurityGroupIds"]),
+        }
+    return config
+
+
 def create_request(settings: Settings, check: Check) -> CreateProcessingJobRequestTypeDef:
     name = job_name(settings, check)
     return {
@@ -339,11 +383,7 @@ def create_request(settings: Settings, check: Check) -> CreateProcessingJobReque
             "ImageUri": settings.image_uri,
             "ContainerEntrypoint": entrypoint(settings, check, name),
         },
-        # The check reads S3 and SageMaker and writes CloudWatch metrics: no isolation.
-        "NetworkConfig": {
-            "EnableNetworkIsolation": False,
-            "EnableInterContainerTrafficEncryption": True,
-        },
+        "NetworkConfig": network_config(settings),
         "RoleArn": settings.job_role_arn,
     }
 

@@ -146,3 +146,28 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def dev_variant(synthesize_variant: Callable[..., Synthesized]) -> Synthesized:
     return synthesize_variant(DEV_VARIANT_OVERRIDES)
+
+
+NETWORK_SUBNETS = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+NETWORK_SECURITY_GROUPS = ["sg-0123456789abcdef0"]
+# Dev in the VPC (its endpoints are serverless in cdk.json, which a VPC does not allow), as
+# the JSON object `-c dev.network=...` takes; prod keeps cdk.json's settings (no network).
+NETWORK_VARIANT_OVERRIDES: dict[str, Any] = {
+    "dev.network": json.dumps(
+        {"subnet_ids": NETWORK_SUBNETS, "security_group_ids": NETWORK_SECURITY_GROUPS}
+    ),
+    "dev.staging_endpoint.mode": "instance",
+    "dev.prod_endpoint.mode": "instance",
+}
+
+
+@pytest.fixture(scope="session")
+def network_variant(
+    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    # cdk-nag on, as app.py runs it: an unacknowledged finding of the VPC grants fails here.
+    return synthesize(
+        {**cdk_context, **NETWORK_VARIANT_OVERRIDES},
+        tmp_path_factory.mktemp("network"),
+        nag=True,
+    )

@@ -598,3 +598,145 @@ def test_monitored_stages_are_the_listed_instance_endpoints(cdk_context: dict[st
     set_bar = _load(cdk_context, **{"prod.monitoring.quality_threshold": "0.75"})["prod"]
     assert set_bar.quality_threshold == 0.75
     assert set_bar.on_drift == "notify"
+
+
+# Private networking ----------------------------------------------------------------------------
+
+SUBNET_A, SUBNET_B = "subnet-0123456789abcdef0", "subnet-89abcdef"
+GROUP = "sg-0123456789abcdef0"
+
+
+def test_network_is_unset_by_default(environments: dict[str, EnvironmentConfig]) -> None:
+    assert environments["dev"].network is None
+    assert environments["prod"].network is None
+
+
+def test_network_as_a_json_object_or_comma_separated_text(cdk_context: dict[str, Any]) -> None:
+    as_json = _load(
+        cdk_context,
+        **{
+            "prod.network": f'{{"subnet_ids": ["{SUBNET_A}", "{SUBNET_B}"], '
+            f'"security_group_ids": ["{GROUP}"], "vpc_id": "vpc-01234567"}}'
+        },
+    )["prod"].network
+    as_text = _load(
+        cdk_context,
+        **{
+            "prod.network.subnet_ids": f" {SUBNET_A}, {SUBNET_B},",
+            "prod.network.security_group_ids": GROUP,
+            "prod.network.vpc_id": "vpc-01234567",
+        },
+    )["prod"].network
+    assert as_json is not None
+    assert as_json == as_text
+    assert as_json.subnet_ids == (SUBNET_A, SUBNET_B)
+    assert as_json.security_group_ids == (GROUP,)
+    assert as_json.vpc_id == "vpc-01234567"
+    assert as_json.sagemaker_vpc_config() == {
+        "Subnets": [SUBNET_A, SUBNET_B],
+        "SecurityGroupIds": [GROUP],
+    }
+
+
+def test_a_blank_network_is_no_network(cdk_context: dict[str, Any]) -> None:
+    assert _load(cdk_context, **{"prod.network": ""})["prod"].network is None
+
+
+@pytest.mark.parametrize(
+    ("subnets", "groups", "problem"),
+    [
+        (
+            f"{SUBNET_A},subnet-0123456789ABCDEF0",
+            GROUP,
+            "[prod] network.subnet_ids.1: 'subnet-0123456789ABCDEF0' is not valid; accepted: "
+            "a subnet ID: 'subnet-' and 8 or 17 lower-case hex digits",
+        ),
+        (
+            "subnet-0123456",
+            GROUP,
+            "[prod] network.subnet_ids.0: 'subnet-0123456' is not valid; accepted: a subnet ID",
+        ),
+        (
+            SUBNET_A,
+            "sg-0123456789abcdef",
+            "[prod] network.security_group_ids.0: 'sg-0123456789abcdef' is not valid; accepted: "
+            "a security group ID: 'sg-' and 8 or 17 lower-case hex digits",
+        ),
+        (
+            SUBNET_A,
+            SUBNET_B,
+            f"[prod] network.security_group_ids.0: '{SUBNET_B}' is not valid; accepted: a "
+            "security group ID",
+        ),
+        (
+            f"{SUBNET_A},{SUBNET_B},{SUBNET_A}",
+            GROUP,
+            f"[prod] network.subnet_ids: {SUBNET_A} listed more than once; list each ID once",
+        ),
+        (
+            SUBNET_A,
+            f"{GROUP},{GROUP}",
+            f"[prod] network.security_group_ids: {GROUP} listed more than once",
+        ),
+        (
+            "",
+            GROUP,
+            "[prod] network.subnet_ids: 0 subnet IDs given; accepted: 1-16 subnet IDs, as a "
+            "list or comma-separated text",
+        ),
+        (
+            SUBNET_A,
+            ",".join(f"sg-{n:08x}" for n in range(6)),
+            "[prod] network.security_group_ids: 6 security group IDs given; accepted: 1-5 "
+            "security group IDs",
+        ),
+    ],
+)
+def test_bad_network_ids_are_named_by_field_and_position(
+    cdk_context: dict[str, Any], subnets: str, groups: str, problem: str
+) -> None:
+    (reported,) = _errors(
+        {
+            **cdk_context,
+            "prod.network.subnet_ids": subnets,
+            "prod.network.security_group_ids": groups,
+        }
+    )
+    assert reported.startswith(problem), reported
+
+
+def test_network_needs_subnets_and_security_groups(cdk_context: dict[str, Any]) -> None:
+    problems = _errors({**cdk_context, "prod.network.vpc_id": "vpc-0123456"})
+    assert problems == [
+        "[prod] network.subnet_ids: Field required",
+        "[prod] network.security_group_ids: Field required",
+        "[prod] network.vpc_id: 'vpc-0123456' is not valid; accepted: a VPC ID: 'vpc-' and 8 "
+        "or 17 lower-case hex digits, e.g. vpc-0123456789abcdef0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fields"),
+    [
+        ({}, "staging_endpoint.mode and prod_endpoint.mode are"),
+        ({"dev.staging_endpoint.mode": "instance"}, "prod_endpoint.mode is"),
+        ({"dev.prod_endpoint.mode": "instance"}, "staging_endpoint.mode is"),
+    ],
+)
+def test_serverless_endpoints_cannot_run_in_the_vpc(
+    cdk_context: dict[str, Any], overrides: dict[str, str], fields: str
+) -> None:
+    # dev's endpoints are serverless in cdk.json.
+    (problem,) = _errors(
+        {
+            **cdk_context,
+            "dev.network.subnet_ids": SUBNET_A,
+            "dev.network.security_group_ids": GROUP,
+            **overrides,
+        }
+    )
+    assert problem == (
+        f"[dev] (environment): {fields} 'serverless', but network is set: SageMaker serverless "
+        "endpoints cannot run in a VPC; set the mode to 'instance' (with an instance_type) or "
+        "remove network"
+    )

@@ -377,6 +377,18 @@ BAD_SETTINGS: list[tuple[str, Any, str]] = [
         {f"flag-{n}": "1" for n in range(39)},
         "MONITOR_ARGS has too many flags for one container entrypoint",
     ),
+    ("VPC_CONFIG", "[]", "VPC_CONFIG must be a JSON object"),
+    ("VPC_CONFIG", {"Subnets": ["subnet-1"]}, "VPC_CONFIG must have exactly the keys"),
+    (
+        "VPC_CONFIG",
+        {"Subnets": [], "SecurityGroupIds": ["sg-1"]},
+        r"VPC_CONFIG\['Subnets'\] must be a list of 1-16 IDs starting with 'subnet-'",
+    ),
+    (
+        "VPC_CONFIG",
+        {"Subnets": ["subnet-1"], "SecurityGroupIds": ["subnet-1"]},
+        r"VPC_CONFIG\['SecurityGroupIds'\] must be a list of 1-5 IDs starting with 'sg-'",
+    ),
 ]
 
 
@@ -386,6 +398,24 @@ def test_malformed_environment_variable_is_named(name: str, value: Any, error: s
 
     with pytest.raises(handler.ConfigError, match="^" + error):
         handler.Settings.from_env({**ENV, name: raw})
+
+
+def test_vpc_config_puts_the_job_in_the_subnets(
+    sagemaker: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vpc = {"Subnets": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-01234567"]}
+    monkeypatch.setenv("VPC_CONFIG", json.dumps(vpc))
+    network = {
+        "EnableNetworkIsolation": False,
+        "EnableInterContainerTrafficEncryption": True,
+        "VpcConfig": vpc,
+    }
+    sagemaker.add_response("list_processing_jobs", {"ProcessingJobSummaries": []}, list_params())
+    sagemaker.add_response(
+        "create_processing_job", created(), {**EXPECTED_REQUEST, "NetworkConfig": network}
+    )
+
+    assert handler.lambda_handler(EVENT, CONTEXT) == {"started": True, "job_name": JOB}
 
 
 def test_most_monitor_args_that_fit_are_accepted() -> None:

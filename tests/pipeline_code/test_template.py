@@ -697,3 +697,100 @@ def test_without_overrides_the_template_hyperparameters_are_untouched() -> None:
         _steps(rendered)["Train"]["Arguments"]["HyperParameters"]
         == _steps(template)["Train"]["Arguments"]["HyperParameters"]
     )
+
+
+# --- private networking -------------------------------------------------------------------------
+
+VPC_CONFIG = {
+    "Subnets": ["subnet-0123456789abcdef0", "subnet-01234567"],
+    "SecurityGroupIds": ["sg-0123456789abcdef0"],
+}
+
+
+def _in_vpc(spot: bool = False) -> dict[str, Any]:
+    return render(
+        load_template(spot=spot), values=VALUES, parameter_defaults=DEFAULTS, vpc_config=VPC_CONFIG
+    )
+
+
+@pytest.mark.parametrize("spot_variant", [False, True], ids=["standard", "spot"])
+def test_vpc_config_reaches_every_job_step_and_isolation_stays_on(spot_variant: bool) -> None:
+    template = load_template(spot=spot_variant)
+    rendered = _in_vpc(spot_variant)
+    steps = _steps(rendered)
+    for name in ("Preprocess", "Evaluate"):
+        assert steps[name]["Arguments"]["NetworkConfig"] == {
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableNetworkIsolation": True,
+            "VpcConfig": VPC_CONFIG,
+        }, name
+    train = steps["Train"]["Arguments"]
+    assert train["VpcConfig"] == VPC_CONFIG
+    assert train["EnableNetworkIsolation"] is True
+    assert train["EnableInterContainerTrafficEncryption"] is True
+    # Nothing else changes: removing the VpcConfigs gives the plain rendering back.
+    for name in ("Preprocess", "Evaluate"):
+        del steps[name]["Arguments"]["NetworkConfig"]["VpcConfig"]
+    del train["VpcConfig"]
+    assert rendered == render(template, values=VALUES, parameter_defaults=DEFAULTS)
+
+
+def _network_errors(validator: Any, step: dict[str, Any]) -> list[str]:
+    """Schema errors in a step's network settings, or about where they are."""
+    return [
+        f"{list(error.absolute_path)}: {error.message}"
+        for error in validator.iter_errors(step)
+        if {"NetworkConfig", "VpcConfig"} & set(map(str, error.absolute_path))
+        or "VpcConfig" in error.message
+        or "NetworkConfig" in error.message
+    ]
+
+
+def test_vpc_config_matches_the_aws_schema_strictly(schema: dict[str, Any]) -> None:
+    steps = _steps(_in_vpc())
+    for name, definition in (
+        ("Preprocess", "ProcessingStep"),
+        ("Evaluate", "ProcessingStep"),
+        ("Train", "TrainingStep"),
+    ):
+        validator = _validator(schema, definition)
+        assert _network_errors(validator, steps[name]) == [], name
+        # The check can fail: a misplaced or misspelt key is reported.
+        wrong = copy.deepcopy(steps[name])
+        wrong["Arguments"]["VpcConfigs"] = VPC_CONFIG
+        if name == "Train":
+            wrong["Arguments"]["VpcConfig"] = {"Subnet": ["subnet-01234567"]}
+        else:
+            wrong["Arguments"]["NetworkConfig"]["VpcConfig"] = {"Subnet": ["subnet-01234567"]}
+        assert len(_network_errors(validator, wrong)) == 2, name
+
+
+def test_vpc_config_does_not_alias_between_steps() -> None:
+    steps = _steps(_in_vpc())
+    steps["Train"]["Arguments"]["VpcConfig"]["Subnets"].append("subnet-89abcdef")
+    assert steps["Preprocess"]["Arguments"]["NetworkConfig"]["VpcConfig"] == VPC_CONFIG
+
+
+@pytest.mark.parametrize(
+    ("vpc_config", "error"),
+    [
+        ({"Subnets": ["subnet-01234567"]}, "missing VpcConfig key"),
+        ({**VPC_CONFIG, "VpcId": ["vpc-01234567"]}, "unknown VpcConfig key"),
+        ({**VPC_CONFIG, "Subnets": []}, "at least one subnet and one security group"),
+    ],
+)
+def test_render_rejects_a_malformed_vpc_config(vpc_config: dict[str, Any], error: str) -> None:
+    with pytest.raises(TemplateError, match=error):
+        render(
+            load_template(spot=False),
+            values=VALUES,
+            parameter_defaults=DEFAULTS,
+            vpc_config=vpc_config,
+        )
+
+
+def test_render_refuses_a_compute_step_it_cannot_place_in_the_vpc() -> None:
+    template = load_template(spot=False)
+    template["Steps"].append({"Name": "Score", "Type": "Transform", "Arguments": {}})
+    with pytest.raises(TemplateError, match="steps Score run compute"):
+        render(template, values=VALUES, parameter_defaults=DEFAULTS, vpc_config=VPC_CONFIG)

@@ -1,0 +1,325 @@
+"""Private networking: with `network` set, every job, endpoint model, function and build of
+the environment runs in its subnets, and only then do roles get the EC2 interface grants."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_kms as kms
+
+from components.deployment.endpoint_stack import EndpointStage
+from components.training.model_build_pipeline import place_project_in_network
+from config.network_settings import NetworkSettings
+from tests.infra.conftest import (
+    NETWORK_SECURITY_GROUPS,
+    NETWORK_SUBNETS,
+    Synthesized,
+    as_list,
+    flatten,
+)
+
+SAGEMAKER_VPC = {"Subnets": NETWORK_SUBNETS, "SecurityGroupIds": NETWORK_SECURITY_GROUPS}
+DEV_STACKS = [
+    f"Dev-{kind}Stack" for kind in ("Registry", "Pipeline", "Deploy", "Trigger", "Monitor")
+]
+PROD_STACKS = [name.replace("Dev-", "Prod-") for name in DEV_STACKS]
+
+
+def _definition(synthesized: Synthesized) -> dict[str, Any]:
+    (pipeline,) = synthesized.resources("Dev-PipelineStack", "AWS::SageMaker::Pipeline").values()
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    definition: dict[str, Any] = json.loads(flatten(body))
+    return definition
+
+
+def _all_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for step in steps:
+        found.append(step)
+        if step["Type"] == "Condition":
+            arguments = step["Arguments"]
+            found += _all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+    return found
+
+
+def _ec2_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every IAM statement of the template that grants an EC2 action."""
+    statements = []
+    for resource in template["Resources"].values():
+        if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            if any(action.startswith("ec2:") for action in as_list(statement["Action"])):
+                statements.append(statement)
+    return statements
+
+
+def test_every_job_step_runs_in_the_subnets_network_isolated(network_variant: Synthesized) -> None:
+    steps = _all_steps(_definition(network_variant)["Steps"])
+    processing = [s for s in steps if s["Type"] == "Processing"]
+    training = [s for s in steps if s["Type"] == "Training"]
+    assert [s["Name"] for s in processing + training] == ["Preprocess", "Evaluate", "Train"]
+    for step in processing:
+        assert step["Arguments"]["NetworkConfig"] == {
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableNetworkIsolation": True,
+            "VpcConfig": SAGEMAKER_VPC,
+        }, step["Name"]
+    for step in training:
+        arguments = step["Arguments"]
+        assert arguments["VpcConfig"] == SAGEMAKER_VPC
+        assert arguments["EnableNetworkIsolation"] is True
+        assert arguments["EnableInterContainerTrafficEncryption"] is True
+
+
+def test_without_network_no_step_has_a_vpc_config(synthesized: Synthesized) -> None:
+    text = json.dumps(_definition(synthesized))
+    assert "VpcConfig" not in text
+    assert "subnet-" not in json.dumps(synthesized.templates)
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_endpoint_models_run_in_the_subnets(
+    network_variant: Synthesized, stage: EndpointStage
+) -> None:
+    template = network_variant.stacks["dev"].deploy.deploy.templates[stage]
+    (model,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Model"]
+    assert model["Properties"]["VpcConfig"] == SAGEMAKER_VPC
+    assert model["Properties"]["EnableNetworkIsolation"] is True
+    # The deploy pipeline ships exactly this template.
+    shipped = Path(network_variant.assembly.directory) / "endpoint-templates" / "Dev-DeployStack"
+    assert json.loads((shipped / f"{stage}.json").read_text()) == template
+
+
+def test_every_function_runs_in_the_subnets(network_variant: Synthesized) -> None:
+    functions = {
+        f"{stack}/{lid}": resource
+        for stack in DEV_STACKS
+        for lid, resource in network_variant.resources(stack, "AWS::Lambda::Function").items()
+    }
+    # The app's seven functions and the deploy-time VPC lookup of the model-build project.
+    assert len(functions) == 8
+    for name, function in functions.items():
+        assert function["Properties"].get("VpcConfig") == {
+            "SubnetIds": NETWORK_SUBNETS,
+            "SecurityGroupIds": NETWORK_SECURITY_GROUPS,
+        }, name
+    assert not any(
+        resource["Type"] == "AWS::CloudFormation::CustomResource"
+        or (resource["Type"].startswith("Custom::") and resource["Type"] != "Custom::AWS")
+        for stack in DEV_STACKS
+        for resource in network_variant.templates[stack]["Resources"].values()
+    )
+
+
+def test_the_build_runs_in_the_subnets_of_the_looked_up_vpc(network_variant: Synthesized) -> None:
+    projects = [
+        resource
+        for stack in DEV_STACKS
+        for resource in network_variant.resources(stack, "AWS::CodeBuild::Project").values()
+    ]
+    assert len(projects) == 1
+    vpc = projects[0]["Properties"]["VpcConfig"]
+    assert vpc["Subnets"] == NETWORK_SUBNETS
+    assert vpc["SecurityGroupIds"] == NETWORK_SECURITY_GROUPS
+    # No vpc_id configured: the first subnet's VPC, read when the stack is deployed.
+    (lookup_id,) = network_variant.resources("Dev-PipelineStack", "Custom::AWS")
+    assert vpc["VpcId"] == {"Fn::GetAtt": [lookup_id, "Subnets.0.VpcId"]}
+    lookup = network_variant.templates["Dev-PipelineStack"]["Resources"][lookup_id]
+    call = json.loads(flatten(lookup["Properties"]["Create"]))
+    assert call["action"] == "describeSubnets"
+    assert call["parameters"] == {"SubnetIds": [NETWORK_SUBNETS[0]]}
+
+
+def test_a_configured_vpc_id_is_used_without_a_lookup() -> None:
+    # A small stack of its own: a whole synth would cost seconds for one property.
+    app = cdk.App(builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "Build", env=cdk.Environment(region="eu-west-1"))
+    project = codebuild.PipelineProject(stack, "Project")
+    network = NetworkSettings(
+        subnet_ids=tuple(NETWORK_SUBNETS),
+        security_group_ids=tuple(NETWORK_SECURITY_GROUPS),
+        vpc_id="vpc-0123456789abcdef0",
+    )
+
+    place_project_in_network(stack, project, network, key=kms.Key(stack, "Key"))
+
+    template = app.synth().get_stack_by_name("Build").template
+    (resource,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::CodeBuild::Project"
+    ]
+    assert resource["Properties"]["VpcConfig"] == {
+        "VpcId": "vpc-0123456789abcdef0",
+        "Subnets": NETWORK_SUBNETS,
+        "SecurityGroupIds": NETWORK_SECURITY_GROUPS,
+    }
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert "Custom::AWS" not in types
+    assert "AWS::Lambda::Function" not in types
+
+
+def test_prod_without_network_is_unchanged(
+    synthesized: Synthesized, network_variant: Synthesized
+) -> None:
+    for stack in PROD_STACKS:
+        assert network_variant.templates[stack] == synthesized.templates[stack], stack
+    assert (
+        network_variant.stacks["prod"].deploy.deploy.templates
+        == synthesized.stacks["prod"].deploy.deploy.templates
+    )
+
+
+def test_interface_grants_exist_only_with_network(
+    synthesized: Synthesized, network_variant: Synthesized
+) -> None:
+    for stack in DEV_STACKS + PROD_STACKS:
+        assert _ec2_statements(synthesized.templates[stack]) == [], stack
+    for stack in PROD_STACKS:
+        assert _ec2_statements(network_variant.templates[stack]) == [], stack
+    # One policy per service and stack, attached to every role of that service there.
+    policies = {
+        f"{stack}/{lid}": resource
+        for stack in DEV_STACKS
+        for lid, resource in network_variant.resources(stack, "AWS::IAM::ManagedPolicy").items()
+    }
+    assert sorted(_without_hash(name) for name in policies) == [
+        "Dev-DeployStack/LambdaNetworkInterfaces",
+        "Dev-DeployStack/SagemakerNetworkInterfaces",
+        "Dev-MonitorStack/LambdaNetworkInterfaces",
+        "Dev-MonitorStack/SagemakerNetworkInterfaces",
+        "Dev-PipelineStack/CodebuildNetworkInterfaces",
+        "Dev-PipelineStack/LambdaNetworkInterfaces",
+        "Dev-PipelineStack/SagemakerNetworkInterfaces",
+        "Dev-TriggerStack/LambdaNetworkInterfaces",
+    ]
+
+
+def _without_hash(logical_id: str) -> str:
+    return re.sub(r"[0-9A-F]{8}$", "", logical_id)
+
+
+def _policy_attachments(template: dict[str, Any], policy_id: str) -> list[str]:
+    """The roles whose ManagedPolicyArns reference the policy."""
+    return sorted(
+        lid
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+        and {"Ref": policy_id} in resource["Properties"].get("ManagedPolicyArns", [])
+    )
+
+
+def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    (found,) = [s for s in statements if s["Sid"] == sid]
+    return found
+
+
+# The stacks have an explicit region, so it is literal in their ARNs.
+EC2_ARN = "arn:<AWS::Partition>:ec2:eu-west-1:<AWS::AccountId>"
+SUBNET_ARNS = sorted(f"{EC2_ARN}:subnet/{subnet}" for subnet in NETWORK_SUBNETS)
+INTERFACES = f"{EC2_ARN}:network-interface/*"
+
+
+def _flat(value: Any) -> list[str]:
+    return [flatten(item) for item in as_list(value)]
+
+
+@pytest.mark.parametrize(
+    ("stack", "service", "roles"),
+    [
+        ("Dev-PipelineStack", "Sagemaker", ["TrainingPipelineExecutionRole"]),
+        ("Dev-DeployStack", "Sagemaker", ["ModelRole"]),
+        ("Dev-MonitorStack", "Sagemaker", ["DriftCheckJobRole"]),
+        ("Dev-PipelineStack", "Codebuild", ["ModelBuildRole"]),
+        (
+            "Dev-PipelineStack",
+            "Lambda",
+            ["ModelBuildVpcOfSubnetRole", "TrainingPipelineChampionFinderRole"],
+        ),
+        (
+            "Dev-DeployStack",
+            "Lambda",
+            ["CheckDeployConfigRole", "ResolveModelPackageRole", "TestEndpointRole"],
+        ),
+    ],
+)
+def test_interface_grants_are_scoped_to_the_subnets(
+    network_variant: Synthesized, stack: str, service: str, roles: list[str]
+) -> None:
+    template = network_variant.templates[stack]
+    ((policy_id, policy),) = [
+        (lid, r)
+        for lid, r in network_variant.resources(stack, "AWS::IAM::ManagedPolicy").items()
+        if lid.startswith(f"{service}NetworkInterfaces")
+    ]
+    attached = _policy_attachments(template, policy_id)
+    assert [_without_hash(role) for role in attached] == roles
+    create = _statement(policy, "CreateInterfacesInConfiguredSubnets")
+    assert create["Action"] == "ec2:CreateNetworkInterface"
+    assert sorted(_flat(create["Resource"])) == sorted(
+        [
+            *SUBNET_ARNS,
+            f"{EC2_ARN}:security-group/{NETWORK_SECURITY_GROUPS[0]}",
+            INTERFACES,
+        ]
+    )
+    manage = _statement(policy, "ManageInterfacesInConfiguredSubnets")
+    assert _flat(manage["Resource"]) == [INTERFACES]
+    assert sorted(_flat(manage["Condition"]["ArnEquals"]["ec2:Subnet"])) == SUBNET_ARNS
+    describe = _statement(policy, "DescribeNetwork")
+    assert describe["Resource"] == "*"
+    # On "*" only what has no resource-level permissions.
+    assert all(
+        action.startswith("ec2:Describe") or action == "ec2:DeleteNetworkInterfacePermission"
+        for action in as_list(describe["Action"])
+    )
+
+
+def test_codebuild_may_attach_interfaces_only_for_codebuild(network_variant: Synthesized) -> None:
+    ((_, policy),) = [
+        (lid, r)
+        for lid, r in network_variant.resources(
+            "Dev-PipelineStack", "AWS::IAM::ManagedPolicy"
+        ).items()
+        if lid.startswith("CodebuildNetworkInterfaces")
+    ]
+    statement = _statement(policy, "LetCodeBuildAttachInterfaces")
+    assert statement["Action"] == "ec2:CreateNetworkInterfacePermission"
+    assert statement["Condition"]["StringEquals"] == {
+        "ec2:AuthorizedService": "codebuild.amazonaws.com"
+    }
+    assert sorted(_flat(statement["Condition"]["ArnEquals"]["ec2:Subnet"])) == SUBNET_ARNS
+
+
+def test_network_variant_passes_cdk_nag(network_variant: Synthesized) -> None:
+    directory = Path(network_variant.assembly.directory)
+    report = json.loads((directory / "validation-report.json").read_text())
+    violations = [
+        violation
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+    ]
+    assert violations == []
+
+
+def test_the_drift_check_job_is_started_in_the_subnets(
+    synthesized: Synthesized, network_variant: Synthesized
+) -> None:
+    def starter_environment(variant: Synthesized, stack: str) -> dict[str, Any]:
+        (function,) = [
+            resource
+            for lid, resource in variant.resources(stack, "AWS::Lambda::Function").items()
+            if lid.startswith("DriftCheckStartCheck")
+        ]
+        variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+        return variables
+
+    dev = starter_environment(network_variant, "Dev-MonitorStack")
+    assert json.loads(dev["VPC_CONFIG"]) == SAGEMAKER_VPC
+    assert "VPC_CONFIG" not in starter_environment(synthesized, "Prod-MonitorStack")

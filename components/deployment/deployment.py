@@ -9,6 +9,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.deployment.deploy_config_checker import DeployConfigChecker
+from components.deployment.endpoint_accounts import endpoint_accounts, endpoint_test_role_name
 from components.deployment.endpoint_stack import (
     DATA_CAPTURE_PREFIX,
     STAGES,
@@ -53,19 +54,26 @@ class Deployment(Construct):
         self.endpoint_names = {
             stage: endpoint_name(config.resource_prefix, stage) for stage in STAGES
         }
-        captures_data = any(endpoint_settings(config, stage).mode == "instance" for stage in STAGES)
+        remote = endpoint_accounts(config)
+        # The endpoints of this account; the others have their model role in their account.
+        local = [stage for stage in STAGES if stage not in remote]
+        captures_data = any(endpoint_settings(config, stage).mode == "instance" for stage in local)
 
-        self.model_role = ModelHostingRole(
-            self,
-            "ModelRole",
-            bucket=bucket,
-            key=key,
-            image_uri=xgboost_image_uri,
-            endpoint_names=list(self.endpoint_names.values()),
-            data_capture_prefix=DATA_CAPTURE_PREFIX if captures_data else None,
-            description=f"Hosts the approved {config.project_name} model on the {config.name} "
-            "endpoints",
-        ).role
+        self.model_role = (
+            ModelHostingRole(
+                self,
+                "ModelRole",
+                bucket=bucket,
+                key=key,
+                image_uri=xgboost_image_uri,
+                endpoint_names=[self.endpoint_names[stage] for stage in local],
+                data_capture_prefix=DATA_CAPTURE_PREFIX if captures_data else None,
+                description=f"Hosts the approved {config.project_name} model on the "
+                f"{config.name} endpoints",
+            ).role
+            if local
+            else None
+        )
         # The logging, client and job-reporting code the deploy pipeline's Lambda actions share
         # (lambdas/shared). The id predates that name and stays, so the layer's logical ID does.
         self.job_layer = PythonLayer(
@@ -92,6 +100,8 @@ class Deployment(Construct):
             bucket=bucket,
             key=key,
             layers=[self.job_layer],
+            endpoint_role_arn=remote["staging"].role_arn("tester") if "staging" in remote else None,
+            role_name=endpoint_test_role_name(config.resource_prefix) if remote else None,
         )
         self.source = CodeSource(
             self,
@@ -116,6 +126,7 @@ class Deployment(Construct):
             registry=model_registry,
             topic=topic,
             model_role=self.model_role,
+            remote=remote,
             resolve_function=self.resolver.function,
             check_function=self.checker.function,
             test_function=self.tester.function,

@@ -146,3 +146,30 @@ DEV_VARIANT_OVERRIDES: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def dev_variant(synthesize_variant: Callable[..., Synthesized]) -> Synthesized:
     return synthesize_variant(DEV_VARIANT_OVERRIDES)
+
+
+BUILD_ACCOUNT = "111111111111"
+STAGING_ACCOUNT = "222222222222"
+PROD_ACCOUNT = "333333333333"
+# The enterprise layout of issue 15 for dev: the build account trains, registers and deploys;
+# staging and prod endpoints run, on instances and monitored, in accounts of their own.
+THREE_ACCOUNT_OVERRIDES: dict[str, Any] = {
+    "dev.account": BUILD_ACCOUNT,
+    "dev.staging_endpoint.account": STAGING_ACCOUNT,
+    "dev.prod_endpoint.account": PROD_ACCOUNT,
+    "dev.staging_endpoint.mode": "instance",
+    "dev.prod_endpoint.mode": "instance",
+    "dev.monitoring.stages": "staging,prod",
+}
+
+
+@pytest.fixture(scope="session")
+def three_accounts(
+    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    # cdk-nag on, as `cdk synth` runs it: an unacknowledged finding fails here.
+    return synthesize(
+        {**cdk_context, **THREE_ACCOUNT_OVERRIDES},
+        tmp_path_factory.mktemp("three-accounts"),
+        nag=True,
+    )

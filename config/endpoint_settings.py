@@ -7,13 +7,25 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from config.frozen_settings import FrozenSettings
-from config.validation import HostingInstanceType, InstanceCount, IntFromText, NotBoolean
+from config.validation import (
+    ACCOUNT,
+    BlankIsNone,
+    HostingInstanceType,
+    InstanceCount,
+    IntFromText,
+    NotBoolean,
+    pattern,
+)
 
 
 class EndpointSettings(FrozenSettings):
     """Defaults for one endpoint; the model-deploy repository's config files override them."""
 
     mode: Literal["serverless", "instance"] = "instance"
+    # The AWS account the endpoint runs in; unset: the environment's own (build) account.
+    account: Annotated[
+        Annotated[str, pattern(ACCOUNT, "a 12-digit AWS account id")] | None, BlankIsNone
+    ] = None
     instance_type: HostingInstanceType = "ml.m5.large"
     instance_count: InstanceCount = 1
     # Serverless memory must be one of SageMaker's fixed sizes.

@@ -280,6 +280,32 @@ class EnvironmentConfig(FrozenSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _build_account_known_for_other_accounts(self) -> Self:
+        # Roles in a target account trust the build account by id, and the build account's
+        # bucket, key and model package group name the target accounts: both must be literal.
+        for stage in ("staging", "prod"):
+            target = self._endpoint(stage).account
+            if target is not None and self.account is None:
+                raise ValueError(
+                    f"{stage}_endpoint.account is {target!r}, so account (the build account "
+                    "that trains, registers and deploys) must be set too: a 12-digit AWS "
+                    f"account id, e.g. -c {self.name}.account=<id>"
+                )
+        return self
+
+    def endpoint_account(self, stage: Stage) -> str | None:
+        """The account the stage's endpoint runs in when that is not the build account."""
+        target = self._endpoint(stage).account
+        return target if target is not None and target != self.account else None
+
+    @property
+    def remote_stages(self) -> tuple[Stage, ...]:
+        """The stages whose endpoints run in another account than the build account."""
+        return tuple(
+            stage for stage in ("staging", "prod") if self.endpoint_account(stage) is not None
+        )
+
     @property
     def resource_prefix(self) -> str:
         """Stable prefix of every physical name users see, e.g. ``churn-dev``."""

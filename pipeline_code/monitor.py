@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(f"--{name}-module", type=Path, default=HERE / f"{name}.py")
     parser.add_argument("--kms-key-id", help="KMS key for the outputs (default: the bucket's)")
     parser.add_argument("--region", help="AWS region (default: the environment's)")
+    parser.add_argument(
+        "--endpoint-role-arn", help="a role of the endpoint's account that may describe it"
+    )
     return parser
 
 
@@ -187,14 +190,36 @@ class Clients:
     s3: Any
     sagemaker: Any
     cloudwatch: Any
+    # Describes the endpoint, its config and model: ``sagemaker`` unless the endpoint runs in
+    # another account (then a client of that account's reader role).
+    endpoint: Any = None
 
     @classmethod
-    def from_session(cls, session: Any) -> Clients:
+    def from_session(cls, session: Any, endpoint_role_arn: str | None = None) -> Clients:
+        sagemaker = session.client("sagemaker")
         return cls(
             s3=session.client("s3"),
-            sagemaker=session.client("sagemaker"),
+            sagemaker=sagemaker,
             cloudwatch=session.client("cloudwatch"),
+            endpoint=sagemaker
+            if endpoint_role_arn is None
+            else _assumed(session, endpoint_role_arn).client("sagemaker"),
         )
+
+
+def _assumed(session: Any, role_arn: str) -> Any:
+    """A session of ``role_arn``, in the same region."""
+    sts = session.client("sts")
+    with aws_call(f"assume_role {role_arn}"):
+        credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="drift-check")[
+            "Credentials"
+        ]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=sts.meta.region_name,
+    )
 
 
 def _error_text(error: ClientError | BotoCoreError) -> str:
@@ -324,8 +349,12 @@ def _baseline_uri(package: Mapping[str, Any]) -> str | None:
     return str(uri) if uri else None
 
 
-def find_deployed(sagemaker: Any, endpoint: str) -> Deployed | None:
-    """The endpoint's model, or None when the endpoint does not exist."""
+def find_deployed(sagemaker: Any, endpoint: str, registry: Any = None) -> Deployed | None:
+    """The endpoint's model, or None when the endpoint does not exist.
+
+    ``registry`` describes the model package (default ``sagemaker``): the registry stays in
+    the build account when the endpoint runs in another.
+    """
     described = _describe_endpoint(sagemaker, endpoint)
     if described is None:
         return None
@@ -341,7 +370,7 @@ def find_deployed(sagemaker: Any, endpoint: str) -> Deployed | None:
     if package_name is None:
         return Deployed(variant=variant["VariantName"], deployed_at=deployed_at)
     with aws_call(f"describe_model_package {package_name}"):
-        package = sagemaker.describe_model_package(ModelPackageName=package_name)
+        package = (registry or sagemaker).describe_model_package(ModelPackageName=package_name)
     return Deployed(
         variant=variant["VariantName"],
         model_package_arn=package.get("ModelPackageArn", package_name),
@@ -783,7 +812,10 @@ class Run:
 def check(run: Run) -> Outcome:
     """Steps 1-6 of the module's docstring: everything but writing the outputs."""
     args, s3 = run.args, run.clients.s3
-    deployed = find_deployed(run.clients.sagemaker, args.endpoint_name)
+    clients = run.clients
+    deployed = find_deployed(
+        clients.endpoint or clients.sagemaker, args.endpoint_name, clients.sagemaker
+    )
     if deployed is None:
         return Outcome(NO_ENDPOINT, notes=[f"endpoint {args.endpoint_name} does not exist"])
     if deployed.baseline_uri is None:
@@ -1030,7 +1062,8 @@ def monitor(args: argparse.Namespace, session: Any) -> dict[str, Any]:
         load_module(getattr(args, f"{name}_module"), f"--{name}-module")
     if not args.evaluate_module.is_file():
         raise MonitorError(f"--evaluate-module {args.evaluate_module} is not a readable file")
-    run = Run(args, Clients.from_session(session), args.job_name or default_job_name(args.until))
+    clients = Clients.from_session(session, args.endpoint_role_arn)
+    run = Run(args, clients, args.job_name or default_job_name(args.until))
     outcome = check(run)
     report = build_report(run, outcome)
     print("\n".join(summary_lines(report, outcome)))

@@ -36,7 +36,7 @@ class DeployStack(Stack):
             CAPABILITY_ID,
             config=config,
             # By name: keeps this stack's IAM resources free of cross-stack imports.
-            bucket=registry.store.bucket_for(self),
+            bucket=registry.store.bucket_for(self, import_key=bool(config.remote_stages)),
             key=registry.store.key,
             model_registry=registry.registry,
             topic=registry.notifications.topic,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aws_cdk as cdk
 from constructs import Construct
 
+from components.deployment.endpoint_accounts import endpoint_accounts
 from components.shared.network import place_functions_in_network
 from config import EnvironmentConfig
+from config.monitoring_settings import Stage
 from stacks.deploy_stack import DeployStack
+from stacks.endpoint_account_stack import EndpointAccountStack
 from stacks.monitor_stack import MonitorStack
 from stacks.pipeline_stack import PipelineStack
 from stacks.registry_stack import RegistryStack
@@ -23,6 +26,8 @@ class EnvironmentStacks:
     deploy: DeployStack
     trigger: TriggerStack
     monitor: MonitorStack
+    # Stages whose endpoints run in another account: the stack deployed there.
+    endpoint_accounts: dict[Stage, EndpointAccountStack] = field(default_factory=dict)
 
 
 def add_environment(scope: Construct, *, config: EnvironmentConfig) -> EnvironmentStacks:
@@ -78,10 +83,28 @@ def add_environment(scope: Construct, *, config: EnvironmentConfig) -> Environme
         "the live endpoints, alarms, retraining on drift, dashboard",
         **common,
     )
+    targets = {
+        stage: EndpointAccountStack(
+            scope,
+            f"{config.stack_prefix}-{stage.capitalize()}EndpointAccountStack",
+            config=config,
+            target=target,
+            description=f"{config.project_name} {config.name}: the roles that deploy, host, "
+            f"test and watch the {stage} endpoint in account {target.account}",
+            env=cdk.Environment(account=target.account, region=config.region),
+            termination_protection=config.termination_protection,
+        )
+        for stage, target in endpoint_accounts(config).items()
+    }
     stacks = EnvironmentStacks(
-        registry=registry, pipeline=pipeline, deploy=deploy, trigger=trigger, monitor=monitor
+        registry=registry,
+        pipeline=pipeline,
+        deploy=deploy,
+        trigger=trigger,
+        monitor=monitor,
+        endpoint_accounts=targets,
     )
-    for stack in (registry, pipeline, deploy, trigger, monitor):
+    for stack in (registry, pipeline, deploy, trigger, monitor, *targets.values()):
         cdk.Tags.of(stack).add("Project", config.project_name)
         cdk.Tags.of(stack).add("Environment", config.name)
         if config.network is not None:

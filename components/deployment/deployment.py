@@ -3,15 +3,24 @@ CodePipeline and the Lambdas it runs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from components.deployment.deploy_config_checker import DeployConfigChecker
+from components.deployment.endpoint_accounts import (
+    EndpointAccount,
+    endpoint_accounts,
+    endpoint_test_role_name,
+)
 from components.deployment.endpoint_stack import (
     DATA_CAPTURE_PREFIX,
     STAGES,
+    EndpointStage,
     endpoint_name,
     endpoint_settings,
 )
@@ -53,20 +62,14 @@ class Deployment(Construct):
         self.endpoint_names = {
             stage: endpoint_name(config.resource_prefix, stage) for stage in STAGES
         }
-        captures_data = any(endpoint_settings(config, stage).mode == "instance" for stage in STAGES)
-
-        self.model_role = ModelHostingRole(
-            self,
-            "ModelRole",
-            bucket=bucket,
-            key=key,
-            image_uri=xgboost_image_uri,
-            endpoint_names=list(self.endpoint_names.values()),
-            data_capture_prefix=DATA_CAPTURE_PREFIX if captures_data else None,
-            description=f"Hosts the approved {config.project_name} model on the {config.name} "
-            "endpoints",
-            network=config.network,
-        ).role
+        remote = endpoint_accounts(config)
+        self.model_role = self._local_model_role(
+            config,
+            [stage for stage in STAGES if stage not in remote],
+            bucket,
+            key,
+            xgboost_image_uri,
+        )
         # The logging, client and job-reporting code the deploy pipeline's Lambda actions share
         # (lambdas/shared). The id predates that name and stays, so the layer's logical ID does.
         self.job_layer = PythonLayer(
@@ -93,6 +96,7 @@ class Deployment(Construct):
             bucket=bucket,
             key=key,
             layers=[self.job_layer],
+            **_tester_access(config, remote),
         )
         self.source = CodeSource(
             self,
@@ -117,6 +121,7 @@ class Deployment(Construct):
             registry=model_registry,
             topic=topic,
             model_role=self.model_role,
+            remote=remote,
             resolve_function=self.resolver.function,
             check_function=self.checker.function,
             test_function=self.tester.function,
@@ -125,3 +130,41 @@ class Deployment(Construct):
         # The pipeline's invoke actions have granted the functions what they report with.
         for function in (self.resolver, self.checker, self.tester):
             function.acknowledge_wildcards()
+
+    def _local_model_role(
+        self,
+        config: EnvironmentConfig,
+        local: list[EndpointStage],
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        image_uri: str,
+    ) -> iam.IRole | None:
+        """The role that hosts the endpoints of this account; those in other accounts have
+        theirs there (components/deployment/endpoint_access.py)."""
+        if not local:
+            return None
+        captures_data = any(endpoint_settings(config, stage).mode == "instance" for stage in local)
+        return ModelHostingRole(
+            self,
+            "ModelRole",
+            bucket=bucket,
+            key=key,
+            image_uri=image_uri,
+            endpoint_names=[self.endpoint_names[stage] for stage in local],
+            data_capture_prefix=DATA_CAPTURE_PREFIX if captures_data else None,
+            description=f"Hosts the approved {config.project_name} model on the "
+            f"{config.name} endpoints",
+            network=config.network,
+        ).role
+
+
+def _tester_access(
+    config: EnvironmentConfig, remote: Mapping[EndpointStage, EndpointAccount]
+) -> dict[str, str | None]:
+    """The staging test's role there, and its own fixed name (trusted by name), when the
+    staging endpoint runs in another account."""
+    target = remote.get("staging")
+    return {
+        "endpoint_role_arn": None if target is None else target.role_arn("tester"),
+        "role_name": endpoint_test_role_name(config.resource_prefix) if remote else None,
+    }

@@ -31,7 +31,11 @@ class EndpointTester(PythonLambda):
         bucket: s3.IBucket,
         key: kms.IKey,
         layers: Sequence[lambda_.ILayerVersion],
+        endpoint_role_arn: str | None = None,
+        role_name: str | None = None,
     ) -> None:
+        """``endpoint_role_arn``: the role to assume when the endpoint is in another account
+        (its policy then decides what the test may do there)."""
         super().__init__(
             scope,
             id_,
@@ -40,18 +44,28 @@ class EndpointTester(PythonLambda):
             key=key,
             layers=layers,
             timeout=Duration.minutes(5),
+            role_name=role_name,
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="InvokeTheEndpoint",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
-                resources=[
-                    Stack.of(self).format_arn(
-                        service="sagemaker", resource="endpoint", resource_name=endpoint_name
-                    )
-                ],
+        if endpoint_role_arn is None:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="InvokeTheEndpoint",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="sagemaker", resource="endpoint", resource_name=endpoint_name
+                        )
+                    ],
+                )
             )
-        )
+        else:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="AssumeTheEndpointAccountsTesterRole",
+                    actions=["sts:AssumeRole"],
+                    resources=[endpoint_role_arn],
+                )
+            )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="FindTheSamplePayload",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, Stack, Stage
+from aws_cdk import Stack, Stage
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
 from aws_cdk import aws_iam as iam
@@ -18,6 +19,12 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.deployment.endpoint_accounts import (
+    EndpointAccount,
+    deploy_pipeline_name,
+    deploy_pipeline_role_name,
+)
+from components.deployment.endpoint_deployment_role import endpoint_deployment_role
 from components.deployment.endpoint_stack import (
     ARTIFACT_BUCKET_NAME,
     AUTOSCALING_ENABLED,
@@ -27,18 +34,14 @@ from components.deployment.endpoint_stack import (
     KMS_KEY_ARN,
     MODEL_EXECUTION_ROLE_ARN,
     MODEL_PACKAGE_ARN,
-    SCALABLE_DIMENSION,
-    SCALING_NAMESPACE,
     SERVERLESS_MAX_CONCURRENCY,
     SERVERLESS_MEMORY,
     STAGES,
-    VARIANT_NAME,
     EndpointStage,
     endpoint_name,
     endpoint_settings,
     sizing_parameter_values,
     synthesize_endpoint_templates,
-    uses_blue_green,
     wiring_parameter_names,
 )
 from components.registry.model_registry import ModelRegistry
@@ -53,11 +56,6 @@ TEMPLATES_DIR = "endpoint-templates"
 REPOSITORY_CONTENT_DIR = "model-deploy-repository"
 RESOLVE_NAMESPACE = "Resolve"
 TEST_NAMESPACE = "TestStaging"
-AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
-AUTOSCALING_SERVICE_LINKED_ROLE = (
-    f"aws-service-role/{AUTOSCALING_SERVICE}/"
-    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
-)
 
 
 def config_file_name(stage: EndpointStage) -> str:
@@ -204,12 +202,17 @@ class ModelDeployPipeline(Construct):
         key: kms.IKey,
         registry: ModelRegistry,
         topic: sns.ITopic,
-        model_role: iam.IRole,
+        model_role: iam.IRole | None,
         resolve_function: lambda_.IFunction,
         check_function: lambda_.IFunction,
         test_function: lambda_.IFunction,
+        remote: Mapping[EndpointStage, EndpointAccount] | None = None,
     ) -> None:
+        """``remote``: the stages whose endpoints run in another account (deployed there with
+        that account's roles, components/deployment/endpoint_access.py); ``model_role`` hosts
+        the others."""
         super().__init__(scope, id_)
+        self._remote = dict(remote or {})
         self._config = config
         self._bucket = artifact_bucket
         self._key = key
@@ -247,6 +250,8 @@ class ModelDeployPipeline(Construct):
             # older one waiting to enter a stage.
             execution_mode=codepipeline.ExecutionMode.SUPERSEDED,
             restart_execution_on_update=False,
+            # Its artifacts folder is named after it, and endpoint accounts read that folder.
+            pipeline_name=deploy_pipeline_name(config.resource_prefix) if self._remote else None,
             stages=[
                 codepipeline.StageProps(
                     stage_name="Source",
@@ -291,10 +296,7 @@ class ModelDeployPipeline(Construct):
                         actions.LambdaInvokeAction(
                             action_name="TestStagingEndpoint",
                             lambda_=test_function,
-                            user_parameters={
-                                "endpoint_name": self.endpoint_names["staging"],
-                                "model_package_arn": f"#{{{RESOLVE_NAMESPACE}.ModelPackageArn}}",
-                            },
+                            user_parameters=self._test_parameters(),
                             variables_namespace=TEST_NAMESPACE,
                         )
                     ],
@@ -309,6 +311,11 @@ class ModelDeployPipeline(Construct):
                 ),
             ],
         )
+        if self._remote:
+            # Endpoint accounts trust the pipeline's role by name.
+            cfn_role = self.pipeline.role.node.default_child
+            assert isinstance(cfn_role, iam.CfnRole)
+            cfn_role.role_name = deploy_pipeline_role_name(config.resource_prefix)
         self._acknowledge_cdk_grants([resolve_function, check_function, test_function])
 
     # -----------------------------------------------------------------------------------------
@@ -321,9 +328,10 @@ class ModelDeployPipeline(Construct):
         config_files: codepipeline.Artifact,
     ) -> actions.CloudFormationCreateUpdateStackAction:
         settings = endpoint_settings(self._config, stage)
+        target = self._remote.get(stage)
         available = {
             MODEL_PACKAGE_ARN: f"#{{{RESOLVE_NAMESPACE}.ModelPackageArn}}",
-            MODEL_EXECUTION_ROLE_ARN: self._model_role.role_arn,
+            MODEL_EXECUTION_ROLE_ARN: self._model_role_arn(stage),
             KMS_KEY_ARN: self._key.key_arn,
             ARTIFACT_BUCKET_NAME: self._bucket.bucket_name,
         }
@@ -337,10 +345,34 @@ class ModelDeployPipeline(Construct):
             },
             admin_permissions=False,
             deployment_role=self.deployment_roles[stage],
+            # In another account, the action runs as that account's role (its own policy
+            # there decides what it may do; CDK cannot add to an imported role's policy).
+            role=None
+            if target is None
+            else iam.Role.from_role_arn(
+                self, f"{stage.capitalize()}ActionRole", target.role_arn("action"), mutable=False
+            ),
             # A failed first create leaves a stack that cannot be updated; recreating it is
             # fine for staging, but prod is never deleted by the pipeline.
             replace_on_failure=stage == "staging",
         )
+
+    def _test_parameters(self) -> dict[str, str]:
+        parameters = {
+            "endpoint_name": self.endpoint_names["staging"],
+            "model_package_arn": f"#{{{RESOLVE_NAMESPACE}.ModelPackageArn}}",
+        }
+        target = self._remote.get("staging")
+        if target is not None:
+            parameters["role_arn"] = target.role_arn("tester")
+        return parameters
+
+    def _model_role_arn(self, stage: EndpointStage) -> str:
+        target = self._remote.get(stage)
+        if target is not None:
+            return target.role_arn("model")
+        assert self._model_role is not None, "a local endpoint has the local model role"
+        return self._model_role.role_arn
 
     def _check_parameters(
         self, config_files: codepipeline.Artifact, templates: codepipeline.Artifact
@@ -391,10 +423,6 @@ class ModelDeployPipeline(Construct):
             "Action::kms:GenerateDataKey*": "Artifacts and notifications are encrypted with "
             "the project key; that key only",
             "Action::kms:ReEncrypt*": "Artifacts are encrypted with the project key; that key only",
-            "Action::cloudformation:DescribeStack*": "CDK's CloudFormation action grant, on the "
-            "endpoint stack of its own stage only",
-            "Action::cloudformation:GetTemplate*": "CDK's CloudFormation action grant, on the "
-            "endpoint stack of its own stage only",
             finding_for(self, self._bucket.arn_for_objects("*")): "CodePipeline names artifact "
             "objects per execution",
         }
@@ -403,7 +431,15 @@ class ModelDeployPipeline(Construct):
                 "CDK's Lambda invoke action grant: invoking this one function qualified by any "
                 "version or alias"
             )
-        for name in self.endpoint_names.values():
+        local = [stage for stage in STAGES if stage not in self._remote]
+        if local:
+            reasons |= {
+                "Action::cloudformation:DescribeStack*": "CDK's CloudFormation action grant, on "
+                "the endpoint stack of its own stage only",
+                "Action::cloudformation:GetTemplate*": "CDK's CloudFormation action grant, on "
+                "the endpoint stack of its own stage only",
+            }
+        for name in (self.endpoint_names[stage] for stage in local):
             stack_arn = stack.format_arn(
                 service="cloudformation", resource="stack", resource_name=f"{name}/*"
             )
@@ -422,231 +458,22 @@ class ModelDeployPipeline(Construct):
     # -----------------------------------------------------------------------------------------
     # The role CloudFormation uses to deploy one endpoint stack
 
-    def _deployment_role(self, stage: EndpointStage) -> iam.Role:
-        """Only what the endpoint template creates, for this stage's endpoint only."""
-        stack = Stack.of(self)
-        name = self.endpoint_names[stage]
-        settings = endpoint_settings(self._config, stage)
-        role = iam.Role(
+    def _deployment_role(self, stage: EndpointStage) -> iam.IRole:
+        target = self._remote.get(stage)
+        if target is not None:
+            return iam.Role.from_role_arn(
+                self,
+                f"{stage.capitalize()}DeploymentRole",
+                target.role_arn("deployer"),
+                mutable=False,
+            )
+        return endpoint_deployment_role(
             self,
             f"{stage.capitalize()}DeploymentRole",
-            assumed_by=iam.ServicePrincipal("cloudformation.amazonaws.com"),
-            description=f"CloudFormation deploys the {name} endpoint stack with this role",
+            stage=stage,
+            settings=endpoint_settings(self._config, stage),
+            endpoint_name=self.endpoint_names[stage],
+            package_arn_pattern=self._registry.package_arn_pattern,
+            model_role_arn=self._model_role_arn(stage),
+            key_arn=self._key.key_arn,
         )
-
-        def sagemaker_arn(resource: str, resource_name: str) -> str:
-            return stack.format_arn(
-                service="sagemaker", resource=resource, resource_name=resource_name
-            )
-
-        endpoint_arn = sagemaker_arn("endpoint", name)
-        endpoint_actions = [
-            "sagemaker:CreateEndpoint",
-            "sagemaker:DescribeEndpoint",
-            "sagemaker:UpdateEndpoint",
-            "sagemaker:DeleteEndpoint",
-        ]
-        if uses_blue_green(stage, settings):
-            # Registering a variant for autoscaling checks the caller may change its capacity.
-            endpoint_actions.append("sagemaker:UpdateEndpointWeightsAndCapacities")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ManageTheEndpoint",
-                actions=endpoint_actions,
-                resources=[endpoint_arn],
-            )
-        )
-        # Models and endpoint configs are immutable and replaced on every change, so
-        # CloudFormation generates their names: only the resource type can be pinned down.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReplaceModelsAndEndpointConfigs",
-                actions=[
-                    "sagemaker:CreateModel",
-                    "sagemaker:DescribeModel",
-                    "sagemaker:DeleteModel",
-                    "sagemaker:CreateEndpointConfig",
-                    "sagemaker:DescribeEndpointConfig",
-                    "sagemaker:DeleteEndpointConfig",
-                ],
-                resources=[sagemaker_arn("model", "*"), sagemaker_arn("endpoint-config", "*")],
-            )
-        )
-        # SageMaker authorizes CreateEndpoint/UpdateEndpoint on the endpoint config too.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PointTheEndpointAtNewConfigs",
-                actions=["sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint"],
-                resources=[sagemaker_arn("endpoint-config", "*")],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="TagEndpointResources",
-                actions=["sagemaker:AddTags", "sagemaker:DeleteTags", "sagemaker:ListTags"],
-                resources=[
-                    endpoint_arn,
-                    sagemaker_arn("model", "*"),
-                    sagemaker_arn("endpoint-config", "*"),
-                ],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="CreateModelsFromThisGroup",
-                actions=["sagemaker:DescribeModelPackage"],
-                resources=[self._registry.package_arn_pattern],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="PassTheModelRole",
-                actions=["iam:PassRole"],
-                resources=[self._model_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            )
-        )
-        # SageMaker creates grants with the caller's credentials to encrypt endpoint storage.
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="EncryptEndpointStorage",
-                actions=["kms:CreateGrant", "kms:DescribeKey"],
-                resources=[self._key.key_arn],
-            )
-        )
-        reasons = {
-            finding_for(role, sagemaker_arn("model", "*")): "CloudFormation generates the names "
-            "of models, which are immutable and replaced on every change",
-            finding_for(role, sagemaker_arn("endpoint-config", "*")): "CloudFormation generates "
-            "the names of endpoint configs, which are immutable and replaced on every change",
-            finding_for(role, self._registry.package_arn_pattern): "Versions of this project's "
-            "model package group; version numbers are assigned at registration",
-        }
-        any_resource: dict[str, str] = {}
-        # Prod in either mode: switching it from instances to serverless in cdk.json must
-        # still let CloudFormation delete the alarms and scaling target the instances had.
-        if stage == "prod":
-            stage_reasons, any_resource = self._allow_autoscaling_and_alarms(
-                role, name, create=uses_blue_green(stage, settings)
-            )
-            reasons.update(stage_reasons)
-        acknowledge_iam_wildcards(role, reasons, any_resource=any_resource)
-        return role
-
-    def _allow_autoscaling_and_alarms(
-        self, role: iam.Role, name: str, *, create: bool
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """Grants for the prod template's alarms and autoscaling; returns the wildcard reasons
-        (by finding, and by action granted on "*").
-
-        ``create`` false (a serverless endpoint) leaves only what removing them needs.
-        """
-        stack = Stack.of(self)
-
-        def alarm_arn(alarm_name: str) -> str:
-            return stack.format_arn(
-                service="cloudwatch",
-                resource="alarm",
-                resource_name=alarm_name,
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-
-        # The stack's own rollback alarms (CloudFormation names them <stack>-<id>-<suffix>),
-        # and the ones target tracking creates for the variant with the caller's credentials.
-        stack_alarms = alarm_arn(f"{name}-*")
-        scaling_alarms = alarm_arn(f"TargetTracking-endpoint/{name}/variant/{VARIANT_NAME}-*")
-        alarm_actions = ["cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"]
-        # Writes take the scalable target's ARN, whose id Application Auto Scaling generates,
-        # and the service-namespace and scalable-dimension condition keys: SageMaker variants'
-        # instance counts only, never another service's scaling. Tagging supports neither
-        # key, and the Describe calls support no resource or key at all.
-        scaling_writes = [
-            "application-autoscaling:DeregisterScalableTarget",
-            "application-autoscaling:DeleteScalingPolicy",
-        ]
-        scaling_reads = [
-            "application-autoscaling:DescribeScalableTargets",
-            "application-autoscaling:DescribeScalingPolicies",
-        ]
-        scaling_tags: list[str] = []
-        if create:
-            alarm_actions += [
-                "cloudwatch:PutMetricAlarm",
-                "cloudwatch:TagResource",
-                "cloudwatch:UntagResource",
-                "cloudwatch:ListTagsForResource",
-            ]
-            scaling_writes += [
-                "application-autoscaling:RegisterScalableTarget",
-                "application-autoscaling:PutScalingPolicy",
-            ]
-            scaling_reads.append("application-autoscaling:DescribeScalingActivities")
-            scaling_tags += [
-                "application-autoscaling:TagResource",
-                "application-autoscaling:UntagResource",
-                "application-autoscaling:ListTagsForResource",
-            ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ManageEndpointAlarms",
-                actions=alarm_actions,
-                resources=[stack_alarms, scaling_alarms],
-            )
-        )
-        scalable_targets = stack.format_arn(
-            service="application-autoscaling", resource="scalable-target", resource_name="*"
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ScaleSageMakerVariantsOnly",
-                actions=scaling_writes,
-                resources=[scalable_targets],
-                conditions={
-                    "StringEquals": {
-                        "application-autoscaling:service-namespace": SCALING_NAMESPACE,
-                        "application-autoscaling:scalable-dimension": SCALABLE_DIMENSION,
-                    }
-                },
-            )
-        )
-        if scaling_tags:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="TagScalableTargets", actions=scaling_tags, resources=[scalable_targets]
-                )
-            )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(sid="DescribeScaling", actions=scaling_reads, resources=["*"])
-        )
-        reasons = {
-            finding_for(role, stack_alarms): "The stack's rollback alarms; CloudFormation names "
-            "them <stack>-<logical id>-<generated suffix>",
-            finding_for(role, scaling_alarms): "The alarms target tracking creates for this "
-            "variant, named with a generated suffix",
-            finding_for(role, scalable_targets): "Application Auto Scaling generates scalable "
-            "target ids at registration; writes are limited to SageMaker variant instance "
-            "counts by the service-namespace and scalable-dimension conditions",
-        }
-        any_resource = dict.fromkeys(
-            scaling_reads,
-            "Application Auto Scaling's Describe calls have no resource-level permissions nor "
-            "condition keys",
-        )
-        if not create:
-            return reasons, any_resource
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="CreateAutoscalingServiceLinkedRole",
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=[
-                    stack.format_arn(
-                        service="iam",
-                        region="",
-                        resource="role",
-                        resource_name=AUTOSCALING_SERVICE_LINKED_ROLE,
-                    )
-                ],
-                conditions={"StringEquals": {"iam:AWSServiceName": AUTOSCALING_SERVICE}},
-            )
-        )
-        return reasons, any_resource

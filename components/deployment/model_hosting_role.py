@@ -36,7 +36,10 @@ class ModelHostingRole(Construct):
         data_capture_prefix: str | None,
         description: str,
         network: NetworkSettings | None = None,
+        role_name: str | None = None,
+        extra_reasons: dict[str, str] | None = None,
     ) -> None:
+        """``extra_reasons``: cdk-nag reasons for wildcards in the bucket or key given."""
         super().__init__(scope, id_)
         stack = Stack.of(self)
         self.role = role = iam.Role(
@@ -44,6 +47,7 @@ class ModelHostingRole(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=description,
+            role_name=role_name,
         )
         grant_read_model_artifacts(role, bucket=bucket, key=key, sid_prefix="ReadModelArtifacts")
         role.add_to_principal_policy(
@@ -113,6 +117,7 @@ class ModelHostingRole(Construct):
             reasons[finding_for(self, captured)] = (
                 "SageMaker names captured-data objects by endpoint, variant and hour"
             )
+        reasons.update(extra_reasons or {})
         acknowledge_iam_wildcards(self, reasons, any_resource=ECR_AUTHORIZATION_TOKEN)
         # Instance endpoints in the VPC: SageMaker creates their interfaces as this role.
         allow_network_interfaces(role, network, "sagemaker")

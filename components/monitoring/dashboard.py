@@ -54,7 +54,9 @@ class MonitoringDashboard(Construct):
         )
         self.dashboard.add_widgets(self._pipeline_widget(pipeline_name))
         for stage in STAGES:
-            self.dashboard.add_widgets(*_endpoint_widgets(stage, endpoint_names[stage]))
+            self.dashboard.add_widgets(
+                *_endpoint_widgets(stage, endpoint_names[stage], config.endpoint_account(stage))
+            )
         period = Duration.hours(config.monitoring.interval_hours)
         for stage in monitored:
             self.dashboard.add_widgets(
@@ -99,9 +101,15 @@ class MonitoringDashboard(Construct):
         )
 
 
-def _endpoint_widgets(stage: Stage, endpoint_name: str) -> list[cloudwatch.IWidget]:
+def _endpoint_widgets(
+    stage: Stage, endpoint_name: str, account: str | None
+) -> list[cloudwatch.IWidget]:
+    """``account``: where the endpoint runs when not here (its metrics show once CloudWatch
+    cross-account observability links that account to this one, docs/operations.md)."""
+
     def metric(name: str, statistic: str, label: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
+            account=account,
             namespace=ENDPOINT_NAMESPACE,
             metric_name=name,
             dimensions_map={"EndpointName": endpoint_name, "VariantName": VARIANT_NAME},

@@ -26,6 +26,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.deployment.endpoint_accounts import drift_check_role_name, endpoint_accounts
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from components.registry.model_registry import ModelRegistry
 from components.shared.lambda_function import PythonLambda
@@ -106,6 +107,12 @@ class DriftCheck(Construct):
             for name, file in JOB_SCRIPTS.items()
         }
         stages = tuple(endpoint_names)
+        remote = {
+            stage: target.role_arn("reader")
+            for stage, target in endpoint_accounts(config).items()
+            if stage in endpoint_names
+        }
+        self.reader_role_arns = remote
         self.job_role = _JobRole(
             self,
             "JobRole",
@@ -117,6 +124,8 @@ class DriftCheck(Construct):
             baseline_objects=f"{OUTPUT_PREFIX}{training_pipeline_name}/*/Evaluate/evaluation/*",
             image_uri=image_uri,
             scripts=list(self.scripts.values()),
+            reader_role_arns=remote,
+            role_name=drift_check_role_name(config.resource_prefix) if remote else None,
         ).role
         # The check's job runs in the VPC too: it is created with the job role.
         allow_network_interfaces(self.job_role, config.network, "sagemaker")
@@ -161,7 +170,7 @@ class DriftCheck(Construct):
             description=f"Invokes the drift check starter of {config.resource_prefix}",
         )
         self.schedules = {
-            stage: self._schedule(stage, name, settings.interval_hours)
+            stage: self._schedule(stage, name, settings.interval_hours, remote.get(stage))
             for stage, name in endpoint_names.items()
         }
         acknowledge_iam_wildcards(
@@ -215,8 +224,10 @@ class DriftCheck(Construct):
         return rule
 
     def _schedule(
-        self, stage: Stage, endpoint_name: str, interval_hours: int
+        self, stage: Stage, endpoint_name: str, interval_hours: int, reader_role_arn: str | None
     ) -> scheduler.Schedule:
+        # An endpoint of another account is described as its reader role there.
+        role = {} if reader_role_arn is None else {"endpoint_role_arn": reader_role_arn}
         return scheduler.Schedule(
             self,
             f"{stage.capitalize()}Schedule",
@@ -231,6 +242,7 @@ class DriftCheck(Construct):
                         "endpoint_name": endpoint_name,
                         # The same time on every retry: the job name, and the window, stay put.
                         "scheduled_time": scheduler.ContextAttribute.scheduled_time,
+                        **role,
                     }
                 ),
                 role=self.schedule_role,
@@ -326,14 +338,18 @@ class _JobRole(Construct):
         baseline_objects: str,
         image_uri: str,
         scripts: Sequence[s3_assets.Asset],
+        reader_role_arns: Mapping[Stage, str],
+        role_name: str | None,
     ) -> None:
+        """``reader_role_arns``: the stages whose endpoints run in another account, with the
+        role there the job describes them as (which trusts this role by ``role_name``)."""
         super().__init__(scope, id_)
-        stack = Stack.of(self)
         self.role = role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Runs the scheduled drift and model-quality check of the endpoints",
+            role_name=role_name,
         )
         for script in scripts:
             script.grant_read(role)
@@ -353,30 +369,16 @@ class _JobRole(Construct):
             "deployed version names its own, under an execution id SageMaker generates"
         )
 
-        endpoints = [
-            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
-            for name in endpoint_names.values()
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeMonitoredEndpoints",
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=endpoints,
+        local = [name for stage, name in endpoint_names.items() if stage not in reader_role_arns]
+        generated = self._allow_describing(role, local)
+        if reader_role_arns:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="DescribeEndpointsOfOtherAccounts",
+                    actions=["sts:AssumeRole"],
+                    resources=sorted(reader_role_arns.values()),
+                )
             )
-        )
-        # The endpoint's config and model are replaced on every deployment, under names
-        # CloudFormation generates (components/deployment/endpoint_stack.py).
-        generated = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
-            for kind in ("endpoint-config", "model")
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeDeployedModel",
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=generated,
-            )
-        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="DescribeDeployedVersion",
@@ -420,7 +422,7 @@ class _JobRole(Construct):
             "are CDK file assets in the bootstrap bucket; their object names are content "
             "hashes known only after synth",
         }
-        for arn, kind in zip(generated, ("endpoint configs", "models"), strict=True):
+        for arn, kind in zip(generated, ("endpoint configs", "models"), strict=False):
             reasons[finding_for(self, arn)] = (
                 f"The deployed endpoint's {kind} are replaced on every deployment under names "
                 "CloudFormation generates; describe calls only"
@@ -434,6 +436,39 @@ class _JobRole(Construct):
                 f"cloudwatch:namespace condition limits it to the project's {namespace}",
             },
         )
+
+    @staticmethod
+    def _allow_describing(role: iam.Role, endpoint_names: Sequence[str]) -> list[str]:
+        """Finding the deployed model of the endpoints of this account; returns the wildcard
+        ARNs granted (none without such an endpoint)."""
+        if not endpoint_names:
+            return []
+        stack = Stack.of(role)
+        endpoints = [
+            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
+            for name in endpoint_names
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeMonitoredEndpoints",
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=endpoints,
+            )
+        )
+        # The endpoint's config and model are replaced on every deployment, under names
+        # CloudFormation generates (components/deployment/endpoint_stack.py).
+        generated = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+            for kind in ("endpoint-config", "model")
+        ]
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DescribeDeployedModel",
+                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+                resources=generated,
+            )
+        )
+        return generated
 
 
 _PREFIX_REASONS = {

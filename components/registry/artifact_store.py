@@ -116,12 +116,18 @@ class ArtifactStore(Construct):
             "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
         )
 
-    def bucket_for(self, scope: Construct) -> s3.IBucket:
+    def bucket_for(self, scope: Construct, *, import_key: bool = False) -> s3.IBucket:
         """The artifact bucket as seen from another stack, referenced by its stable name.
 
         Referencing by name keeps other stacks' IAM resources free of cross-stack imports,
-        so their policies (and cdk-nag findings) read as plain ARNs.
+        so their policies (and cdk-nag findings) read as plain ARNs. ``import_key``: the key
+        as an imported reference, whose policy no grant made in ``scope`` can change (CDK
+        would name another account's roles as principals there, which KMS refuses while
+        they do not exist; components/registry/serving_accounts.py grants them instead).
         """
+        key = (
+            kms.Key.from_key_arn(scope, "ArtifactKey", self.key.key_arn) if import_key else self.key
+        )
         return s3.Bucket.from_bucket_attributes(
-            scope, "ArtifactBucket", bucket_name=self.bucket_name, encryption_key=self.key
+            scope, "ArtifactBucket", bucket_name=self.bucket_name, encryption_key=key
         )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from constructs import Construct
 
+from components.deployment.endpoint_accounts import endpoint_accounts
+from components.deployment.endpoint_stack import endpoint_settings
 from components.registry.artifact_store import ArtifactStore
 from components.registry.model_registry import ModelRegistry
 from components.registry.notifications import Notifications
+from components.registry.serving_accounts import ServingAccountAccess
 from config import EnvironmentConfig
 
 
@@ -29,3 +32,19 @@ class Registry(Construct):
             display_name=f"{config.resource_prefix} MLOps",
             email=config.notification_email,
         )
+        targets = endpoint_accounts(config)
+        if targets:
+            self.serving_accounts = ServingAccountAccess(
+                self,
+                "ServingAccounts",
+                targets=list(targets.values()),
+                capturing=[
+                    target
+                    for stage, target in targets.items()
+                    if endpoint_settings(config, stage).mode == "instance"
+                ],
+                bucket=self.store.bucket,
+                key=self.store.key,
+                group=self.model_registry.group,
+                package_arn_pattern=self.model_registry.package_arn_pattern,
+            )

@@ -59,7 +59,9 @@ class PythonLambda(Construct):
         environment: Mapping[str, str] | None = None,
         layers: Sequence[lambda_.ILayerVersion] = (),
         powertools: bool = True,
+        role_name: str | None = None,
     ) -> None:
+        """``role_name``: a fixed name, for a role another account trusts by ARN."""
         super().__init__(scope, id_)
         code_dir = LAMBDAS_DIR / code_dir_name
         if not (code_dir / "handler.py").is_file():
@@ -78,6 +80,7 @@ class PythonLambda(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=description,
+            role_name=role_name,
         )
         # Lambda creates the streams of the log group given to it; nothing else to allow.
         self.role.add_to_principal_policy(

@@ -9,9 +9,12 @@ Contract
 Event (the schedule's input; Scheduler substitutes the time)::
 
     {"stage": "prod", "endpoint_name": "<endpoint>",
-     "scheduled_time": "<aws.scheduler.scheduled-time>"}
+     "scheduled_time": "<aws.scheduler.scheduled-time>",
+     "endpoint_role_arn": "<optional: a role of the endpoint's account>"}
 
-``stage`` is ``staging`` or ``prod``; ``scheduled_time`` an ISO 8601 time (no zone: UTC). An
+``stage`` is ``staging`` or ``prod``; ``scheduled_time`` an ISO 8601 time (no zone: UTC);
+``endpoint_role_arn``, for an endpoint in another account, is passed to monitor.py as
+``--endpoint-role-arn`` (the job describes the endpoint as that role). An
 event that breaks this is logged and raises: no retry can make it succeed.
 
 Environment (all required; a missing or malformed one raises ``ConfigError`` naming it):
@@ -92,6 +95,7 @@ RESERVED_FLAGS: Final = frozenset(
 )
 # CreateProcessingJob's limits on the entrypoint list and each of its items.
 MAX_ENTRYPOINT_ITEMS: Final = 100
+ROLE_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 MAX_ENTRYPOINT_ITEM_CHARS: Final = 256
 MAX_VOLUME_SIZE_GB: Final = 16384
 MAX_RUNTIME_LIMIT_SECONDS: Final = 777600
@@ -242,8 +246,8 @@ class Settings:
             monitor_args=_monitor_args(env),
             vpc_config=_vpc_config(env),
         )
-        # The fixed part of the entrypoint: python3, the script, 3 modules and 8 flags.
-        if 2 + 2 * (3 + 8 + len(settings.monitor_args)) > MAX_ENTRYPOINT_ITEMS:
+        # The fixed part of the entrypoint: python3, the script, 3 modules and up to 9 flags.
+        if 2 + 2 * (3 + 9 + len(settings.monitor_args)) > MAX_ENTRYPOINT_ITEMS:
             raise ConfigError("MONITOR_ARGS has too many flags for one container entrypoint")
         return settings
 
@@ -257,6 +261,7 @@ class Check:
     stage: str
     endpoint_name: str
     scheduled_time: datetime
+    endpoint_role_arn: str | None = None
 
     @property
     def until(self) -> str:
@@ -286,7 +291,10 @@ def parse_event(event: Any) -> Check:
         or not NAME_PATTERN.fullmatch(endpoint)
     ):
         raise EventError(f"endpoint_name must be a SageMaker endpoint name, got {endpoint!r}")
-    return Check(str(stage), endpoint, _scheduled_time(event.get("scheduled_time")))
+    role_arn = event.get("endpoint_role_arn")
+    if role_arn is not None and not (isinstance(role_arn, str) and ROLE_ARN.fullmatch(role_arn)):
+        raise EventError(f"endpoint_role_arn must be an IAM role ARN, got {role_arn!r}")
+    return Check(str(stage), endpoint, _scheduled_time(event.get("scheduled_time")), role_arn)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,6 +329,8 @@ def entrypoint(settings: Settings, check: Check, name: str) -> list[str]:
         "--job-name": name,
         "--kms-key-id": settings.kms_key_arn,
     }
+    if check.endpoint_role_arn is not None:
+        flags["--endpoint-role-arn"] = check.endpoint_role_arn
     return [
         "python3",
         code_path(settings, "monitor"),

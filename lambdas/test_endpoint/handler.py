@@ -4,7 +4,12 @@ Contract
 --------
 Event: the CodePipeline job event. ``UserParameters`` is a JSON object string::
 
-    {"endpoint_name": "<endpoint>", "model_package_arn": "<model package ARN>"}
+    {"endpoint_name": "<endpoint>", "model_package_arn": "<model package ARN>",
+     "role_arn": "<optional: a role of the endpoint's account>"}
+
+With ``role_arn`` (the endpoint runs in another account), the endpoint is described and
+invoked as that role; the model package and its sample payload are read with the function's
+own role (they stay in the build account).
 
 Steps: the endpoint must be ``InService``. The model package gives ``SamplePayloadUrl`` (an
 ``s3://`` .tar.gz holding ``payload.csv``: raw CSV records, no header, no label; fields may be
@@ -61,6 +66,7 @@ from codepipeline_job import (
     error_code,
     failure_type_of,
     parse_user_parameters,
+    read_user_parameters,
     report_job_error,
     report_success_or_failure,
     require_job,
@@ -93,6 +99,7 @@ _ELLIPSIS = "..."
 # A plain decimal number, as the model registration writes str(float); Python's float() would
 # also take "nan", "inf" or "1_0".
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 # The characters of bucket names, legacy us-east-1 ones included; S3 judges the rest.
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -551,10 +558,27 @@ def invoke(
     return body, content_type if isinstance(content_type, str) else None
 
 
-def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
-    sagemaker = clients("sagemaker")
-    require_in_service(sagemaker, endpoint_name)
-    package = describe_package(sagemaker, model_package_arn)
+def endpoint_clients(role_arn: str | None) -> Clients:
+    """The clients that reach the endpoint: the function's own, or ``role_arn``'s."""
+    if role_arn is None:
+        return clients
+    try:
+        return clients.as_role(role_arn, "test-staging-endpoint")
+    except ClientError as exc:
+        raise JobError(
+            f"Cannot assume {role_arn} to reach the endpoint: {error_code(exc)}: "
+            f"{_error_message(exc)} (deploy the endpoint account's stack, see "
+            "docs/operations.md)",
+            failure_type_of(exc),
+        ) from exc
+
+
+def run_test(
+    endpoint_name: str, model_package_arn: str, role_arn: str | None = None
+) -> EndpointTestResult:
+    at_endpoint = endpoint_clients(role_arn)
+    require_in_service(at_endpoint("sagemaker"), endpoint_name)
+    package = describe_package(clients("sagemaker"), model_package_arn)
     url = package.sample_payload_url
     records = read_payload_rows(download_archive(clients("s3"), url), url)
     logger.info(
@@ -566,12 +590,24 @@ def run_test(endpoint_name: str, model_package_arn: str) -> EndpointTestResult:
             "decision_threshold": package.decision_threshold,
         },
     )
-    body, content_type = invoke(clients("sagemaker-runtime"), endpoint_name, records)
+    body, content_type = invoke(at_endpoint("sagemaker-runtime"), endpoint_name, records)
     return validate_predictions(
         parse_predictions(body, content_type, rows_sent=len(records)),
         len(records),
         package.decision_threshold,
     )
+
+
+def optional_role_arn(job: Any) -> str | None:
+    """UserParameters' ``role_arn``: absent for an endpoint of the function's own account."""
+    value = read_user_parameters(job).get("role_arn")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _ROLE_ARN.fullmatch(value.strip()):
+        raise JobError(
+            f"UserParameters role_arn must be an IAM role ARN, got {value!r}", "ConfigurationError"
+        )
+    return value.strip()
 
 
 def summary(result: EndpointTestResult) -> str:
@@ -606,7 +642,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
                 "model_package_arn": params["model_package_arn"],
             },
         )
-        result = run_test(endpoint_name, params["model_package_arn"])
+        result = run_test(endpoint_name, params["model_package_arn"], optional_role_arn(job))
     except Exception as exc:
         report_job_error(
             codepipeline, job_id, exc, context=context, logger=logger, doing="testing the endpoint"

@@ -161,6 +161,23 @@ NETWORK_VARIANT_OVERRIDES: dict[str, Any] = {
 }
 
 
+BUILD_ACCOUNT = "111111111111"
+STAGING_ACCOUNT = "222222222222"
+PROD_ACCOUNT = "333333333333"
+# The enterprise layout of issue 15 for dev: the build account trains, registers and deploys;
+# staging and prod endpoints run, on instances and monitored, in accounts of their own.
+THREE_ACCOUNT_OVERRIDES: dict[str, Any] = {
+    "dev.account": BUILD_ACCOUNT,
+    "dev.staging_endpoint.account": STAGING_ACCOUNT,
+    "dev.prod_endpoint.account": PROD_ACCOUNT,
+    "dev.staging_endpoint.mode": "instance",
+    "dev.prod_endpoint.mode": "instance",
+    "dev.monitoring.stages": "staging,prod",
+    # Shared subnets (AWS RAM) carry the same ids in every account of the organization.
+    "dev.network": NETWORK_VARIANT_OVERRIDES["dev.network"],
+}
+
+
 @pytest.fixture(scope="session")
 def network_variant(
     cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
@@ -169,5 +186,17 @@ def network_variant(
     return synthesize(
         {**cdk_context, **NETWORK_VARIANT_OVERRIDES},
         tmp_path_factory.mktemp("network"),
+        nag=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def three_accounts(
+    cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Synthesized:
+    # cdk-nag on, as `cdk synth` runs it: an unacknowledged finding fails here.
+    return synthesize(
+        {**cdk_context, **THREE_ACCOUNT_OVERRIDES},
+        tmp_path_factory.mktemp("three-accounts"),
         nag=True,
     )

@@ -740,3 +740,37 @@ def test_serverless_endpoints_cannot_run_in_the_vpc(
         "endpoints cannot run in a VPC; set the mode to 'instance' (with an instance_type) or "
         "remove network"
     )
+
+
+def test_endpoint_accounts_default_to_the_build_account(cdk_context: dict[str, Any]) -> None:
+    dev = _load(cdk_context, **{"dev.account": "111111111111"})["dev"]
+    assert (dev.staging_endpoint.account, dev.remote_stages) == (None, ())
+    same = _load(
+        cdk_context,
+        **{"dev.account": "111111111111", "dev.prod_endpoint.account": "111111111111"},
+    )["dev"]
+    # Naming the build account itself is the single-account layout.
+    assert same.remote_stages == ()
+    other = _load(
+        cdk_context,
+        **{"dev.account": "111111111111", "dev.prod_endpoint.account": "333333333333"},
+    )["dev"]
+    assert (other.remote_stages, other.endpoint_account("prod")) == (("prod",), "333333333333")
+
+
+def test_an_endpoint_account_needs_the_build_account(cdk_context: dict[str, Any]) -> None:
+    errors = _errors({**cdk_context, "dev.staging_endpoint.account": "222222222222"})
+    assert len(errors) == 1
+    assert errors[0].startswith("[dev] ")
+    assert "staging_endpoint.account is '222222222222', so account (the build account" in errors[0]
+    assert "-c dev.account=<id>" in errors[0]
+
+
+@pytest.mark.parametrize("value", ["12345", "1234567890123", "abcdefghijkl", " 222222222222x"])
+def test_endpoint_account_ids_are_12_digits(cdk_context: dict[str, Any], value: str) -> None:
+    errors = _errors(
+        {**cdk_context, "dev.account": "111111111111", "prod.prod_endpoint.account": value}
+    )
+    assert len(errors) == 1
+    assert errors[0].startswith("[prod] prod_endpoint.account: ")
+    assert "a 12-digit AWS account id" in errors[0]

@@ -42,6 +42,16 @@ def test_every_stack_matches_its_snapshot(
         assert template == snapshot_json(name=stack_name)
 
 
+def test_the_three_account_layout_matches_its_snapshot(
+    three_accounts: Synthesized, snapshot_json: SnapshotAssertion
+) -> None:
+    # Dev's stacks that the layout changes, and the stacks of its two endpoint accounts.
+    for stack_name in sorted(three_accounts.templates):
+        if stack_name.startswith("Dev-") and "Trigger" not in stack_name:
+            template = _without_asset_hashes(three_accounts.templates[stack_name])
+            assert template == snapshot_json(name=f"three-accounts-{stack_name}")
+
+
 def test_synth_is_deterministic(
     synthesize_variant: Any, synthesized: Synthesized, request: pytest.FixtureRequest
 ) -> None:

@@ -419,8 +419,34 @@ def test_vpc_config_puts_the_job_in_the_subnets(
 
 
 def test_most_monitor_args_that_fit_are_accepted() -> None:
-    args = json.dumps({f"flag-{n}": "1" for n in range(38)})
+    # Room is kept for the optional --endpoint-role-arn of an endpoint in another account.
+    args = json.dumps({f"flag-{n}": "1" for n in range(37)})
+    event = {**EVENT, "endpoint_role_arn": "arn:aws:iam::222222222222:role/churn-dev-prod-reader"}
 
     settings = handler.Settings.from_env({**ENV, "MONITOR_ARGS": args})
 
-    assert len(handler.entrypoint(settings, handler.parse_event(EVENT), JOB)) == 100
+    assert len(handler.entrypoint(settings, handler.parse_event(event), JOB)) == 100
+    with pytest.raises(handler.ConfigError, match="too many flags"):
+        handler.Settings.from_env(
+            {**ENV, "MONITOR_ARGS": json.dumps({f"flag-{n}": "1" for n in range(38)})}
+        )
+
+
+def test_an_endpoint_role_is_passed_to_the_check() -> None:
+    role = "arn:aws:iam::222222222222:role/churn-dev-prod-reader"
+    settings = handler.Settings.from_env(ENV)
+
+    command = handler.entrypoint(
+        settings, handler.parse_event({**EVENT, "endpoint_role_arn": role}), JOB
+    )
+
+    assert command[command.index("--endpoint-role-arn") + 1] == role
+    assert "--endpoint-role-arn" not in handler.entrypoint(
+        settings, handler.parse_event(EVENT), JOB
+    )
+
+
+@pytest.mark.parametrize("role", ["", "role/x", 7, "arn:aws:iam::12:role/x"])
+def test_a_malformed_endpoint_role_is_refused(role: object) -> None:
+    with pytest.raises(handler.EventError, match="endpoint_role_arn must be an IAM role ARN"):
+        handler.parse_event({**EVENT, "endpoint_role_arn": role})

@@ -608,6 +608,11 @@ def deploy(
         sample_payload_url=f"s3://{BUCKET}/{payload_key}",
         decision_threshold=decision_threshold,
     )
+    create_endpoint(sagemaker)
+    return aws
+
+
+def create_endpoint(sagemaker: Any) -> None:
     sagemaker.create_model(
         ModelName="churn-model",
         ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/sagemaker",
@@ -625,7 +630,6 @@ def deploy(
         ],
     )
     sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="churn-config")
-    return aws
 
 
 def register_package(
@@ -1086,3 +1090,72 @@ def test_missing_user_parameter_is_a_configuration_error(
     assert "needs a non-empty string 'model_package_arn'" in failure_message(
         codepipeline, "ConfigurationError"
     )
+
+
+STAGING_ACCOUNT = "222222222222"
+TESTER_ROLE = f"arn:aws:iam::{STAGING_ACCOUNT}:role/churn-dev-staging-tester"
+
+
+def test_an_endpoint_in_another_account_is_reached_with_that_accounts_role(
+    aws: dict[str, Any],
+    make_client: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    # The package and its payload stay in the build account; the endpoint exists only in the
+    # staging account, so the test passes only if it describes and invokes it as TESTER_ROLE.
+    aws["sts"] = make_client("sts")
+    handler.clients.cache["sts"] = aws["sts"]
+    aws["s3"].create_bucket(Bucket=BUCKET)
+    aws["s3"].put_object(Bucket=BUCKET, Key=PAYLOAD_KEY, Body=payload_archive(ROWS))
+    register_package(aws["sagemaker"], sample_payload_url=PAYLOAD_URL)
+    create_endpoint(handler.clients.as_role(TESTER_ROLE, "setup")("sagemaker"))
+    assert aws["sagemaker"].list_endpoints()["Endpoints"] == []
+    response = requests.post(
+        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
+        json={
+            "account_id": STAGING_ACCOUNT,
+            "region": REGION,
+            "results": [{"Body": "0.1\n0.2\n0.3\n", "ContentType": "text/csv"}],
+        },
+        timeout=5,
+    )
+    assert response.status_code == 201, response.text
+    codepipeline.expect_report("put_job_success_result")
+
+    run(job_event, lambda_context, role_arn=TESTER_ROLE)
+
+    assert codepipeline.success()["outputVariables"]["RowsTested"] == "3"
+
+
+def test_without_the_role_an_endpoint_of_another_account_is_not_found(
+    aws: dict[str, Any],
+    make_client: Any,
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+) -> None:
+    handler.clients.cache["sts"] = make_client("sts")
+    register_package(aws["sagemaker"], sample_payload_url=PAYLOAD_URL)
+    create_endpoint(handler.clients.as_role(TESTER_ROLE, "setup")("sagemaker"))
+    codepipeline.expect_report("put_job_failure_result")
+
+    run(job_event, lambda_context)
+
+    assert f"Cannot describe endpoint {ENDPOINT!r}" in failure_message(codepipeline)
+
+
+@pytest.mark.parametrize("role_arn", ["", "arn:aws:iam::1234:role/x", "not-an-arn"])
+def test_a_malformed_role_arn_is_a_configuration_error(
+    aws: dict[str, Any],
+    codepipeline: CodePipelineRecorder,
+    job_event: Any,
+    lambda_context: Any,
+    role_arn: str,
+) -> None:
+    codepipeline.expect_report("put_job_failure_result")
+
+    run(job_event, lambda_context, role_arn=role_arn)
+
+    assert "role_arn must be an IAM role ARN" in failure_message(codepipeline, "ConfigurationError")

@@ -136,6 +136,12 @@ def deploy(
         ModelMetrics=metrics,
         CustomerMetadataProperties={"DecisionThreshold": "0.5"},
     )["ModelPackageArn"]
+    serve(sagemaker, arn, endpoint)
+    return arn
+
+
+def serve(sagemaker: Any, arn: str, endpoint: str = ENDPOINT) -> None:
+    """Endpoint -> config -> model of the package ``arn``."""
     sagemaker.create_model(
         ModelName="churn-model",
         ExecutionRoleArn=f"arn:aws:iam::{DEFAULT_ACCOUNT_ID}:role/sm",
@@ -151,7 +157,6 @@ def deploy(
         EndpointConfigName="churn-config", ProductionVariants=[variant]
     )
     sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName="churn-config")
-    return arn
 
 
 def capture_line(row: list[str], score: float, inference_id: str, at: datetime) -> str:
@@ -501,3 +506,22 @@ def test_metrics_are_sent_in_chunks() -> None:
     data = [{"MetricName": "FeatureDrift", "Value": 0.1}] * 1203
     monitor.publish(Recorder(), NAMESPACE, data, UNTIL)
     assert calls == [500, 500, 203]
+
+
+def test_an_endpoint_in_another_account_is_described_as_its_reader_role(
+    aws: CachedSession, baseline: dict[str, Any]
+) -> None:
+    # The package (and its baseline) stay in this account; the endpoint, its config and model
+    # exist only in the endpoint's account, which only --endpoint-role-arn reaches.
+    reader = "arn:aws:iam::222222222222:role/churn-dev-prod-reader"
+    arn = deploy(aws, baseline, endpoint="elsewhere")
+    serve(monitor._assumed(aws, reader).client("sagemaker"), arn)
+    standard_traffic(aws)
+
+    assert monitor.main(args(UNTIL, "--endpoint-role-arn", reader), session=aws) == 0
+
+    report = read_json(aws, f"monitoring/{STAGE}/latest-report.json")
+    assert (report["status"], report["model_package_arn"]) == ("ok", arn)
+    assert monitor.main(args(UNTIL + timedelta(hours=1)), session=aws) == 0
+    report = read_json(aws, f"monitoring/{STAGE}/latest-report.json")
+    assert report["status"] == monitor.NO_ENDPOINT

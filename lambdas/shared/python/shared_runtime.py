@@ -46,8 +46,14 @@ class Clients:
     AWS) and reused across invocations, all with the same retry and timeout settings."""
 
     def __init__(
-        self, *, max_attempts: int = 3, connect_timeout: int = 5, read_timeout: int = 60
+        self,
+        *,
+        max_attempts: int = 3,
+        connect_timeout: int = 5,
+        read_timeout: int = 60,
+        session: boto3.Session | None = None,
     ) -> None:
+        self._session = session
         self.config = Config(
             retries={"mode": "standard", "max_attempts": max_attempts},
             connect_timeout=connect_timeout,
@@ -64,12 +70,28 @@ class Clients:
     def __call__(self, service: Literal["sagemaker"]) -> SageMakerClient: ...
     @overload
     def __call__(self, service: Literal["sagemaker-runtime"]) -> SageMakerRuntimeClient: ...
-    # No type stubs for SNS here (requirements-dev.txt installs none): its client is untyped.
+    # No type stubs for SNS and STS here (requirements-dev.txt installs none): untyped.
     @overload
-    def __call__(self, service: Literal["sns"]) -> Any: ...
+    def __call__(self, service: Literal["sns", "sts"]) -> Any: ...
     def __call__(self, service: str) -> Any:
         if service not in self.cache:
             # The typed overloads above only accept literal names; this one is any name.
-            create: Callable[..., Any] = boto3.client
+            create: Callable[..., Any] = (self._session or boto3).client
             self.cache[service] = create(service, config=self.config)
         return self.cache[service]
+
+    def as_role(self, role_arn: str, session_name: str) -> Clients:
+        """Clients with the same settings, calling as ``role_arn`` (a role of another account
+        that trusts this function's role); the credentials last STS's default hour."""
+        credentials = self("sts").assume_role(RoleArn=role_arn, RoleSessionName=session_name)[
+            "Credentials"
+        ]
+        assumed = Clients(
+            session=boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+        )
+        assumed.config = self.config
+        return assumed

@@ -52,6 +52,15 @@ SHIPPED_TEMPLATES = [
 ]
 
 
+# The three-account layout in a VPC (tests/infra/conftest.py): what it adds or changes.
+THREE_ACCOUNT_TEMPLATES = [
+    *(f"Dev-{kind}Stack.template.json" for kind in ("Registry", "Pipeline", "Deploy", "Monitor")),
+    *(f"Dev-{stage}EndpointAccountStack.template.json" for stage in ("Staging", "Prod")),
+    *(f"endpoint-templates/Dev-DeployStack/{stage}.json" for stage in ("staging", "prod")),
+]
+LINTED = [*SHIPPED_TEMPLATES, *(f"three-accounts/{name}" for name in THREE_ACCOUNT_TEMPLATES)]
+
+
 def test_every_shipped_template_is_linted(checked_assembly: Path) -> None:
     shipped = {
         path.relative_to(checked_assembly).as_posix()
@@ -64,7 +73,7 @@ def test_every_shipped_template_is_linted(checked_assembly: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cfn_lint_findings(
-    checked_assembly: Path, environments: dict[str, EnvironmentConfig]
+    checked_assembly: Path, three_accounts: Synthesized, environments: dict[str, EnvironmentConfig]
 ) -> dict[str, list[str]]:
     """Every shipped template linted in one cfn-lint run: its rules load once, not per template
     (about 40 % of the lint time). Each finding under the template it names; one that names
@@ -74,14 +83,16 @@ def cfn_lint_findings(
 
     regions = sorted({config.region for config in environments.values()})
     paths = {str(checked_assembly / template): template for template in SHIPPED_TEMPLATES}
+    layout = Path(three_accounts.assembly.directory)
+    paths |= {str(layout / name): f"three-accounts/{name}" for name in THREE_ACCOUNT_TEMPLATES}
     config = ManualArgs(ignore_checks=CFN_LINT_IGNORED, regions=regions, templates=list(paths))
-    findings: dict[str, list[str]] = {template: [] for template in SHIPPED_TEMPLATES}
+    findings: dict[str, list[str]] = {template: [] for template in LINTED}
     for match in lint_by_config(config):
         for template in [paths[match.filename]] if match.filename in paths else findings:
             findings[template].append(str(match))
     return findings
 
 
-@pytest.mark.parametrize("template", SHIPPED_TEMPLATES)
+@pytest.mark.parametrize("template", LINTED)
 def test_cfn_lint_is_clean(template: str, cfn_lint_findings: dict[str, list[str]]) -> None:
     assert cfn_lint_findings[template] == []

@@ -1,5 +1,8 @@
 """Private networking: with `network` set, every job, endpoint model, function and build of
-the environment runs in its subnets, and only then do roles get the EC2 interface grants."""
+the environment runs in its subnets, and only then do roles get the EC2 interface grants.
+
+The network variant is dev's three-account layout in shared subnets (its cdk-nag and cfn-lint
+checks: test_endpoint_accounts.py, test_compliance.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +20,11 @@ from components.deployment.endpoint_stack import EndpointStage
 from components.training.model_build_pipeline import place_project_in_network
 from config.network_settings import NetworkSettings
 from tests.infra.conftest import (
+    BUILD_ACCOUNT,
     NETWORK_SECURITY_GROUPS,
     NETWORK_SUBNETS,
+    PROD_ACCOUNT,
+    STAGING_ACCOUNT,
     Synthesized,
     as_list,
     flatten,
@@ -29,6 +35,8 @@ DEV_STACKS = [
     f"Dev-{kind}Stack" for kind in ("Registry", "Pipeline", "Deploy", "Trigger", "Monitor")
 ]
 PROD_STACKS = [name.replace("Dev-", "Prod-") for name in DEV_STACKS]
+# The network variant is the three-account layout (tests/infra/conftest.py).
+ACCOUNT_STACKS = [f"Dev-{stage}EndpointAccountStack" for stage in ("Staging", "Prod")]
 
 
 def _definition(synthesized: Synthesized) -> dict[str, Any]:
@@ -182,20 +190,22 @@ def test_interface_grants_exist_only_with_network(
         assert _ec2_statements(synthesized.templates[stack]) == [], stack
     for stack in PROD_STACKS:
         assert _ec2_statements(network_variant.templates[stack]) == [], stack
-    # One policy per service and stack, attached to every role of that service there.
+    # One policy per service and stack, attached to every role of that service there. Both
+    # endpoints run in accounts of their own: their model roles' policies are there.
     policies = {
         f"{stack}/{lid}": resource
-        for stack in DEV_STACKS
+        for stack in DEV_STACKS + ACCOUNT_STACKS
         for lid, resource in network_variant.resources(stack, "AWS::IAM::ManagedPolicy").items()
     }
     assert sorted(_without_hash(name) for name in policies) == [
         "Dev-DeployStack/LambdaNetworkInterfaces",
-        "Dev-DeployStack/SagemakerNetworkInterfaces",
         "Dev-MonitorStack/LambdaNetworkInterfaces",
         "Dev-MonitorStack/SagemakerNetworkInterfaces",
         "Dev-PipelineStack/CodebuildNetworkInterfaces",
         "Dev-PipelineStack/LambdaNetworkInterfaces",
         "Dev-PipelineStack/SagemakerNetworkInterfaces",
+        "Dev-ProdEndpointAccountStack/SagemakerNetworkInterfaces",
+        "Dev-StagingEndpointAccountStack/SagemakerNetworkInterfaces",
         "Dev-TriggerStack/LambdaNetworkInterfaces",
     ]
 
@@ -220,10 +230,16 @@ def _statement(policy: dict[str, Any], sid: str) -> dict[str, Any]:
     return found
 
 
-# The stacks have an explicit region, so it is literal in their ARNs.
-EC2_ARN = "arn:<AWS::Partition>:ec2:eu-west-1:<AWS::AccountId>"
-SUBNET_ARNS = sorted(f"{EC2_ARN}:subnet/{subnet}" for subnet in NETWORK_SUBNETS)
-INTERFACES = f"{EC2_ARN}:network-interface/*"
+def _ec2_arn(stack: str) -> str:
+    # The stacks have an explicit account and region, so both are literal in their ARNs.
+    account = {"Staging": STAGING_ACCOUNT, "Prod": PROD_ACCOUNT}.get(
+        stack.removeprefix("Dev-").removesuffix("EndpointAccountStack"), BUILD_ACCOUNT
+    )
+    return f"arn:<AWS::Partition>:ec2:eu-west-1:{account}"
+
+
+def _subnet_arns(stack: str) -> list[str]:
+    return sorted(f"{_ec2_arn(stack)}:subnet/{subnet}" for subnet in NETWORK_SUBNETS)
 
 
 def _flat(value: Any) -> list[str]:
@@ -234,7 +250,8 @@ def _flat(value: Any) -> list[str]:
     ("stack", "service", "roles"),
     [
         ("Dev-PipelineStack", "Sagemaker", ["TrainingPipelineExecutionRole"]),
-        ("Dev-DeployStack", "Sagemaker", ["ModelRole"]),
+        ("Dev-StagingEndpointAccountStack", "Sagemaker", ["ModelRole"]),
+        ("Dev-ProdEndpointAccountStack", "Sagemaker", ["ModelRole"]),
         ("Dev-MonitorStack", "Sagemaker", ["DriftCheckJobRole"]),
         ("Dev-PipelineStack", "Codebuild", ["ModelBuildRole"]),
         (
@@ -260,18 +277,19 @@ def test_interface_grants_are_scoped_to_the_subnets(
     ]
     attached = _policy_attachments(template, policy_id)
     assert [_without_hash(role) for role in attached] == roles
+    ec2_arn, subnets = _ec2_arn(stack), _subnet_arns(stack)
     create = _statement(policy, "CreateInterfacesInConfiguredSubnets")
     assert create["Action"] == "ec2:CreateNetworkInterface"
     assert sorted(_flat(create["Resource"])) == sorted(
         [
-            *SUBNET_ARNS,
-            f"{EC2_ARN}:security-group/{NETWORK_SECURITY_GROUPS[0]}",
-            INTERFACES,
+            *subnets,
+            f"{ec2_arn}:security-group/{NETWORK_SECURITY_GROUPS[0]}",
+            f"{ec2_arn}:network-interface/*",
         ]
     )
     manage = _statement(policy, "ManageInterfacesInConfiguredSubnets")
-    assert _flat(manage["Resource"]) == [INTERFACES]
-    assert sorted(_flat(manage["Condition"]["ArnEquals"]["ec2:Subnet"])) == SUBNET_ARNS
+    assert _flat(manage["Resource"]) == [f"{ec2_arn}:network-interface/*"]
+    assert sorted(_flat(manage["Condition"]["ArnEquals"]["ec2:Subnet"])) == subnets
     describe = _statement(policy, "DescribeNetwork")
     assert describe["Resource"] == "*"
     # On "*" only what has no resource-level permissions.
@@ -294,18 +312,9 @@ def test_codebuild_may_attach_interfaces_only_for_codebuild(network_variant: Syn
     assert statement["Condition"]["StringEquals"] == {
         "ec2:AuthorizedService": "codebuild.amazonaws.com"
     }
-    assert sorted(_flat(statement["Condition"]["ArnEquals"]["ec2:Subnet"])) == SUBNET_ARNS
-
-
-def test_network_variant_passes_cdk_nag(network_variant: Synthesized) -> None:
-    directory = Path(network_variant.assembly.directory)
-    report = json.loads((directory / "validation-report.json").read_text())
-    violations = [
-        violation
-        for plugin in report.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-    ]
-    assert violations == []
+    assert sorted(_flat(statement["Condition"]["ArnEquals"]["ec2:Subnet"])) == _subnet_arns(
+        "Dev-PipelineStack"
+    )
 
 
 def test_the_drift_check_job_is_started_in_the_subnets(

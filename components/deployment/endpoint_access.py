@@ -7,6 +7,8 @@ write its ARN, and every role that the build account uses trusts exactly one bui
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -213,7 +215,6 @@ class EndpointAccess(Construct):
 
     def _reader_role(self) -> iam.Role:
         target = self._target
-        stack = Stack.of(self)
         role = iam.Role(
             self,
             "ReaderRole",
@@ -222,30 +223,39 @@ class EndpointAccess(Construct):
             description=f"The {target.resource_prefix} drift check finds the model "
             f"{self.endpoint_name} serves as this role",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeTheEndpoint",
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=[self.endpoint_arn],
-            )
-        )
-        generated = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
-            for kind in ("endpoint-config", "model")
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeDeployedModel",
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=generated,
-            )
-        )
-        acknowledge_iam_wildcards(
-            role,
-            {
-                finding_for(self, arn): f"The endpoint's {kind} are replaced on every "
-                "deployment under names CloudFormation generates; describe calls only"
-                for arn, kind in zip(generated, ("endpoint configs", "models"), strict=True)
-            },
-        )
+        acknowledge_iam_wildcards(role, allow_finding_deployed_models(role, [self.endpoint_name]))
         return role
+
+
+def allow_finding_deployed_models(role: iam.Role, endpoint_names: Sequence[str]) -> dict[str, str]:
+    """Describing the endpoints of ``role``'s account, their configs and models (what the drift
+    check reads to find the deployed model); returns the cdk-nag reasons of the wildcards."""
+    stack = Stack.of(role)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DescribeMonitoredEndpoints",
+            actions=["sagemaker:DescribeEndpoint"],
+            resources=[
+                stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
+                for name in endpoint_names
+            ],
+        )
+    )
+    # The endpoint's config and model are replaced on every deployment, under names
+    # CloudFormation generates (components/deployment/endpoint_stack.py).
+    generated = [
+        stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
+        for kind in ("endpoint-config", "model")
+    ]
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DescribeDeployedModel",
+            actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            resources=generated,
+        )
+    )
+    return {
+        finding_for(role, arn): f"The deployed endpoint's {kind} are replaced on every "
+        "deployment under names CloudFormation generates; describe calls only"
+        for arn, kind in zip(generated, ("endpoint configs", "models"), strict=True)
+    }

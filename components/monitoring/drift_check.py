@@ -26,6 +26,7 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from components.deployment.endpoint_access import allow_finding_deployed_models
 from components.deployment.endpoint_accounts import drift_check_role_name, endpoint_accounts
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from components.registry.model_registry import ModelRegistry
@@ -370,7 +371,7 @@ class _JobRole(Construct):
         )
 
         local = [name for stage, name in endpoint_names.items() if stage not in reader_role_arns]
-        generated = self._allow_describing(role, local)
+        described = allow_finding_deployed_models(role, local) if local else {}
         if reader_role_arns:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
@@ -422,11 +423,7 @@ class _JobRole(Construct):
             "are CDK file assets in the bootstrap bucket; their object names are content "
             "hashes known only after synth",
         }
-        for arn, kind in zip(generated, ("endpoint configs", "models"), strict=False):
-            reasons[finding_for(self, arn)] = (
-                f"The deployed endpoint's {kind} are replaced on every deployment under names "
-                "CloudFormation generates; describe calls only"
-            )
+        reasons |= described
         acknowledge_iam_wildcards(
             self,
             reasons,
@@ -436,39 +433,6 @@ class _JobRole(Construct):
                 f"cloudwatch:namespace condition limits it to the project's {namespace}",
             },
         )
-
-    @staticmethod
-    def _allow_describing(role: iam.Role, endpoint_names: Sequence[str]) -> list[str]:
-        """Finding the deployed model of the endpoints of this account; returns the wildcard
-        ARNs granted (none without such an endpoint)."""
-        if not endpoint_names:
-            return []
-        stack = Stack.of(role)
-        endpoints = [
-            stack.format_arn(service="sagemaker", resource="endpoint", resource_name=name)
-            for name in endpoint_names
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeMonitoredEndpoints",
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=endpoints,
-            )
-        )
-        # The endpoint's config and model are replaced on every deployment, under names
-        # CloudFormation generates (components/deployment/endpoint_stack.py).
-        generated = [
-            stack.format_arn(service="sagemaker", resource=kind, resource_name="*")
-            for kind in ("endpoint-config", "model")
-        ]
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="DescribeDeployedModel",
-                actions=["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
-                resources=generated,
-            )
-        )
-        return generated
 
 
 _PREFIX_REASONS = {

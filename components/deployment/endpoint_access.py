@@ -108,6 +108,7 @@ class EndpointAccess(Construct):
             key_arn=self.build_keys,
             role_name=target.role_name("deployer"),
             extra_reasons={finding_for(self, self.build_keys): BUILD_KEYS_REASON},
+            network=network,
         )
         self.action_role = self._action_role(bucket)
         self.tester_role = self._tester_role() if target.stage == "staging" else None

@@ -21,6 +21,7 @@ from components.deployment.endpoint_stack import (
 )
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
 from config import EndpointSettings
+from config.network_settings import NetworkSettings
 
 AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 AUTOSCALING_SERVICE_LINKED_ROLE = (
@@ -41,10 +42,13 @@ def endpoint_deployment_role(
     key_arn: str,
     role_name: str | None = None,
     extra_reasons: dict[str, str] | None = None,
+    network: NetworkSettings | None = None,
 ) -> iam.Role:
     """Only what the endpoint template creates, for this stage's endpoint only.
 
     ``extra_reasons``: cdk-nag reasons for wildcards in the ARNs given (by finding).
+    ``network``: models may then be created only network-isolated in these subnets and
+    security groups (what the endpoint template asks for).
     """
     stack = Stack.of(scope)
     name = endpoint_name
@@ -82,7 +86,7 @@ def endpoint_deployment_role(
         iam.PolicyStatement(
             sid="ReplaceModelsAndEndpointConfigs",
             actions=[
-                "sagemaker:CreateModel",
+                *(["sagemaker:CreateModel"] if network is None else []),
                 "sagemaker:DescribeModel",
                 "sagemaker:DeleteModel",
                 "sagemaker:CreateEndpointConfig",
@@ -92,6 +96,23 @@ def endpoint_deployment_role(
             resources=[sagemaker_arn("model", "*"), sagemaker_arn("endpoint-config", "*")],
         )
     )
+    if network is not None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="CreateIsolatedModelsInTheSubnets",
+                actions=["sagemaker:CreateModel"],
+                resources=[sagemaker_arn("model", "*")],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "sagemaker:VpcSubnets": list(network.subnet_ids),
+                        "sagemaker:VpcSecurityGroupIds": list(network.security_group_ids),
+                    },
+                    # ForAllValues alone would also allow a model without a VPC.
+                    "Null": {"sagemaker:VpcSubnets": "false"},
+                    "Bool": {"sagemaker:NetworkIsolation": "true"},
+                },
+            )
+        )
     # SageMaker authorizes CreateEndpoint/UpdateEndpoint on the endpoint config too.
     role.add_to_principal_policy(
         iam.PolicyStatement(

@@ -476,4 +476,5 @@ class ModelDeployPipeline(Construct):
             package_arn_pattern=self._registry.package_arn_pattern,
             model_role_arn=self._model_role_arn(stage),
             key_arn=self._key.key_arn,
+            network=self._config.network,
         )

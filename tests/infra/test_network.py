@@ -15,8 +15,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 
 from components.deployment.endpoint_stack import EndpointStage
+from components.deployment.model_hosting_role import ModelHostingRole
 from components.training.model_build_pipeline import place_project_in_network
 from config.network_settings import NetworkSettings
 from tests.infra.conftest import (
@@ -332,3 +334,60 @@ def test_the_drift_check_job_is_started_in_the_subnets(
     dev = starter_environment(network_variant, "Dev-MonitorStack")
     assert json.loads(dev["VPC_CONFIG"]) == SAGEMAKER_VPC
     assert "VPC_CONFIG" not in starter_environment(synthesized, "Prod-MonitorStack")
+
+
+def test_the_build_accounts_model_role_gets_the_interface_grants_with_network() -> None:
+    # The network variant hosts both endpoints in other accounts; an endpoint of the build
+    # account uses the same role construct, checked here on a small stack of its own.
+    app = cdk.App(builtin_cloud_formation_validation=False)
+    stack = cdk.Stack(app, "Hosting", env=cdk.Environment(region="eu-west-1"))
+    network = NetworkSettings(
+        subnet_ids=tuple(NETWORK_SUBNETS), security_group_ids=tuple(NETWORK_SECURITY_GROUPS)
+    )
+    ModelHostingRole(
+        stack,
+        "ModelRole",
+        bucket=s3.Bucket(stack, "Bucket"),
+        key=kms.Key(stack, "Key"),
+        image_uri="141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0",
+        endpoint_names=["churn-dev-staging-endpoint"],
+        data_capture_prefix=None,
+        description="hosts",
+        network=network,
+    )
+
+    template = app.synth().get_stack_by_name("Hosting").template
+    ((policy_id, policy),) = [
+        (lid, r)
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
+    assert [_without_hash(role) for role in _policy_attachments(template, policy_id)] == [
+        "ModelRole"
+    ]
+    create = _statement(policy, "CreateInterfacesInConfiguredSubnets")
+    assert sorted(r.rsplit("/", 1)[1] for r in _flat(create["Resource"]) if ":subnet/" in r) == (
+        sorted(NETWORK_SUBNETS)
+    )
+
+
+def test_the_deployer_creates_only_isolated_models_in_the_subnets(
+    network_variant: Synthesized,
+) -> None:
+    for stack in ACCOUNT_STACKS:
+        statements = [
+            s
+            for policy in network_variant.resources(stack, "AWS::IAM::Policy").values()
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if "sagemaker:CreateModel" in as_list(s["Action"])
+        ]
+        (create,) = statements
+        assert create["Sid"] == "CreateIsolatedModelsInTheSubnets"
+        assert create["Condition"] == {
+            "ForAllValues:StringEquals": {
+                "sagemaker:VpcSubnets": NETWORK_SUBNETS,
+                "sagemaker:VpcSecurityGroupIds": NETWORK_SECURITY_GROUPS,
+            },
+            "Null": {"sagemaker:VpcSubnets": "false"},
+            "Bool": {"sagemaker:NetworkIsolation": "true"},
+        }

@@ -108,7 +108,10 @@ def endpoint_deployment_role(
                         "sagemaker:VpcSecurityGroupIds": list(network.security_group_ids),
                     },
                     # ForAllValues alone would also allow a model without a VPC.
-                    "Null": {"sagemaker:VpcSubnets": "false"},
+                    "Null": {
+                        "sagemaker:VpcSubnets": "false",
+                        "sagemaker:VpcSecurityGroupIds": "false",
+                    },
                     "Bool": {"sagemaker:NetworkIsolation": "true"},
                 },
             )

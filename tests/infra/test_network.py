@@ -388,6 +388,6 @@ def test_the_deployer_creates_only_isolated_models_in_the_subnets(
                 "sagemaker:VpcSubnets": NETWORK_SUBNETS,
                 "sagemaker:VpcSecurityGroupIds": NETWORK_SECURITY_GROUPS,
             },
-            "Null": {"sagemaker:VpcSubnets": "false"},
+            "Null": {"sagemaker:VpcSubnets": "false", "sagemaker:VpcSecurityGroupIds": "false"},
             "Bool": {"sagemaker:NetworkIsolation": "true"},
         }

@@ -398,3 +398,31 @@ def test_the_model_role_there_may_attach_interfaces_in_the_subnets(
     }
     assert {arn.rsplit("/", 1)[1] for arn in subnets} == set(NETWORK_SUBNETS)
     assert all(f":{TARGETS[stage]}:subnet/" in arn or "<AWS::AccountId>" in arn for arn in subnets)
+
+
+def test_a_mixed_layout_deploys_staging_there_and_prod_here(
+    synthesize_variant: Any,
+) -> None:
+    mixed = synthesize_variant(
+        {"prod.account": BUILD_ACCOUNT, "prod.staging_endpoint.account": STAGING_ACCOUNT}
+    )
+    assert [name for name in mixed.templates if "EndpointAccount" in name] == [
+        "Prod-StagingEndpointAccountStack"
+    ]
+    (resource,) = mixed.resources("Prod-DeployStack", "AWS::CodePipeline::Pipeline").values()
+    actions = {
+        action["Name"]: action
+        for stage in resource["Properties"]["Stages"]
+        for action in stage["Actions"]
+    }
+    staging, prod = actions["DeployStagingEndpoint"], actions["DeployProdEndpoint"]
+    assert (
+        staging["RoleArn"] == "arn:aws:iam::222222222222:role/mlops-demo-prod-staging-deploy-action"
+    )
+    # Prod stays in the build account: the pipeline's own action role and deployer role.
+    assert flatten(prod["RoleArn"]).startswith("<")
+    assert flatten(prod["Configuration"]["RoleArn"]).startswith("<")
+    overrides = json.loads(flatten(prod["Configuration"]["ParameterOverrides"]))
+    assert overrides["ModelExecutionRoleArn"].startswith("<")
+    roles = mixed.resources("Prod-DeployStack", "AWS::IAM::Role")
+    assert any(lid.startswith("ModelRole") for lid in roles)

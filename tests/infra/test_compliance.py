@@ -7,6 +7,7 @@ runs it on demand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -73,23 +74,51 @@ def test_every_shipped_template_is_linted(checked_assembly: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cfn_lint_findings(
-    checked_assembly: Path, three_accounts: Synthesized, environments: dict[str, EnvironmentConfig]
+    checked_assembly: Path,
+    three_accounts: Synthesized,
+    environments: dict[str, EnvironmentConfig],
+    pytestconfig: pytest.Config,
 ) -> dict[str, list[str]]:
     """Every shipped template linted in one cfn-lint run: its rules load once, not per template
     (about 40 % of the lint time). Each finding under the template it names; one that names
-    none (a configuration error) is charged to every template. cfn-lint is imported here,
-    not at collection: a worker that never lints saves the second it takes."""
+    none (a configuration error) is charged to every template linted. cfn-lint is imported
+    here, not at collection: a worker that never lints saves the second it takes.
+
+    A clean result is kept in pytest's cache under what decides it (cfn-lint's version, its
+    settings, the template's bytes), so a run lints only the templates that changed since
+    the last clean run (about a second each); a template with findings is always linted."""
     from cfnlint.api import ManualArgs, lint_by_config  # noqa: PLC0415
+    from cfnlint.version import __version__ as cfn_lint_version  # noqa: PLC0415
 
     regions = sorted({config.region for config in environments.values()})
     paths = {str(checked_assembly / template): template for template in SHIPPED_TEMPLATES}
     layout = Path(three_accounts.assembly.directory)
     paths |= {str(layout / name): f"three-accounts/{name}" for name in THREE_ACCOUNT_TEMPLATES}
-    config = ManualArgs(ignore_checks=CFN_LINT_IGNORED, regions=regions, templates=list(paths))
-    findings: dict[str, list[str]] = {template: [] for template in LINTED}
+    settings = json.dumps([cfn_lint_version, CFN_LINT_IGNORED, regions]).encode()
+    keys = {
+        path: "cfn-lint/" + hashlib.sha256(settings + Path(path).read_bytes()).hexdigest()
+        for path in paths
+    }
+    cache = pytestconfig.cache
+    findings: dict[str, list[str]] = {}
+    stale = []
+    for path, template in paths.items():
+        if cache is not None and cache.get(keys[path], None) == []:
+            findings[template] = []
+        else:
+            stale.append(path)
+    if not stale:
+        return findings
+    unplaced: list[str] = []
+    findings |= {paths[path]: [] for path in stale}
+    config = ManualArgs(ignore_checks=CFN_LINT_IGNORED, regions=regions, templates=stale)
     for match in lint_by_config(config):
-        for template in [paths[match.filename]] if match.filename in paths else findings:
-            findings[template].append(str(match))
+        where = findings[paths[match.filename]] if match.filename in paths else unplaced
+        where.append(str(match))
+    for path in stale:
+        findings[paths[path]] += unplaced
+        if cache is not None and not findings[paths[path]]:
+            cache.set(keys[path], [])
     return findings
 
 

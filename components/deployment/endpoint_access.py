@@ -27,6 +27,7 @@ from components.deployment.endpoint_deployment_role import endpoint_deployment_r
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX, endpoint_name
 from components.deployment.model_hosting_role import ModelHostingRole
 from components.shared.nag import acknowledge_iam_wildcards, finding_for
+from components.training.training_pipeline import TRAINED_MODELS
 from config import EndpointSettings
 from config.network_settings import NetworkSettings
 
@@ -94,6 +95,7 @@ class EndpointAccess(Construct):
             data_capture_prefix=DATA_CAPTURE_PREFIX if settings.mode == "instance" else None,
             description=f"Hosts the approved {prefix} model on {name}",
             role_name=target.role_name("model"),
+            model_objects=TRAINED_MODELS,
             extra_reasons={finding_for(self, self.build_keys): BUILD_KEYS_REASON},
             network=network,
         ).role

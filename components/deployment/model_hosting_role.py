@@ -38,6 +38,7 @@ class ModelHostingRole(Construct):
         network: NetworkSettings | None = None,
         role_name: str | None = None,
         extra_reasons: dict[str, str] | None = None,
+        model_objects: str = f"{OUTPUT_PREFIX}*",
     ) -> None:
         """``extra_reasons``: cdk-nag reasons for wildcards in the bucket or key given."""
         super().__init__(scope, id_)
@@ -49,7 +50,9 @@ class ModelHostingRole(Construct):
             description=description,
             role_name=role_name,
         )
-        grant_read_model_artifacts(role, bucket=bucket, key=key, sid_prefix="ReadModelArtifacts")
+        grant_read_model_artifacts(
+            role, bucket=bucket, key=key, sid_prefix="ReadModelArtifacts", objects=model_objects
+        )
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="PullInferenceImage",
@@ -89,7 +92,7 @@ class ModelHostingRole(Construct):
             )
         )
         reasons = {
-            finding_for(self, bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")): "Model artifacts "
+            finding_for(self, bucket.arn_for_objects(model_objects)): "Model artifacts "
             f"are written by training executions under {OUTPUT_PREFIX} with generated names",
         }
         for name, log_stream in log_streams.items():

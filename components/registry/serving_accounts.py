@@ -14,7 +14,7 @@ from constructs import Construct
 
 from components.deployment.endpoint_accounts import EndpointAccount, deploy_artifacts_prefix
 from components.deployment.endpoint_stack import DATA_CAPTURE_PREFIX
-from components.training.training_pipeline import OUTPUT_PREFIX
+from components.training.training_pipeline import TRAINED_MODELS
 
 
 def _statement(
@@ -45,7 +45,7 @@ def _statement(
 class ServingAccountAccess(Construct):
     """Bucket, key and model package group policies for the roles of the target accounts.
 
-    - the model role of each target account reads model artifacts (and writes captured
+    - the model role of each target account reads the trained models (and writes captured
       traffic under its stage's capture prefix when the endpoint runs on instances);
     - the deploy action role reads the deploy pipeline's artifacts;
     - the deployer role describes this group's model packages (SageMaker's CreateModel) and
@@ -75,7 +75,7 @@ class ServingAccountAccess(Construct):
                 targets,
                 "model",
                 ["s3:GetObject"],
-                [bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
+                [bucket.arn_for_objects(TRAINED_MODELS)],
             ),
             _statement(
                 "ServingAccountsReadDeployArtifacts",

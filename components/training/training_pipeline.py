@@ -23,12 +23,22 @@ from pipeline_code.template import image_uris_for, load_template, render
 PIPELINE_CODE_DIR = Path(__file__).resolve().parents[2] / "pipeline_code"
 # Every job of every execution writes under this prefix of the artifact bucket.
 OUTPUT_PREFIX = "pipelines/"
+# Where the Train step writes the model (<prefix><pipeline>/<execution>/Train/<job>/output/
+# model.tar.gz; pipeline_code/build_definition.py, STEP_TRAIN): all another account's
+# endpoint needs, without the splits, reports and baselines beside it.
+TRAINED_MODELS = f"{OUTPUT_PREFIX}*/Train/*"
 
 
 def grant_read_model_artifacts(
-    grantee: iam.IGrantable, *, bucket: s3.IBucket, key: kms.IKey, sid_prefix: str
+    grantee: iam.IGrantable,
+    *,
+    bucket: s3.IBucket,
+    key: kms.IKey,
+    sid_prefix: str,
+    objects: str = f"{OUTPUT_PREFIX}*",
 ) -> None:
-    """Objects under the training output prefix, and the key to decrypt them through S3 only.
+    """Objects under the training output prefix (or ``objects``), and the key to decrypt them
+    through S3 only.
 
     Narrower than ``bucket.grant_read``: no listing, and the key is usable via S3 alone.
     """
@@ -38,7 +48,7 @@ def grant_read_model_artifacts(
         iam.PolicyStatement(
             sid=f"{sid_prefix}Objects",
             actions=["s3:GetObject"],
-            resources=[bucket.arn_for_objects(f"{OUTPUT_PREFIX}*")],
+            resources=[bucket.arn_for_objects(objects)],
         )
     )
     principal.add_to_principal_policy(

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from components.deployment.endpoint_stack import EndpointStage
+from components.training.training_pipeline import OUTPUT_PREFIX, TRAINED_MODELS
+from pipeline_code.template import load_template
 from tests.infra.conftest import (
     BUILD_ACCOUNT,
     NETWORK_SUBNETS,
@@ -135,7 +137,8 @@ def test_the_bucket_lets_serving_accounts_read_models_and_pipeline_artifacts_onl
     }
     reads = bucket["ServingAccountsReadModels"]
     assert as_list(reads["Action"]) == ["s3:GetObject"]
-    assert flatten(reads["Resource"]).endswith("/pipelines/*")
+    # The trained models only: not the splits, reports and baselines beside them.
+    assert flatten(reads["Resource"]).endswith("/pipelines/*/Train/*")
     artifacts = bucket["ServingAccountsReadDeployArtifacts"]
     assert sorted(as_list(artifacts["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
     # CodePipeline's folder: the first 20 characters of the deploy pipeline's name.
@@ -336,7 +339,9 @@ def test_the_model_role_there_reads_models_and_writes_capture_in_the_build_bucke
         for s in policy_of(three_accounts, account_stack("staging"), f"{PREFIX}-staging-model")
     }
     bucket = f"arn:<AWS::Partition>:s3:::{PREFIX}-{BUILD_ACCOUNT}-eu-west-1"
-    assert flatten(statements["ReadModelArtifactsObjects"]["Resource"]) == f"{bucket}/pipelines/*"
+    assert flatten(statements["ReadModelArtifactsObjects"]["Resource"]) == (
+        f"{bucket}/pipelines/*/Train/*"
+    )
     assert flatten(statements["WriteCapturedData"]["Resource"]) == f"{bucket}/data-capture/*"
 
 
@@ -426,3 +431,20 @@ def test_a_mixed_layout_deploys_staging_there_and_prod_here(
     assert overrides["ModelExecutionRoleArn"].startswith("<")
     roles = mixed.resources("Prod-DeployStack", "AWS::IAM::Role")
     assert any(lid.startswith("ModelRole") for lid in roles)
+
+
+@pytest.mark.parametrize("spot", [False, True])
+def test_trained_models_is_where_the_train_step_writes(spot: bool) -> None:
+    # What another account may read must follow the definition: the Train step's output path
+    # is <bucket>/pipelines/<pipeline>/<execution>/Train (then SageMaker's job folders).
+    steps = load_template(spot=spot)["Steps"]
+    (train,) = [step for step in steps if step["Type"] == "Training"]
+    path = train["Arguments"]["OutputDataConfig"]["S3OutputPath"]["Std:Join"]
+    values = path["Values"]
+    assert path["On"] == "/"
+    assert values[0].endswith("/" + OUTPUT_PREFIX.rstrip("/"))
+    assert [v["Get"] for v in values[1:3]] == [
+        "Execution.PipelineName",
+        "Execution.PipelineExecutionId",
+    ]
+    assert f"{OUTPUT_PREFIX}*/{values[3]}/*" == TRAINED_MODELS

@@ -113,7 +113,6 @@ class DriftCheck(Construct):
             for stage, target in endpoint_accounts(config).items()
             if stage in endpoint_names
         }
-        self.reader_role_arns = remote
         self.job_role = _JobRole(
             self,
             "JobRole",

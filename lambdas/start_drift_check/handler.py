@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from shared_runtime import Clients, function_logger
+from shared_runtime import ROLE_ARN, Clients, function_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -95,7 +95,6 @@ RESERVED_FLAGS: Final = frozenset(
 )
 # CreateProcessingJob's limits on the entrypoint list and each of its items.
 MAX_ENTRYPOINT_ITEMS: Final = 100
-ROLE_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 MAX_ENTRYPOINT_ITEM_CHARS: Final = 256
 MAX_VOLUME_SIZE_GB: Final = 16384
 MAX_RUNTIME_LIMIT_SECONDS: Final = 777600

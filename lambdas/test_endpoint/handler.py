@@ -71,7 +71,7 @@ from codepipeline_job import (
     report_success_or_failure,
     require_job,
 )
-from shared_runtime import Clients, function_logger
+from shared_runtime import ROLE_ARN, Clients, function_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -99,7 +99,6 @@ _ELLIPSIS = "..."
 # A plain decimal number, as the model registration writes str(float); Python's float() would
 # also take "nan", "inf" or "1_0".
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")
 # The characters of bucket names, legacy us-east-1 ones included; S3 judges the rest.
 _BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -603,7 +602,7 @@ def optional_role_arn(job: Any) -> str | None:
     value = read_user_parameters(job).get("role_arn")
     if value is None:
         return None
-    if not isinstance(value, str) or not _ROLE_ARN.fullmatch(value.strip()):
+    if not isinstance(value, str) or not ROLE_ARN.fullmatch(value.strip()):
         raise JobError(
             f"UserParameters role_arn must be an IAM role ARN, got {value!r}", "ConfigurationError"
         )

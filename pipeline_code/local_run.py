@@ -41,8 +41,6 @@ from pathlib import Path
 # the library loads, so it must be set before scikit-learn and xgboost are imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from sklearn.datasets import load_breast_cancer
-
 from pipeline_code import drift, evaluate, preprocess, tabular_model
 
 EXIT_REGISTER = 0
@@ -63,6 +61,10 @@ STEP_NAMES = ("preprocess", "train", "evaluate")
 
 def write_default_dataset(path: Path, label_column: str) -> int:
     """Write scikit-learn's bundled breast-cancer data (569 x 30, target 0 = malignant)."""
+    # Imported here: scikit-learn takes ~2 s to import, and a run with --input (or a
+    # preprocess container) never needs it.
+    from sklearn.datasets import load_breast_cancer  # noqa: PLC0415
+
     frame = load_breast_cancer(as_frame=True).frame.rename(columns={"target": label_column})
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False, lineterminator="\n")

@@ -890,7 +890,7 @@ class _Categories:
         for name in self._codes:
             self.codes(frame[name], name)
 
-    def codes(self, series: pd.Series, name: str) -> npt.NDArray[np.int64]:
+    def codes(self, series: pd.Series, name: str) -> npt.NDArray[np.int32]:
         """The column's cells as codes in the order first seen (-1: missing)."""
         import numpy as np
         import pandas as pd
@@ -899,7 +899,7 @@ class _Categories:
         known = self._codes[name]
         # setdefault's default is evaluated before the value is added: the next free code.
         codes = [known.setdefault(value, len(known)) for value in distinct.tolist()]
-        mapped: npt.NDArray[np.int64] = np.array([*codes, -1], dtype=np.int64)[cells]
+        mapped: npt.NDArray[np.int32] = np.array([*codes, -1], dtype=np.int32)[cells]
         return mapped
 
     def categories(self) -> dict[str, list[str]]:
@@ -938,6 +938,10 @@ class ChunkCache(_Categories):
         self._folder = folder
         self._schema = schema
         self._files: list[Path] = []
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
 
     def add(self, frame: pd.DataFrame, labels: npt.NDArray[np.float32]) -> None:
         import numpy as np
@@ -994,7 +998,8 @@ def chunk_cache(schema: Mapping[str, Any], scratch_dir: Path | None) -> Iterator
 
 def _scratch_folder(parent: Path | None) -> tempfile.TemporaryDirectory[str]:
     if parent is not None:
-        # A folder that cannot be written to leaves the system's temporary folder.
+        # When it cannot be written to (the model folder's parent need not exist yet), the
+        # system's temporary folder serves.
         with contextlib.suppress(OSError):
             return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=parent)
     return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
@@ -1065,7 +1070,8 @@ def _chunk_iterator(chunks: Callable[[], Iterator[Chunk]]) -> xgb.DataIter:
     import xgboost as xgb
 
     class _Chunks(xgb.DataIter):
-        """XGBoost reads the chunks twice (sketch, then bins); ``reset`` starts them again."""
+        """XGBoost reads the chunks several times (sketch, then bins); ``reset`` starts them
+        again."""
 
         def __init__(self) -> None:
             super().__init__(release_data=True)
@@ -1318,6 +1324,13 @@ def _optional_dir(text: str) -> Path | None:
     return Path(text) if text else None
 
 
+def _folder(text: str) -> Path:
+    folder = Path(text)
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return folder
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -1353,7 +1366,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--failure-file", type=Path, default=DEFAULT_FAILURE_FILE)
     parser.add_argument(
         "--scratch-dir",
-        type=Path,
+        type=_folder,
         help="where the train split's parsed chunks are kept while its matrix is built, in a "
         "folder removed afterwards (default: the model folder's parent; the system's temporary "
         "folder when that cannot be written to)",
@@ -1433,12 +1446,14 @@ def load_training_data(
     schema = split_schema(train_dir, validation_dir, hyperparameters)
     files = split_files(train_dir, "train")
     with chunk_cache(schema, scratch_dir) as cache:
-        scan = scan_train(files, schema, cache=cache)
+        scan = scan_train(files, schema, CHUNK_ROWS, cache=cache)
         where = files[0] if len(files) == 1 else train_dir
         if not scan.rows:
             raise NoRowsError(_no_rows(train_dir, files))
         _check_both_classes(scan.positives, scan.rows, where)
-        dtrain = train_matrix(files, schema, scan.categories, hyperparameters, cache=cache)
+        dtrain = train_matrix(
+            files, schema, scan.categories, hyperparameters, CHUNK_ROWS, cache=cache
+        )
     validation_split = read_split(validation_dir, "validation", schema)
     validation = _split_matrix(validation_split, scan.categories)
     return _TrainingData(schema, scan.categories, dtrain, validation)
@@ -1466,7 +1481,7 @@ def run(args: argparse.Namespace) -> str:
 
 def _scratch_dir(args: argparse.Namespace) -> Path:
     # Beside the model folder: in SageMaker /opt/ml, the ML storage volume, which holds the
-    # training data already and is sized for it.
+    # training data already and is sized for it (its documented scratch space).
     scratch: Path = args.scratch_dir or args.model_dir.absolute().parent
     return scratch
 
@@ -1803,7 +1818,7 @@ def _scan_train_shard(
     try:
         files = split_files(train_dir, "train")
         # Every cell now, so that every host's problem is known before the hosts exchange.
-        scan = scan_train(files, schema, cache=cache)
+        scan = scan_train(files, schema, CHUNK_ROWS, cache=cache)
         if not scan.rows:
             raise NoRowsError(_no_rows(train_dir, files))
     except NoRowsError as error:

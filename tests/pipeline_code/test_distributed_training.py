@@ -62,7 +62,11 @@ class Outcome:
 def host_args(root: Path, host: str, port: int, timeout: int = TIMEOUT) -> list[str]:
     (root / host).mkdir(parents=True, exist_ok=True)
     hyperparameters = root / "hp.json"
-    hyperparameters.write_text(json.dumps(HYPERPARAMETERS), encoding="utf-8")
+    text = json.dumps(HYPERPARAMETERS)
+    # Written once: host b's process may already be reading it when host a's arguments are
+    # made, and rewriting it then (truncate, write) let b read an empty file on a busy machine.
+    if not hyperparameters.is_file() or hyperparameters.read_text(encoding="utf-8") != text:
+        hyperparameters.write_text(text, encoding="utf-8")
     return [
         f"--train-dir={root / host / 'train'}",
         f"--validation-dir={root / 'validation'}",

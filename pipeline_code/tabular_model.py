@@ -857,28 +857,152 @@ def scan_train(
     chunk_rows: int = CHUNK_ROWS,
     *,
     every_cell: bool = True,
+    cache: ChunkCache | None = None,
 ) -> TrainScan:
     """Count the train split's rows and fit its categories, one chunk at a time.
 
     Labels and categorical cells are always checked; numeric cells only with ``every_cell``
-    (otherwise ``train_matrix`` checks them as it reads them, and reading only the label and
-    the categorical columns here costs a fraction of parsing every number).
+    or a ``cache`` (otherwise ``train_matrix`` checks them as it reads them, and reading only
+    the label and the categorical columns here costs a fraction of parsing every number).
+    With a ``cache``, every chunk is also kept in it, so that ``train_matrix`` need not parse
+    the files again.
     """
-    import pandas as pd
-
     names = [f["name"] for f in schema["features"] if f["type"] == "categorical"]
-    seen: dict[str, set[str]] = {name: set() for name in names}
+    seen = cache if cache is not None else _Categories(names)
     rows = positives = 0
-    only = None if every_cell else names
+    only = None if every_cell or cache is not None else names
     for path in files:
         for frame, labels in file_chunks(path, schema, chunk_rows, only):
             rows += len(labels)
             positives += int(labels.sum())
-            for name in names:
-                seen[name].update(pd.unique(_text_values(frame[name])))
-    for values in seen.values():
-        values.discard(None)  # type: ignore[arg-type]  # missing cells are no category
-    return TrainScan(rows, positives, {name: sorted(values) for name, values in seen.items()})
+            seen.add(frame, labels)
+    return TrainScan(rows, positives, seen.categories())
+
+
+class _Categories:
+    """The distinct values of the categorical columns of the chunks added, each coded in the
+    order first seen (``codes``), so a chunk's cells can be kept as numbers."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._codes: dict[str, dict[str, int]] = {name: {} for name in names}
+
+    def add(self, frame: pd.DataFrame, labels: npt.NDArray[np.float32]) -> None:
+        for name in self._codes:
+            self.codes(frame[name], name)
+
+    def codes(self, series: pd.Series, name: str) -> npt.NDArray[np.int32]:
+        """The column's cells as codes in the order first seen (-1: missing)."""
+        import numpy as np
+        import pandas as pd
+
+        cells, distinct = pd.factorize(_text_values(series))  # a missing cell (None) is -1
+        known = self._codes[name]
+        # setdefault's default is evaluated before the value is added: the next free code.
+        codes = [known.setdefault(value, len(known)) for value in distinct.tolist()]
+        mapped: npt.NDArray[np.int32] = np.array([*codes, -1], dtype=np.int32)[cells]
+        return mapped
+
+    def categories(self) -> dict[str, list[str]]:
+        """Sorted, as ``fit_categories`` sorts them."""
+        return {name: sorted(known) for name, known in self._codes.items()}
+
+    def positions(self, name: str, categories: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Each code's position in ``categories`` (a superset: every host's), and -1 last, so
+        that indexing with a missing cell's -1 gives -1."""
+        import numpy as np
+        import pandas as pd
+
+        index = pd.Index(list(categories), dtype=object)
+        positions = index.get_indexer(list(self._codes[name]))
+        return np.append(positions, -1).astype(np.int64)
+
+
+# The scratch folders of the train split's chunks are named so (in --scratch-dir).
+SCRATCH_PREFIX = "tabular-model-chunks-"
+
+
+class ChunkCache(_Categories):
+    """The train split's checked chunks in a scratch folder, for XGBoost's later passes.
+
+    A QuantileDMatrix reads its iterator several times (four with XGBoost 3.2), and parsing
+    and checking the CSV text was most of each pass. ``scan_train`` parses each chunk once and
+    keeps it here as ``train_matrix`` hands it to XGBoost: the labels and float32 numbers as
+    they are, a categorical column as codes (``_Categories``) that become the positions in the
+    sorted categories once those are known (after the scan, or the hosts' union). Only one
+    chunk is in memory at a time; the files hold NumPy arrays only (no pickle).
+    """
+
+    def __init__(self, folder: Path, schema: Mapping[str, Any]) -> None:
+        features = schema["features"]
+        super().__init__([f["name"] for f in features if f["type"] == "categorical"])
+        self._folder = folder
+        self._schema = schema
+        self._files: list[Path] = []
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    def add(self, frame: pd.DataFrame, labels: npt.NDArray[np.float32]) -> None:
+        import numpy as np
+
+        if not len(labels):
+            return
+        path = self._folder / f"chunk-{len(self._files):06d}.npy"
+        with path.open("wb") as handle:
+            np.save(handle, labels, allow_pickle=False)
+            for feature in self._schema["features"]:
+                name = feature["name"]
+                is_numeric = feature["type"] == "numeric"
+                values = frame[name].to_numpy() if is_numeric else self.codes(frame[name], name)
+                np.save(handle, values, allow_pickle=False)
+        self._files.append(path)
+
+    def chunks(self, categories: Mapping[str, Sequence[str]]) -> Callable[[], Iterator[Chunk]]:
+        """The chunks as ``encode_features`` encodes them with ``categories``."""
+        import pandas as pd
+
+        features = self._schema["features"]
+        names = booster_feature_names([f["name"] for f in features])
+        indexes = {name: pd.Index(list(categories[name]), dtype=object) for name in self._codes}
+        positions = {name: self.positions(name, categories[name]) for name in self._codes}
+
+        def column(handle: Any, feature: Mapping[str, Any]) -> Any:
+            import numpy as np
+
+            values = np.load(handle, allow_pickle=False)
+            name = feature["name"]
+            if feature["type"] == "numeric":
+                return values
+            return pd.Categorical.from_codes(positions[name][values], categories=indexes[name])
+
+        def chunks() -> Iterator[Chunk]:
+            import numpy as np
+
+            for path in self._files:
+                with path.open("rb") as handle:
+                    labels = np.load(handle, allow_pickle=False)
+                    columns = {n: column(handle, f) for n, f in zip(names, features, strict=True)}
+                yield pd.DataFrame(columns, index=pd.RangeIndex(len(labels))), labels
+
+        return chunks
+
+
+@contextlib.contextmanager
+def chunk_cache(schema: Mapping[str, Any], scratch_dir: Path | None) -> Iterator[ChunkCache]:
+    """A ``ChunkCache`` in a new folder in ``scratch_dir`` (or the system's temporary folder),
+    removed with everything in it when the block ends, however it ends."""
+    with _scratch_folder(scratch_dir) as folder:
+        yield ChunkCache(Path(folder), schema)
+
+
+def _scratch_folder(parent: Path | None) -> tempfile.TemporaryDirectory[str]:
+    if parent is not None:
+        # When it cannot be written to (the model folder's parent need not exist yet), the
+        # system's temporary folder serves.
+        with contextlib.suppress(OSError):
+            return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=parent)
+    return tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
 
 
 def streams_into_quantiles(hyperparameters: Mapping[str, Value]) -> bool:
@@ -895,8 +1019,11 @@ def train_matrix(
     categories: Mapping[str, Sequence[str]],
     hyperparameters: Mapping[str, Value],
     chunk_rows: int = CHUNK_ROWS,
+    *,
+    cache: ChunkCache | None = None,
 ) -> xgb.DMatrix:
-    """The train split as XGBoost's training matrix.
+    """The train split as XGBoost's training matrix: its chunks from ``cache`` when
+    ``scan_train`` filled one, else parsed from ``files`` on every pass.
 
     With the hist tree method, chunks of encoded rows go straight into a QuantileDMatrix, which
     keeps only each value's bin (a byte), so memory holds one chunk's data frames rather than
@@ -909,7 +1036,11 @@ def train_matrix(
     import pandas as pd
     import xgboost as xgb
 
-    chunks = _encoded_chunks(files, schema, categories, chunk_rows)
+    chunks = (
+        cache.chunks(categories)
+        if cache is not None
+        else _encoded_chunks(files, schema, categories, chunk_rows)
+    )
     if streams_into_quantiles(hyperparameters):
         max_bin = int(hyperparameters.get("max_bin", 256))
         return xgb.QuantileDMatrix(
@@ -939,7 +1070,8 @@ def _chunk_iterator(chunks: Callable[[], Iterator[Chunk]]) -> xgb.DataIter:
     import xgboost as xgb
 
     class _Chunks(xgb.DataIter):
-        """XGBoost reads the chunks twice (sketch, then bins); ``reset`` starts them again."""
+        """XGBoost reads the chunks several times (sketch, then bins); ``reset`` starts them
+        again."""
 
         def __init__(self) -> None:
             super().__init__(release_data=True)
@@ -1192,6 +1324,13 @@ def _optional_dir(text: str) -> Path | None:
     return Path(text) if text else None
 
 
+def _folder(text: str) -> Path:
+    folder = Path(text)
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder")
+    return folder
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -1225,6 +1364,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"also write <model-dir>/{MODEL_ARCHIVE} (SageMaker archives the folder itself)",
     )
     parser.add_argument("--failure-file", type=Path, default=DEFAULT_FAILURE_FILE)
+    parser.add_argument(
+        "--scratch-dir",
+        type=_folder,
+        help="where the train split's parsed chunks are kept while its matrix is built, in a "
+        "folder removed afterwards (default: the model folder's parent; the system's temporary "
+        "folder when that cannot be written to)",
+    )
     cluster = parser.add_argument_group(
         "distributed training",
         f"the training job's hosts come from --resource-config; --hosts and --current-host "
@@ -1286,21 +1432,28 @@ def _check_both_classes(positives: int, rows: int, where: object) -> None:
 
 
 def load_training_data(
-    train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value]
+    train_dir: Path,
+    validation_dir: Path,
+    hyperparameters: Mapping[str, Value],
+    scratch_dir: Path | None = None,
 ) -> _TrainingData:
     """Both splits as XGBoost matrices, with the categories fitted on the train split.
 
-    The train split is read twice in chunks (checked and its categories fitted, then streamed
-    into its matrix: ``train_matrix``), so its data frames are never all in memory at once.
+    The train split is parsed and checked once, in chunks kept in a scratch folder in
+    ``scratch_dir`` (``ChunkCache``), from which its matrix is built once its categories are
+    known; its data frames are never all in memory at once. The folder is gone on return.
     """
     schema = split_schema(train_dir, validation_dir, hyperparameters)
     files = split_files(train_dir, "train")
-    scan = scan_train(files, schema, every_cell=False)
-    where = files[0] if len(files) == 1 else train_dir
-    if not scan.rows:
-        raise NoRowsError(_no_rows(train_dir, files))
-    _check_both_classes(scan.positives, scan.rows, where)
-    dtrain = train_matrix(files, schema, scan.categories, hyperparameters)
+    with chunk_cache(schema, scratch_dir) as cache:
+        scan = scan_train(files, schema, CHUNK_ROWS, cache=cache)
+        where = files[0] if len(files) == 1 else train_dir
+        if not scan.rows:
+            raise NoRowsError(_no_rows(train_dir, files))
+        _check_both_classes(scan.positives, scan.rows, where)
+        dtrain = train_matrix(
+            files, schema, scan.categories, hyperparameters, CHUNK_ROWS, cache=cache
+        )
     validation_split = read_split(validation_dir, "validation", schema)
     validation = _split_matrix(validation_split, scan.categories)
     return _TrainingData(schema, scan.categories, dtrain, validation)
@@ -1316,12 +1469,21 @@ def run(args: argparse.Namespace) -> str:
     cluster = cluster_from_args(args)
     if cluster is not None:
         return run_distributed(args, hyperparameters, cluster)
-    data = load_training_data(args.train_dir, args.validation_dir, hyperparameters)
+    data = load_training_data(
+        args.train_dir, args.validation_dir, hyperparameters, _scratch_dir(args)
+    )
     checkpoint_dir = _existing_dir(args.checkpoint_dir)
     booster = train(
         hyperparameters, data.dtrain, data.dvalidation, checkpoint_dir, args.checkpoint_every
     )
     return _finish(args, hyperparameters, data, booster)
+
+
+def _scratch_dir(args: argparse.Namespace) -> Path:
+    # Beside the model folder: in SageMaker /opt/ml, the ML storage volume, which holds the
+    # training data already and is sized for it (its documented scratch space).
+    scratch: Path = args.scratch_dir or args.model_dir.absolute().parent
+    return scratch
 
 
 def _existing_dir(folder: Path | None) -> Path | None:
@@ -1621,33 +1783,42 @@ class _Shard:
 
 @dataclass(frozen=True)
 class _Local:
-    """A host's own view of the data: the schema, its train files and the validation split."""
+    """A host's own view of the data: the schema, its train files (and their chunks) and the
+    validation split."""
 
     schema: dict[str, Any]
     train_files: list[Path]
+    cache: ChunkCache
     validation: Split
 
 
 def _read_shard(
-    train_dir: Path, validation_dir: Path, hyperparameters: Mapping[str, Value], host: str
+    train_dir: Path,
+    validation_dir: Path,
+    hyperparameters: Mapping[str, Value],
+    host: str,
+    scratch: Path,
 ) -> tuple[_Shard, _Local | None]:
-    """This host's train shard (checked, not kept) and the whole validation split, or the
-    problem with them."""
+    """This host's train shard (checked, and kept in a ``ChunkCache`` in the folder
+    ``scratch``) and the whole validation split, or the problem with them."""
     try:
         schema = split_schema(train_dir, validation_dir, hyperparameters)
-        files, scan = _scan_train_shard(train_dir, schema)
+        cache = ChunkCache(scratch, schema)
+        files, scan = _scan_train_shard(train_dir, schema, cache)
         validation = read_split(validation_dir, "validation", schema)
     except (TrainingDataError, HyperparameterError) as error:
         return _Shard(host, problem=str(error)), None
     shard = _Shard(host, rows=scan.rows, positives=scan.positives, categories=scan.categories)
-    return shard, _Local(schema, files, validation)
+    return shard, _Local(schema, files, cache, validation)
 
 
-def _scan_train_shard(train_dir: Path, schema: Mapping[str, Any]) -> tuple[list[Path], TrainScan]:
+def _scan_train_shard(
+    train_dir: Path, schema: Mapping[str, Any], cache: ChunkCache
+) -> tuple[list[Path], TrainScan]:
     try:
         files = split_files(train_dir, "train")
         # Every cell now, so that every host's problem is known before the hosts exchange.
-        scan = scan_train(files, schema, every_cell=True)
+        scan = scan_train(files, schema, CHUNK_ROWS, cache=cache)
         if not scan.rows:
             raise NoRowsError(_no_rows(train_dir, files))
     except NoRowsError as error:
@@ -1714,14 +1885,21 @@ def run_distributed(
 def _train_together(
     args: argparse.Namespace, hyperparameters: Mapping[str, Value], cluster: Cluster
 ) -> str:
-    shard, local = _read_shard(
-        args.train_dir, args.validation_dir, hyperparameters, cluster.current_host
-    )
-    # Every host learns every host's problems, so all of them fail with the same message.
-    categories = _merge_shards(_allgather(shard), args.train_dir)
-    assert local is not None  # _merge_shards raised this host's problem
-    # Every host builds its matrix here: a QuantileDMatrix merges the hosts' sketches.
-    dtrain = train_matrix(local.train_files, local.schema, categories, hyperparameters)
+    with _scratch_folder(_scratch_dir(args)) as scratch:
+        shard, local = _read_shard(
+            args.train_dir,
+            args.validation_dir,
+            hyperparameters,
+            cluster.current_host,
+            Path(scratch),
+        )
+        # Every host learns every host's problems, so all of them fail with the same message.
+        categories = _merge_shards(_allgather(shard), args.train_dir)
+        assert local is not None  # _merge_shards raised this host's problem
+        # Every host builds its matrix here: a QuantileDMatrix merges the hosts' sketches.
+        dtrain = train_matrix(
+            local.train_files, local.schema, categories, hyperparameters, cache=local.cache
+        )
     data = _TrainingData(
         local.schema, categories, dtrain, _split_matrix(local.validation, categories)
     )

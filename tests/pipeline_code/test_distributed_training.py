@@ -62,7 +62,11 @@ class Outcome:
 def host_args(root: Path, host: str, port: int, timeout: int = TIMEOUT) -> list[str]:
     (root / host).mkdir(parents=True, exist_ok=True)
     hyperparameters = root / "hp.json"
-    hyperparameters.write_text(json.dumps(HYPERPARAMETERS), encoding="utf-8")
+    text = json.dumps(HYPERPARAMETERS)
+    # Written once: host b's process may already be reading it when host a's arguments are
+    # made, and rewriting it then (truncate, write) let b read an empty file on a busy machine.
+    if not hyperparameters.is_file() or hyperparameters.read_text(encoding="utf-8") != text:
+        hyperparameters.write_text(text, encoding="utf-8")
     return [
         f"--train-dir={root / host / 'train'}",
         f"--validation-dir={root / 'validation'}",
@@ -167,6 +171,7 @@ def trained_together(root: Path) -> None:
         outcomes["b"].output
     )
     assert not (root / "b" / "model").exists()
+    assert no_scratch_folders(root)
     # Both hosts stopped at the same round and chose the same cut-off.
     assert (
         outcomes["a"].output.split("Trained")[1].split(";")[:2]
@@ -258,6 +263,12 @@ def a_host_without_train_rows_fails_every_host_naming_it(root: Path) -> None:
         assert failure.startswith(f"host b: {root / 'b' / 'train'}: the part files")
         assert "hold a header but no rows (the train channel is sharded by file" in failure
     assert not (root / "a" / "model").exists()
+    assert no_scratch_folders(root)
+
+
+def no_scratch_folders(root: Path) -> bool:
+    """Each host kept its train chunks beside its model folder, and removed them."""
+    return not list(root.glob(f"*/{tabular_model.SCRATCH_PREFIX}*"))
 
 
 def _die_when_training_starts() -> None:

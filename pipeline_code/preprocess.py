@@ -562,11 +562,11 @@ def _plain_counts(path: Path, fields: int) -> _RowCounts | None:
     return _RowCounts(rows, mismatched=0, only_longer=True, shown=[])
 
 
-def _line_blocks(handle: BinaryIO) -> Iterator[bytes]:
+def _line_blocks(handle: BinaryIO, size: int = _PLAIN_SCAN_BYTES) -> Iterator[bytes]:
     """The file's bytes in blocks of whole lines, each ending with a line feed (an unended
     last line is given one)."""
     carry = b""
-    while block := handle.read(_PLAIN_SCAN_BYTES):
+    while block := handle.read(size):
         cut = block.rfind(b"\n") + 1
         yield carry + block[:cut]
         carry = block[cut:] if cut else carry + block
@@ -2044,15 +2044,47 @@ class _SplitWriter:
         hashes: npt.NDArray[np.uint64],
         options: _Options,
         cuts: Cuts,
+        lines: _Lines | None = None,
     ) -> None:
-        """Each row into its split (``split_codes``) and train part (by hash)."""
+        """Each row into its split (``split_codes``) and train part (by hash); with ``lines``,
+        the rows' lines are copied and only the label column of ``rows`` is read."""
         if not len(rows):
             return
         labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
         codes = split_codes(hashes, labels, options.fractions, cuts)
         # Only the train split is written in parts.
         parts = np.where(codes == 0, hashes % np.uint64(options.train_parts), 0)
-        self.write(rows, codes, parts)
+        if lines is None:
+            self.write(rows, codes, parts)
+        else:
+            self.write_lines(lines, labels, codes, parts)
+
+    def write_lines(
+        self,
+        lines: _Lines,
+        labels: npt.NDArray[np.int64],
+        codes: npt.NDArray[np.int8],
+        parts: npt.NDArray[Any],
+    ) -> None:
+        """``write`` for rows already written out as lines: each file's lines in input order."""
+        np.add.at(self.counts, (codes.astype(np.int64), labels), 1)
+        groups = codes.astype(np.int64) * self.parts + parts.astype(np.int64)
+        starts = lines.ends + 1 - lines.lengths()
+        for group in np.unique(groups).tolist():
+            mine = np.flatnonzero(groups == group)
+            # Runs of consecutive lines of the file are copied as one slice.
+            cut = np.flatnonzero(np.diff(mine) != 1)
+            firsts, lasts = mine[np.concatenate([[0], cut + 1])], mine[np.append(cut, -1)]
+            data = lines.data.data  # a memoryview: slices are not copied
+            text = b"".join(
+                data[start:stop]
+                for start, stop in zip(
+                    starts[firsts].tolist(), (lines.ends[lasts] + 1).tolist(), strict=True
+                )
+            )
+            handle = self.handles[divmod(group, self.parts)]
+            handle.flush()  # the header row and any rows write() formatted go first
+            handle.buffer.write(text)
 
     def write(
         self, rows: pd.DataFrame, codes: npt.NDArray[np.int8], parts: npt.NDArray[Any]
@@ -2101,6 +2133,349 @@ def _write_cells(
         end = min(block + _WRITE_ROWS, stop)
         columns = [column(block, end) for column in cells if column is not None]
         handle.write("\n".join(map(",".join, zip(*columns, strict=True))) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Copying the input's lines: where a block of the input's lines holds each number already as
+# write_csv writes it, the split files get those bytes (minus the label's and the excluded
+# columns' cells, plus the 0/1 label) instead of the parsed values formatted again, which is
+# most of the cost of writing. The bytes are the same either way; any block that is not plain
+# or holds a cell written otherwise ("1.50", "3" in a float column, "NA") is formatted.
+# --------------------------------------------------------------------------------------------
+
+# Input bytes read, parsed and copied at a time (about 16,000 rows of 30 numbers).
+_COPY_BYTES = 4 * 1024 * 1024
+# Digits of a float copied as it is written: Python's repr of a decimal of at most 15
+# significant digits is those digits (DBL_DIG: no other decimal that short is the same
+# double), which the byte checks below can see without formatting anything.
+_COPY_DIGITS = 15
+# An int64 of at most 18 digits is never past int64's range.
+_COPY_INT_DIGITS = 18
+_ZERO, _DOT, _MINUS, _COMMA, _NEWLINE = (ord(c) for c in "0.-,\n")
+# Bytes a number's cell may hold after its sign, and the separators around cells.
+_NUMBER_BYTES = np.zeros(256, dtype=np.bool_)
+_NUMBER_BYTES[list(b"0123456789.,\n")] = True
+
+
+class _Lines(NamedTuple):
+    """Rows as the split files hold them: row n is ``data[ends[n - 1] + 1 : ends[n] + 1]``."""
+
+    data: npt.NDArray[np.uint8]
+    ends: npt.NDArray[np.int64]
+
+    def lengths(self) -> npt.NDArray[np.int64]:
+        return np.diff(self.ends, prepend=-1)
+
+    def take(self, which: npt.NDArray[np.bool_]) -> _Lines:
+        lengths = self.lengths()
+        return _Lines(self.data[np.repeat(which, lengths)], np.cumsum(lengths[which]) - 1)
+
+
+class _Block(NamedTuple):
+    """Plain lines of a file, each a row: field ``j`` of line ``n`` is
+    ``data[begin[n, j]:end[n, j]]``. ``raw`` is ``data`` and four NUL bytes."""
+
+    raw: bytes
+    data: npt.NDArray[np.uint8]
+    begin: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    header: list[str]
+    heads: npt.NDArray[np.uint32]  # the first four bytes from each field's start (window)
+
+    @property
+    def window(self) -> npt.NDArray[np.uint32]:
+        return _window(self.raw)
+
+
+def _window(raw: bytes) -> npt.NDArray[np.uint32]:
+    """At each position of ``raw`` but its last four, the four bytes from there as one
+    little-endian number (a view: nothing is copied)."""
+    return np.ndarray((len(raw) - 4,), dtype="<u4", buffer=raw, strides=(1,))
+
+
+def _plain_block(block: bytes, header: list[str]) -> _Block | None:
+    """``block`` (whole lines) with its fields, if each line is plainly one row of the
+    header's fields (as ``_plain_lines``: the csv module and pandas read it alike)."""
+    fields = len(header)
+    if fields < 2 or any(mark in block for mark in (b'"', b"\r", b"\x00")):
+        return None
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    raw = block + bytes(4)
+    data = np.frombuffer(raw, dtype=np.uint8)[: len(block)]
+    ends = np.flatnonzero(data == _NEWLINE)
+    found = np.flatnonzero(data == _COMMA)
+    if len(found) != len(ends) * (fields - 1):
+        return None
+    # The commas in order, fields - 1 to a line: with the total right, a line's first after
+    # the previous line's end and its last before its own end means each line has its share.
+    commas = found.reshape(len(ends), fields - 1)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    if (commas[:, 0] < starts).any() or (commas[:, -1] > ends).any():
+        return None
+    begin = np.concatenate([starts[:, None], commas + 1], axis=1)
+    end = np.concatenate([commas, ends[:, None]], axis=1)
+    return _Block(raw, data, begin, end, header, _window(raw)[begin])
+
+
+def _split_chunks(path: Path, the_plan: Plan) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
+    """The file's rows as ``_chunks`` reads them, each chunk with its lines where they are
+    plain, and its features in the plan's order (other files are only read)."""
+    usecols = [the_plan.label_column, *the_plan.features]
+    header, start = _header_line(path)
+    if start is None or [n for n in header if n in the_plan.features] != list(the_plan.features):
+        yield from ((chunk, None) for chunk in _chunks(path, usecols, the_plan.text_columns))
+        return
+    options = _block_options(header, usecols, the_plan.text_columns)
+    line = 2
+    with path.open("rb") as handle:
+        handle.seek(start)
+        for block in _line_blocks(handle, _COPY_BYTES):
+            plain = _plain_block(block, header)
+            if plain is None:
+                # Every line before is a whole row, so pandas reads on from this line.
+                handle.seek(start)
+                rest = _read_rows(path, handle, line, {**options, "chunksize": CHUNK_ROWS})
+                yield from ((chunk, None) for chunk in rest)
+                return
+            yield from (
+                (chunk, plain) for chunk in _read_rows(path, io.BytesIO(block), line, options)
+            )
+            start += len(block)
+            line += len(plain.begin)
+
+
+def _header_line(path: Path) -> tuple[list[str], int | None]:
+    """The header as pandas names it, and where the data rows start if the header row is
+    the first line (quoted or not) and the file is not empty."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        one_line = reader.line_num == 1
+    with path.open("rb") as raw:
+        first = raw.readline()
+    return _pandas_names(header), len(first) if one_line and first.endswith(b"\n") else None
+
+
+def _block_options(
+    header: list[str], usecols: Sequence[str], text_columns: Sequence[str]
+) -> dict[str, Any]:
+    """``_chunks``' options for lines after the header row."""
+    options: dict[str, Any] = {
+        "encoding": "utf-8",
+        "header": None,
+        "names": header,
+        "index_col": False,
+        "usecols": list(usecols),
+        "low_memory": False,
+    }
+    if text_columns:
+        options["dtype"] = {name: str for name in text_columns}
+    return options
+
+
+def _read_rows(
+    path: Path, source: Any, line: int, options: dict[str, Any]
+) -> Iterator[pd.DataFrame]:
+    """The rows pandas reads from ``source``, whose first line is the file's ``line``."""
+    try:
+        if "chunksize" not in options:
+            yield pd.read_csv(source, **options)
+            return
+        with pd.read_csv(source, **options) as reader:
+            yield from reader
+    except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
+        raise DataValidationError(
+            [f"{path} is not a readable CSV file from line {line} on: {error}".strip()]
+        ) from None
+
+
+def _copied_lines(
+    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, the_plan: Plan
+) -> _Lines | None:
+    """The rows' lines as ``write_csv`` writes them: copied from the block, but for the rows
+    with a cell written otherwise, which are formatted; None if most rows are such."""
+    copied = _rows_as_written(block, chunk, rows, the_plan)
+    if copied is None or copied.sum() < len(copied) // 2:
+        return None
+    lines = _relabelled(block, the_plan, rows.iloc[:, 0].to_numpy(dtype=np.uint8))
+    if copied.all():
+        return lines
+    formatted = np.frombuffer(_formatted(rows[~copied]), dtype=np.uint8)
+    return _replaced(lines, np.flatnonzero(~copied), formatted)
+
+
+def _formatted(rows: pd.DataFrame) -> bytes:
+    """The rows' lines as ``write_csv`` writes them: for a few rows, with less setup."""
+    rows = rows.reset_index(drop=True)
+    columns = [_few_cells(rows.iloc[:, n]) for n in range(rows.shape[1])]
+    text = io.StringIO()
+    if any(column is None for column in columns):
+        _write_cells(text, _frame_cells(rows), rows, 0, len(rows))
+    else:
+        text.write("".join(",".join(row) + "\n" for row in zip(*columns, strict=True)))
+    return text.getvalue().encode("utf-8")
+
+
+def _few_cells(column: pd.Series) -> list[str] | None:
+    """``_column_cells`` of a column of a few rows of numbers, else None."""
+    if column.dtype == np.float64:
+        return ["" if math.isnan(value) else repr(value) for value in column.tolist()]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+        return [str(value) for value in column.tolist()]
+    return None
+
+
+def _rows_as_written(
+    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, the_plan: Plan
+) -> npt.NDArray[np.bool_] | None:
+    """Whether each row's feature cells are as ``write_csv`` writes them; None if they
+    cannot be (booleans, written as 0/1; a column pandas did not read as numbers)."""
+    stray = _stray_cells(block)
+    copied = np.ones(len(rows), dtype=np.bool_)
+    for kind in (FLOAT, INTEGER, CATEGORICAL, BOOLEAN):
+        at = [n for n, name in enumerate(block.header) if the_plan.features.get(name) == kind]
+        written = _kind_as_written(block, chunk, rows, kind, at) if at else copied
+        if written is None:
+            return None
+        copied &= written if kind == CATEGORICAL else written & ~stray[:, at].any(axis=1)
+    return copied
+
+
+def _kind_as_written(
+    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, kind: str, columns: list[int]
+) -> npt.NDArray[np.bool_] | None:
+    """``_rows_as_written`` for the columns of one kind."""
+    names = [block.header[n] for n in columns]
+    if kind == CATEGORICAL:
+        # Text is copied as it is: a missing value must be an empty cell, not "NA".
+        present = block.end[:, columns] > block.begin[:, columns]
+        missing = rows[names].isna().to_numpy(dtype=np.bool_)
+        result: npt.NDArray[np.bool_] = ~(missing & present).any(axis=1)
+        return result
+    if kind == BOOLEAN or any(chunk[name].dtype.kind not in _PARSED[kind] for name in names):
+        return None
+    cells = _NumberCells(block, columns)
+    written = cells.floats(rows[names].to_numpy()) if kind == FLOAT else cells.integers()
+    return np.asarray(written.all(axis=1), dtype=np.bool_)
+
+
+# The dtypes pandas gives a column of floats and one of integers that are copied.
+_PARSED = {FLOAT: "fiu", INTEGER: "iu"}
+
+
+def _stray_cells(block: _Block) -> npt.NDArray[np.bool_]:
+    """The cells holding a byte no number is written with: anything but digits and a dot,
+    or a minus that does not start the cell (found only in a block that has any)."""
+    stray = np.zeros(block.begin.shape, dtype=np.bool_)
+    # (The NUL bytes are raw's padding: a plain block has none of its own.)
+    left = block.raw.translate(None, b"0123456789.,\n\x00")
+    signs = (block.heads & 0xFF) == _MINUS
+    if len(left) == left.count(b"-") == int(signs.sum()):
+        return stray
+    odd = ~_NUMBER_BYTES[block.data]
+    odd[block.begin[signs]] = False
+    where = np.searchsorted(block.begin.ravel(), np.flatnonzero(odd), side="right") - 1
+    stray.ravel()[where] = True
+    return stray
+
+
+class _NumberCells:
+    """The first and last bytes of some columns' cells, to tell whether each is its number
+    as ``write_csv`` writes it."""
+
+    def __init__(self, block: _Block, columns: list[int]) -> None:
+        self.begin, self.end = block.begin[:, columns], block.end[:, columns]
+        head = block.heads[:, columns]
+        self.sign = (head & 0xFF) == _MINUS
+        shifted = np.where(self.sign, head >> 8, head)
+        self.first, self.second = shifted & 0xFF, (shifted >> 8) & 0xFF
+        tail = block.window[np.maximum(self.end - 2, 0)]
+        self.before, self.last = tail & 0xFF, (tail >> 8) & 0xFF
+        self.size = self.end - self.begin - self.sign
+        # No leading zero but a lone one ("0", "0.5").
+        self.plain = (self.first != _ZERO) | (self.size == 1) | (self.second == _DOT)
+
+    def integers(self) -> npt.NDArray[np.bool_]:
+        """Integers as ``str`` writes them (the parse has seen no dot): "-0" is written "0"."""
+        ok = self.plain & (self.size >= 1) & (self.size <= _COPY_INT_DIGITS)
+        result: npt.NDArray[np.bool_] = ok & ~(self.sign & (self.first == _ZERO))
+        return result
+
+    def floats(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Floats as repr writes them, told apart for at most ``_COPY_DIGITS`` digits: one
+        dot between digits (a whole number has no other text than "<digits>.0"), no trailing
+        zero but a lone one, no exponent (repr writes one below 1e-4); missing: empty."""
+        ok = self.plain & (self.size >= 3) & (self.size <= _COPY_DIGITS + 1)
+        ok &= (self.first != _DOT) & (self.last != _DOT)
+        point_zero = (self.last == _ZERO) & (self.before == _DOT)
+        ok &= (self.last != _ZERO) | point_zero
+        with np.errstate(invalid="ignore"):
+            ok &= (values != np.floor(values)) | point_zero
+            size = np.abs(values)
+            ok &= (size >= _SMALLEST_PLAIN) | (size == 0)
+        result: npt.NDArray[np.bool_] = ok | (self.end == self.begin)
+        return result
+
+
+# repr writes a smaller float with an exponent.
+_SMALLEST_PLAIN = 1e-4
+
+
+def _relabelled(block: _Block, the_plan: Plan, labels: npt.NDArray[np.uint8]) -> _Lines:
+    """The block's lines with the label's and the excluded columns' cells dropped and the
+    0/1 label put first."""
+    begin, end, fields = block.begin, block.end, len(block.header)
+    dropped = [n for n, name in enumerate(block.header) if name not in the_plan.features]
+    if dropped == [0] and (begin[:, 1] == begin[:, 0] + 2).all():
+        data = block.data.copy()  # a one-byte label first: the lines keep their length
+        data[begin[:, 0]] = labels + ord("0")
+        return _Lines(data, end[:, -1].copy())
+    keep = np.ones(len(block.data), dtype=np.bool_)
+    for n in dropped:
+        # Each dropped cell goes with the comma after it (the last cell with the one before).
+        low, high = (begin[:, n], begin[:, n + 1]) if n + 1 < fields else (end[:, n - 1], end[:, n])
+        keep[_spans(low, high)] = False
+    kept = block.data[keep]
+    rows = len(labels)
+    ends = np.flatnonzero(kept == _NEWLINE) + 2 * np.arange(1, rows + 1)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    data = np.empty(len(kept) + 2 * rows, dtype=np.uint8)
+    copied = np.ones(len(data), dtype=np.bool_)
+    copied[starts] = copied[starts + 1] = False
+    data[copied] = kept
+    data[starts] = labels + ord("0")
+    data[starts + 1] = _COMMA
+    return _Lines(data, ends)
+
+
+def _spans(low: npt.NDArray[np.int64], high: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Every position from ``low[n]`` up to ``high[n]``, for each n."""
+    sizes = high - low
+    return np.repeat(low - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+
+
+def _replaced(lines: _Lines, rows: npt.NDArray[np.intp], other: npt.NDArray[np.uint8]) -> _Lines:
+    """``lines`` with the lines of ``rows`` (ascending) replaced by those of ``other``, in
+    turn."""
+    other_ends = np.flatnonzero(other == _NEWLINE)
+    lengths = lines.lengths()
+    pieces, done = [], 0
+    for row, stop, other_start, other_stop in zip(
+        rows.tolist(),
+        (lines.ends[rows] + 1).tolist(),
+        np.concatenate([[0], other_ends[:-1] + 1]).tolist(),
+        (other_ends + 1).tolist(),
+        strict=True,
+    ):
+        pieces += [lines.data[done : stop - lengths[row]], other[other_start:other_stop]]
+        done = stop
+    pieces.append(lines.data[done:])
+    lengths[rows] = np.diff(other_ends, prepend=-1)
+    return _Lines(np.concatenate(pieces), np.cumsum(lengths) - 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2436,23 +2811,17 @@ def _write_splits(
 ) -> npt.NDArray[np.int64]:
     """Write this instance's rows into their splits; return every instance's (split, class)
     counts, once each split is known to hold both classes."""
-    usecols = [the_plan.label_column, *the_plan.features]
     exact = [cls for cls in (0, 1) if the_plan.class_rows[cls] <= EXACT_SPLIT_ROWS]
+    usecols = [the_plan.label_column, *the_plan.features]
     writer = _SplitWriter(_targets(out_dirs, exchange.cluster, options.train_parts), usecols)
-    held: list[tuple[pd.DataFrame, npt.NDArray[np.uint64]]] = []
+    held: list[_Held] = []
     try:
         for path in files:
-            for chunk in _chunks(path, usecols, the_plan.text_columns):
-                rows = typed_rows(chunk, the_plan)
-                hashes = row_hashes(rows, options.seed)
-                # Rows of a class split exactly wait until every instance's hashes are known.
-                waiting = rows.iloc[:, 0].isin(exact).to_numpy()
-                if waiting.any():
-                    held.append((rows[waiting], hashes[waiting]))
-                writer.write_rows(rows[~waiting], hashes[~waiting], options, {})
-        cuts = _agreed_cuts(exchange, held, exact, options.fractions)
-        for rows, hashes in held:
-            writer.write_rows(rows, hashes, options, cuts)
+            for chunk, block in _split_chunks(path, the_plan):
+                held += _write_chunk(writer, chunk, block, the_plan, options=options, exact=exact)
+        cuts = _agreed_cuts(exchange, [(r, h) for r, h, _ in held], exact, options.fractions)
+        for rows, hashes, lines in held:
+            writer.write_rows(rows, hashes, options, cuts, lines)
         payloads = exchange.allgather({"counts": writer.counts.tolist()})
         counts: npt.NDArray[np.int64] = np.sum(
             [np.asarray(p["counts"], dtype=np.int64) for p in payloads], axis=0
@@ -2466,6 +2835,39 @@ def _write_splits(
     for name in SPLITS:
         (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
     return counts
+
+
+# Rows of a class split exactly, with their hashes and lines, until the cuts are known.
+_Held = tuple[pd.DataFrame, npt.NDArray[np.uint64], "_Lines | None"]
+
+
+def _write_chunk(
+    writer: _SplitWriter,
+    chunk: pd.DataFrame,
+    block: _Block | None,
+    the_plan: Plan,
+    *,
+    options: _Options,
+    exact: Sequence[int],
+) -> list[_Held]:
+    """Write the chunk's rows into their splits, but for the rows of a class split exactly,
+    which wait (returned) until every instance's hashes are known."""
+    rows = typed_rows(chunk, the_plan)
+    hashes = row_hashes(rows, options.seed)
+    lines = None if block is None else _copied_lines(block, chunk, rows, the_plan)
+    if lines is not None:
+        rows = rows.iloc[:, :1]  # the rest is in the lines
+    waiting = rows.iloc[:, 0].isin(exact).to_numpy()
+    held: list[_Held] = []
+    if waiting.any():
+        held.append((rows[waiting], hashes[waiting], _taken(lines, waiting)))
+        rows, hashes, lines = rows[~waiting], hashes[~waiting], _taken(lines, ~waiting)
+    writer.write_rows(rows, hashes, options, {}, lines)
+    return held
+
+
+def _taken(lines: _Lines | None, which: npt.NDArray[np.bool_]) -> _Lines | None:
+    return None if lines is None else lines.take(which)
 
 
 def _agreed_cuts(

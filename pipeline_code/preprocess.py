@@ -39,15 +39,17 @@ import io
 import itertools
 import json
 import math
+import queue
 import re
 import socket
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -576,20 +578,32 @@ def _line_blocks(handle: BinaryIO, size: int = _PLAIN_SCAN_BYTES) -> Iterator[by
 
 def _plain_lines(block: bytes, fields: int) -> int | None:
     """The number of lines of ``block`` (whole lines) if each is plainly a row of ``fields``."""
-    if block.startswith(b"\n") or any(mark in block for mark in (b'"', b"\r", b"\x00", b"\n\n")):
+    # A blank line has no comma, so the count below finds it (``fields`` is 2 or more).
+    if any(mark in block for mark in (b'"', b"\r", b"\x00")):
         return None
     if not block.isascii():
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    data = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(data == ord("\n"))
-    commas = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0)
-    longest = int(np.diff(ends, prepend=-1).max(initial=0))
-    if (commas != fields - 1).any() or longest > csv.field_size_limit():
+    separators = _separators(np.frombuffer(block, dtype=np.uint8), fields)
+    if separators is None:
         return None
-    return len(ends)
+    longest = int(np.diff(separators[:, -1], prepend=-1).max(initial=0))
+    return None if longest > csv.field_size_limit() else len(separators)
+
+
+def _separators(data: npt.NDArray[np.uint8], fields: int) -> npt.NDArray[np.int64] | None:
+    """Where each line's separators are, ``[line, field]``: its ``fields - 1`` commas, then
+    its line feed; None unless every line of ``data`` (whole lines) has that many commas."""
+    found = np.flatnonzero((data == ord(",")) | (data == ord("\n")))
+    if len(found) % fields:
+        return None
+    separators = found.reshape(-1, fields)
+    kinds = data[separators]
+    if (kinds[:, :-1] != ord(",")).any() or (kinds[:, -1] != ord("\n")).any():
+        return None
+    return separators
 
 
 def _layout_problems(path: Path, header: list[str], counts: _RowCounts) -> list[str]:
@@ -2180,7 +2194,7 @@ class _Block(NamedTuple):
     begin: npt.NDArray[np.int64]
     end: npt.NDArray[np.int64]
     header: list[str]
-    heads: npt.NDArray[np.uint32]  # the first four bytes from each field's start (window)
+    heads: npt.NDArray[np.uint8]  # [n, j]: the four bytes from field j of line n's start
 
     @property
     def window(self) -> npt.NDArray[np.uint32]:
@@ -2206,19 +2220,14 @@ def _plain_block(block: bytes, header: list[str]) -> _Block | None:
             return None
     raw = block + bytes(4)
     data = np.frombuffer(raw, dtype=np.uint8)[: len(block)]
-    ends = np.flatnonzero(data == _NEWLINE)
-    found = np.flatnonzero(data == _COMMA)
-    if len(found) != len(ends) * (fields - 1):
+    end = _separators(data, fields)
+    if end is None:
         return None
-    # The commas in order, fields - 1 to a line: with the total right, a line's first after
-    # the previous line's end and its last before its own end means each line has its share.
-    commas = found.reshape(len(ends), fields - 1)
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    if (commas[:, 0] < starts).any() or (commas[:, -1] > ends).any():
-        return None
-    begin = np.concatenate([starts[:, None], commas + 1], axis=1)
-    end = np.concatenate([commas, ends[:, None]], axis=1)
-    return _Block(raw, data, begin, end, header, _window(raw)[begin])
+    begin = np.empty_like(end)
+    begin.ravel()[0] = 0
+    begin.ravel()[1:] = end.ravel()[:-1] + 1
+    heads = np.ascontiguousarray(_window(raw)[begin]).view(np.uint8).reshape(*begin.shape, 4)
+    return _Block(raw, data, begin, end, header, heads)
 
 
 def _split_chunks(path: Path, the_plan: Plan) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
@@ -2373,7 +2382,7 @@ def _stray_cells(block: _Block) -> npt.NDArray[np.bool_]:
     stray = np.zeros(block.begin.shape, dtype=np.bool_)
     # (The NUL bytes are raw's padding: a plain block has none of its own.)
     left = block.raw.translate(None, b"0123456789.,\n\x00")
-    signs = (block.heads & 0xFF) == _MINUS
+    signs = block.heads[:, :, 0] == _MINUS
     if len(left) == left.count(b"-") == int(signs.sum()):
         return stray
     odd = ~_NUMBER_BYTES[block.data]
@@ -2388,16 +2397,25 @@ class _NumberCells:
     as ``write_csv`` writes it."""
 
     def __init__(self, block: _Block, columns: list[int]) -> None:
-        self.begin, self.end = block.begin[:, columns], block.end[:, columns]
-        head = block.heads[:, columns]
-        self.sign = (head & 0xFF) == _MINUS
-        shifted = np.where(self.sign, head >> 8, head)
-        self.first, self.second = shifted & 0xFF, (shifted >> 8) & 0xFF
-        tail = block.window[np.maximum(self.end - 2, 0)]
-        self.before, self.last = tail & 0xFF, (tail >> 8) & 0xFF
+        # A run of columns (all the features, often) is a view, not a copy.
+        at = (
+            slice(columns[0], columns[-1] + 1)
+            if columns == [*range(columns[0], columns[-1] + 1)]
+            else columns
+        )
+        self.begin, self.end = block.begin[:, at], block.end[:, at]
+        head = block.heads[:, at]
+        self.sign = head[:, :, 0] == _MINUS
+        self.first = np.where(self.sign, head[:, :, 1], head[:, :, 0])
+        second = np.where(self.sign, head[:, :, 2], head[:, :, 1])
+        # A cell of one byte at the block's start wraps round: it is no float, nor is "last"
+        # read for an integer.
+        tail = np.ascontiguousarray(block.window[self.end - 2]).view(np.uint8)
+        tail = tail.reshape(*self.end.shape, 4)
+        self.before, self.last = tail[:, :, 0], tail[:, :, 1]
         self.size = self.end - self.begin - self.sign
         # No leading zero but a lone one ("0", "0.5").
-        self.plain = (self.first != _ZERO) | (self.size == 1) | (self.second == _DOT)
+        self.plain = (self.first != _ZERO) | (self.size == 1) | (second == _DOT)
 
     def integers(self) -> npt.NDArray[np.bool_]:
         """Integers as ``str`` writes them (the parse has seen no dot): "-0" is written "0"."""
@@ -2716,13 +2734,63 @@ def _chunks(
         raise DataValidationError([f"{path} is not a readable CSV file: {error}".strip()]) from None
 
 
+_Item = TypeVar("_Item")
+# Seconds between a waiting producer's looks at whether its consumer has stopped.
+_PREFETCH_POLL = 0.1
+
+
+def _prefetched(items: Iterator[_Item]) -> Iterator[_Item]:
+    """``items`` in order, each produced in a thread while the one before is used: pandas
+    parses (and NumPy scans bytes) with the GIL released, so the next chunk is read while
+    this one is profiled or written, on a second core. One item waits at most, so memory
+    holds three. The producer's error is raised here, in its turn."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand(done: bool, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put((done, value), timeout=_PREFETCH_POLL)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand(False, item):
+                    return
+            hand(True, None)
+        except BaseException as error:  # raised again by the consumer
+            hand(True, error)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator: the files it reads, if the consumer stopped
+                close()
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, value = ready.get()
+            if done:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _profile_files(
     files: Sequence[Path], label_column: str, usecols: Sequence[str], text_columns: Sequence[str]
 ) -> dict[str, Any]:
     profile, problems = TableProfile(), []
     for path in files:
         try:
-            for chunk in _chunks(path, usecols, text_columns):
+            for chunk in _prefetched(_chunks(path, usecols, text_columns)):
                 where = _Where(str(path), chunk.index.to_numpy(dtype=np.int64))
                 profile.merge(profile_frame(chunk, label_column, where))
         except DataValidationError as error:
@@ -2816,9 +2884,8 @@ def _write_splits(
     writer = _SplitWriter(_targets(out_dirs, exchange.cluster, options.train_parts), usecols)
     held: list[_Held] = []
     try:
-        for path in files:
-            for chunk, block in _split_chunks(path, the_plan):
-                held += _write_chunk(writer, chunk, block, the_plan, options=options, exact=exact)
+        for chunk, block in _prefetched(_files_chunks(files, the_plan)):
+            held += _write_chunk(writer, chunk, block, the_plan, options=options, exact=exact)
         cuts = _agreed_cuts(exchange, [(r, h) for r, h, _ in held], exact, options.fractions)
         for rows, hashes, lines in held:
             writer.write_rows(rows, hashes, options, cuts, lines)
@@ -2868,6 +2935,13 @@ def _write_chunk(
 
 def _taken(lines: _Lines | None, which: npt.NDArray[np.bool_]) -> _Lines | None:
     return None if lines is None else lines.take(which)
+
+
+def _files_chunks(
+    files: Sequence[Path], the_plan: Plan
+) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
+    for path in files:
+        yield from _split_chunks(path, the_plan)
 
 
 def _agreed_cuts(

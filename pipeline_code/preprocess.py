@@ -1131,8 +1131,9 @@ class _Texts:
 
 
 def _all_text(column: pd.Series) -> bool:
-    present = column.dropna()
-    return bool(present.map(type).eq(str).all())
+    # Not present.map(type): pandas 3 types the map of no values (all missing) as text,
+    # which cannot be compared with a type.
+    return all(type(value) is str for value in column.dropna().tolist())
 
 
 def _text_cells(values: list[str]) -> list[str]:

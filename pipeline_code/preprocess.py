@@ -2195,7 +2195,7 @@ class _Block(NamedTuple):
     begin: npt.NDArray[np.int64]
     end: npt.NDArray[np.int64]
     header: list[str]
-    heads: npt.NDArray[np.uint8]  # [n, j]: the four bytes from field j of line n's start
+    heads: npt.NDArray[np.uint32]  # [n, j]: the four bytes from field j of line n's start
 
     @property
     def window(self) -> npt.NDArray[np.uint32]:
@@ -2227,8 +2227,7 @@ def _plain_block(block: bytes, header: list[str]) -> _Block | None:
     begin = np.empty_like(end)
     begin.ravel()[0] = 0
     begin.ravel()[1:] = end.ravel()[:-1] + 1
-    heads = np.ascontiguousarray(_window(raw)[begin]).view(np.uint8).reshape(*begin.shape, 4)
-    return _Block(raw, data, begin, end, header, heads)
+    return _Block(raw, data, begin, end, header, _window(raw)[begin])
 
 
 def _split_chunks(path: Path, the_plan: Plan) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
@@ -2345,44 +2344,53 @@ def _rows_as_written(
 ) -> npt.NDArray[np.bool_] | None:
     """Whether each row's feature cells are as ``write_csv`` writes them; None if they
     cannot be (booleans, written as 0/1; a column pandas did not read as numbers)."""
-    stray = _stray_cells(block)
+    cells = _NumberCells(block)
     copied = np.ones(len(rows), dtype=np.bool_)
     for kind in (FLOAT, INTEGER, CATEGORICAL, BOOLEAN):
         at = [n for n, name in enumerate(block.header) if the_plan.features.get(name) == kind]
-        written = _kind_as_written(block, chunk, rows, kind, at) if at else copied
+        written = _kind_as_written(cells, chunk, rows, kind, at) if at else copied
         if written is None:
             return None
-        copied &= written if kind == CATEGORICAL else written & ~stray[:, at].any(axis=1)
+        copied &= written
     return copied
 
 
 def _kind_as_written(
-    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, kind: str, columns: list[int]
+    cells: _NumberCells, chunk: pd.DataFrame, rows: pd.DataFrame, kind: str, columns: list[int]
 ) -> npt.NDArray[np.bool_] | None:
     """``_rows_as_written`` for the columns of one kind."""
-    names = [block.header[n] for n in columns]
+    names = [cells.block.header[n] for n in columns]
+    # A run of columns (all the features, often) is a view, not a copy.
+    at = (
+        slice(columns[0], columns[-1] + 1)
+        if columns == [*range(columns[0], columns[-1] + 1)]
+        else columns
+    )
     if kind == CATEGORICAL:
         # Text is copied as it is: a missing value must be an empty cell, not "NA".
-        present = block.end[:, columns] > block.begin[:, columns]
         missing = rows[names].isna().to_numpy(dtype=np.bool_)
-        result: npt.NDArray[np.bool_] = ~(missing & present).any(axis=1)
+        result: npt.NDArray[np.bool_] = ~(missing & ~cells.empty[:, at]).any(axis=1)
         return result
     if kind == BOOLEAN or any(chunk[name].dtype.kind not in _PARSED[kind] for name in names):
         return None
-    cells = _NumberCells(block, columns)
-    written = cells.floats(rows[names].to_numpy()) if kind == FLOAT else cells.integers()
-    return np.asarray(written.all(axis=1), dtype=np.bool_)
+    if kind == FLOAT:
+        written = cells.floats()[:, at] & _plain_values(
+            rows[names].to_numpy(), cells.point_zero[:, at]
+        )
+        written |= cells.empty[:, at]
+    else:
+        written = cells.integers()[:, at]
+    return np.asarray((written & ~cells.stray[:, at]).all(axis=1), dtype=np.bool_)
 
 
 # The dtypes pandas gives a column of floats and one of integers that are copied.
 _PARSED = {FLOAT: "fiu", INTEGER: "iu"}
 
 
-def _stray_cells(block: _Block) -> npt.NDArray[np.bool_]:
+def _stray_cells(block: _Block, signs: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """The cells holding a byte no number is written with: anything but digits and a dot,
     or a minus that does not start the cell (found only in a block that has any)."""
     stray = np.zeros(block.begin.shape, dtype=np.bool_)
-    signs = block.heads[:, :, 0] == _MINUS
     # Below "0" a number has its dot and its sign, a row its separators: with no other byte
     # below "0" (and none above "9"), every minus starts a cell.
     data = block.data
@@ -2397,50 +2405,51 @@ def _stray_cells(block: _Block) -> npt.NDArray[np.bool_]:
 
 
 class _NumberCells:
-    """The first and last bytes of some columns' cells, to tell whether each is its number
-    as ``write_csv`` writes it."""
+    """The bytes that tell whether each cell of a block is its number as ``write_csv``
+    writes it: its first two after its sign, and its last two. Worked out for every cell at
+    once, since whole arrays are much faster to work on than a selection of columns."""
 
-    def __init__(self, block: _Block, columns: list[int]) -> None:
-        # A run of columns (all the features, often) is a view, not a copy.
-        at = (
-            slice(columns[0], columns[-1] + 1)
-            if columns == [*range(columns[0], columns[-1] + 1)]
-            else columns
-        )
-        self.begin, self.end = block.begin[:, at], block.end[:, at]
-        head = block.heads[:, at]
-        self.sign = head[:, :, 0] == _MINUS
-        self.first = np.where(self.sign, head[:, :, 1], head[:, :, 0])
-        second = np.where(self.sign, head[:, :, 2], head[:, :, 1])
-        # A cell of one byte at the block's start wraps round: it is no float, nor is "last"
-        # read for an integer.
-        tail = np.ascontiguousarray(block.window[self.end - 2]).view(np.uint8)
-        tail = tail.reshape(*self.end.shape, 4)
-        self.before, self.last = tail[:, :, 0], tail[:, :, 1]
-        self.size = self.end - self.begin - self.sign
+    def __init__(self, block: _Block) -> None:
+        self.block = block
+        head = block.heads
+        self.sign = (head & 0xFF) == _MINUS
+        after = head >> (self.sign.astype(np.uint32) << 3)  # past the sign
+        self.zero_first = (after & 0xFF) == _ZERO
+        self.size = block.end - block.begin - self.sign
+        self.empty = block.end == block.begin
         # No leading zero but a lone one ("0", "0.5").
-        self.plain = (self.first != _ZERO) | (self.size == 1) | (second == _DOT)
+        self.plain = ~self.zero_first | (self.size == 1) | (((after >> 8) & 0xFF) == _DOT)
+        self.dot_first = (after & 0xFF) == _DOT
+        self.stray = _stray_cells(block, self.sign)
+        # A cell of one byte at the block's start wraps round: it is no float.
+        self.tail = block.window[block.end - 2]  # the byte before the last, then the last
+        self.point_zero = (self.tail & 0xFFFF) == (_DOT | _ZERO << 8)
 
     def integers(self) -> npt.NDArray[np.bool_]:
         """Integers as ``str`` writes them (the parse has seen no dot): "-0" is written "0"."""
         ok = self.plain & (self.size >= 1) & (self.size <= _COPY_INT_DIGITS)
-        result: npt.NDArray[np.bool_] = ok & ~(self.sign & (self.first == _ZERO))
+        result: npt.NDArray[np.bool_] = ok & ~(self.sign & self.zero_first)
         return result
 
-    def floats(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-        """Floats as repr writes them, told apart for at most ``_COPY_DIGITS`` digits: one
-        dot between digits (a whole number has no other text than "<digits>.0"), no trailing
-        zero but a lone one, no exponent (repr writes one below 1e-4); missing: empty."""
-        ok = self.plain & (self.size >= 3) & (self.size <= _COPY_DIGITS + 1)
-        ok &= (self.first != _DOT) & (self.last != _DOT)
-        point_zero = (self.last == _ZERO) & (self.before == _DOT)
-        ok &= (self.last != _ZERO) | point_zero
-        with np.errstate(invalid="ignore"):
-            ok &= (values != np.floor(values)) | point_zero
-            size = np.abs(values)
-            ok &= (size >= _SMALLEST_PLAIN) | (size == 0)
-        result: npt.NDArray[np.bool_] = ok | (self.end == self.begin)
+    def floats(self) -> npt.NDArray[np.bool_]:
+        """Floats as repr writes them, as far as their bytes tell, for at most
+        ``_COPY_DIGITS`` digits: one dot between digits, no trailing zero but a lone one."""
+        last = (self.tail >> 8) & 0xFF
+        ok = self.plain & (self.size >= 3) & (self.size <= _COPY_DIGITS + 1) & ~self.dot_first
+        result: npt.NDArray[np.bool_] = ok & (last != _DOT) & ((last != _ZERO) | self.point_zero)
         return result
+
+
+def _plain_values(
+    values: npt.NDArray[np.float64], point_zero: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """What the bytes do not tell of a float written as repr writes it: a whole number has
+    a dot ("<digits>.0"; any other has one), and no exponent (repr writes one below 1e-4)."""
+    with np.errstate(invalid="ignore"):
+        ok = (values != np.floor(values)) | point_zero
+        size = np.abs(values)
+        result: npt.NDArray[np.bool_] = ok & ((size >= _SMALLEST_PLAIN) | (size == 0))
+    return result
 
 
 # repr writes a smaller float with an exponent.

@@ -170,19 +170,18 @@ def test_one_instance_and_two_copy_the_same_rows(
 
 
 def number_cells(texts: list[str], kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """What ``_NumberCells`` says of each text, and whether it is written that way."""
+    """What the copy checks say of each text, and whether it is written that way."""
     body = "".join(f"0,{text}\n" for text in texts).encode()
     block = preprocess._plain_block(body, ["label", "x"])
     assert block is not None
-    parsed = pd.read_csv(io.BytesIO(body), header=None, names=["label", "x"])["x"]
-    found = preprocess._NumberCells(block, [1])
+    parsed = pd.read_csv(io.BytesIO(body), header=None, names=["label", "x"])
+    cells = preprocess._NumberCells(block)
+    said = preprocess._kind_as_written(cells, parsed, parsed, kind, [1])
+    assert said is not None
     if kind == preprocess.FLOAT:
-        said = found.floats(parsed.to_numpy(dtype=np.float64)[:, None])[:, 0]
-        written = ["" if v != v else repr(v) for v in parsed.astype(np.float64).tolist()]
+        written = ["" if v != v else repr(v) for v in parsed["x"].astype(np.float64).tolist()]
     else:
-        said = found.integers()[:, 0]
-        written = [str(v) for v in parsed.tolist()]
-    said &= ~preprocess._stray_cells(block)[:, 1]
+        written = [str(v) for v in parsed["x"].tolist()]
     return said, np.array([w == t for w, t in zip(written, texts, strict=True)])
 
 

@@ -12,8 +12,11 @@ text, numbers with a text missing-value marker) are refused.
 Memory does not grow with the input: the files are read twice, ``CHUNK_ROWS`` rows at a time,
 first into a profile of every column (``ColumnProfile``: counts, extremes, distinct values up
 to the most a categorical column may have), on which every check is made, then again to write
-each row into its split. A row's split is decided by a seeded hash of its values, not by its
-position (``split_codes``). So N processing instances, each given a shard of the files
+each row into its split (the next chunk is read in a thread while one is used, see
+``_prefetched``). Where a line of the input already holds its numbers as the split files
+write them, the second read copies the line's bytes rather than format the parsed values
+again (``_copied_lines``): the same bytes, at a fraction of the cost. A row's split is
+decided by a seeded hash of its values, not by its position (``split_codes``). So N processing instances, each given a shard of the files
 (``ShardedByS3Key``), exchange their profiles (the first instance collects and returns them,
 see ``_Exchange``), reach the same verdict, and write the same splits one instance would.
 

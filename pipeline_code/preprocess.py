@@ -16,9 +16,10 @@ each row into its split (the next chunk is read in a thread while one is used, s
 ``_prefetched``). Where a line of the input already holds its numbers as the split files
 write them, the second read copies the line's bytes rather than format the parsed values
 again (``_copied_lines``): the same bytes, at a fraction of the cost. A row's split is
-decided by a seeded hash of its values, not by its position (``split_codes``). So N processing instances, each given a shard of the files
-(``ShardedByS3Key``), exchange their profiles (the first instance collects and returns them,
-see ``_Exchange``), reach the same verdict, and write the same splits one instance would.
+decided by a seeded hash of its values, not by its position (``split_codes``). So N
+processing instances, each given a shard of the files (``ShardedByS3Key``), exchange their
+profiles (the first instance collects and returns them, see ``_Exchange``), reach the same
+verdict, and write the same splits one instance would.
 
 Outputs, in each of ``<train-dir>``, ``<validation-dir>`` and ``<test-dir>`` (section 1 of
 docs/model-contract.md):
@@ -2310,6 +2311,8 @@ def _copied_lines(
 ) -> _Lines | None:
     """The rows' lines as ``write_csv`` writes them: copied from the block, but for the rows
     with a cell written otherwise, which are formatted; None if most rows are such."""
+    if len(rows) != len(block.begin):  # a plain line is one row: the guard, should it not be
+        return None
     copied = _rows_as_written(block, chunk, rows, the_plan)
     if copied is None or copied.sum() < len(copied) // 2:
         return None

@@ -12,10 +12,14 @@ text, numbers with a text missing-value marker) are refused.
 Memory does not grow with the input: the files are read twice, ``CHUNK_ROWS`` rows at a time,
 first into a profile of every column (``ColumnProfile``: counts, extremes, distinct values up
 to the most a categorical column may have), on which every check is made, then again to write
-each row into its split. A row's split is decided by a seeded hash of its values, not by its
-position (``split_codes``). So N processing instances, each given a shard of the files
-(``ShardedByS3Key``), exchange their profiles (the first instance collects and returns them,
-see ``_Exchange``), reach the same verdict, and write the same splits one instance would.
+each row into its split (the next chunk is read in a thread while one is used, see
+``_prefetched``). Where a line of the input already holds its numbers as the split files
+write them, the second read copies the line's bytes rather than format the parsed values
+again (``_copied_lines``): the same bytes, at a fraction of the cost. A row's split is
+decided by a seeded hash of its values, not by its position (``split_codes``). So N
+processing instances, each given a shard of the files (``ShardedByS3Key``), exchange their
+profiles (the first instance collects and returns them, see ``_Exchange``), reach the same
+verdict, and write the same splits one instance would.
 
 Outputs, in each of ``<train-dir>``, ``<validation-dir>`` and ``<test-dir>`` (section 1 of
 docs/model-contract.md):
@@ -39,15 +43,17 @@ import io
 import itertools
 import json
 import math
+import queue
 import re
 import socket
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -562,11 +568,11 @@ def _plain_counts(path: Path, fields: int) -> _RowCounts | None:
     return _RowCounts(rows, mismatched=0, only_longer=True, shown=[])
 
 
-def _line_blocks(handle: BinaryIO) -> Iterator[bytes]:
+def _line_blocks(handle: BinaryIO, size: int = _PLAIN_SCAN_BYTES) -> Iterator[bytes]:
     """The file's bytes in blocks of whole lines, each ending with a line feed (an unended
     last line is given one)."""
     carry = b""
-    while block := handle.read(_PLAIN_SCAN_BYTES):
+    while block := handle.read(size):
         cut = block.rfind(b"\n") + 1
         yield carry + block[:cut]
         carry = block[cut:] if cut else carry + block
@@ -576,20 +582,32 @@ def _line_blocks(handle: BinaryIO) -> Iterator[bytes]:
 
 def _plain_lines(block: bytes, fields: int) -> int | None:
     """The number of lines of ``block`` (whole lines) if each is plainly a row of ``fields``."""
-    if block.startswith(b"\n") or any(mark in block for mark in (b'"', b"\r", b"\x00", b"\n\n")):
+    # A blank line has no comma, so the count below finds it (``fields`` is 2 or more).
+    if any(mark in block for mark in (b'"', b"\r", b"\x00")):
         return None
     if not block.isascii():
         try:
             block.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    data = np.frombuffer(block, dtype=np.uint8)
-    ends = np.flatnonzero(data == ord("\n"))
-    commas = np.diff(np.searchsorted(np.flatnonzero(data == ord(",")), ends), prepend=0)
-    longest = int(np.diff(ends, prepend=-1).max(initial=0))
-    if (commas != fields - 1).any() or longest > csv.field_size_limit():
+    separators = _separators(np.frombuffer(block, dtype=np.uint8), fields)
+    if separators is None:
         return None
-    return len(ends)
+    longest = int(np.diff(separators[:, -1], prepend=-1).max(initial=0))
+    return None if longest > csv.field_size_limit() else len(separators)
+
+
+def _separators(data: npt.NDArray[np.uint8], fields: int) -> npt.NDArray[np.int64] | None:
+    """Where each line's separators are, ``[line, field]``: its ``fields - 1`` commas, then
+    its line feed; None unless every line of ``data`` (whole lines) has that many commas."""
+    found = np.flatnonzero((data == ord(",")) | (data == ord("\n")))
+    if len(found) % fields:
+        return None
+    separators = found.reshape(-1, fields)
+    kinds = data[separators]
+    if (kinds[:, :-1] != ord(",")).any() or (kinds[:, -1] != ord("\n")).any():
+        return None
+    return separators
 
 
 def _layout_problems(path: Path, header: list[str], counts: _RowCounts) -> list[str]:
@@ -1117,8 +1135,9 @@ class _Texts:
 
 
 def _all_text(column: pd.Series) -> bool:
-    present = column.dropna()
-    return bool(present.map(type).eq(str).all())
+    # Not present.map(type): pandas 3 types the map of no values (all missing) as text,
+    # which cannot be compared with a type.
+    return all(type(value) is str for value in column.dropna().tolist())
 
 
 def _text_cells(values: list[str]) -> list[str]:
@@ -2044,15 +2063,47 @@ class _SplitWriter:
         hashes: npt.NDArray[np.uint64],
         options: _Options,
         cuts: Cuts,
+        lines: _Lines | None = None,
     ) -> None:
-        """Each row into its split (``split_codes``) and train part (by hash)."""
+        """Each row into its split (``split_codes``) and train part (by hash); with ``lines``,
+        the rows' lines are copied and only the label column of ``rows`` is read."""
         if not len(rows):
             return
         labels = rows.iloc[:, 0].to_numpy(dtype=np.int64)
         codes = split_codes(hashes, labels, options.fractions, cuts)
         # Only the train split is written in parts.
         parts = np.where(codes == 0, hashes % np.uint64(options.train_parts), 0)
-        self.write(rows, codes, parts)
+        if lines is None:
+            self.write(rows, codes, parts)
+        else:
+            self.write_lines(lines, labels, codes, parts)
+
+    def write_lines(
+        self,
+        lines: _Lines,
+        labels: npt.NDArray[np.int64],
+        codes: npt.NDArray[np.int8],
+        parts: npt.NDArray[Any],
+    ) -> None:
+        """``write`` for rows already written out as lines: each file's lines in input order."""
+        np.add.at(self.counts, (codes.astype(np.int64), labels), 1)
+        groups = codes.astype(np.int64) * self.parts + parts.astype(np.int64)
+        starts = lines.ends + 1 - lines.lengths()
+        for group in np.unique(groups).tolist():
+            mine = np.flatnonzero(groups == group)
+            # Runs of consecutive lines of the file are copied as one slice.
+            cut = np.flatnonzero(np.diff(mine) != 1)
+            firsts, lasts = mine[np.concatenate([[0], cut + 1])], mine[np.append(cut, -1)]
+            data = lines.data.data  # a memoryview: slices are not copied
+            text = b"".join(
+                data[start:stop]
+                for start, stop in zip(
+                    starts[firsts].tolist(), (lines.ends[lasts] + 1).tolist(), strict=True
+                )
+            )
+            handle = self.handles[divmod(group, self.parts)]
+            handle.flush()  # the header row and any rows write() formatted go first
+            handle.buffer.write(text)
 
     def write(
         self, rows: pd.DataFrame, codes: npt.NDArray[np.int8], parts: npt.NDArray[Any]
@@ -2101,6 +2152,367 @@ def _write_cells(
         end = min(block + _WRITE_ROWS, stop)
         columns = [column(block, end) for column in cells if column is not None]
         handle.write("\n".join(map(",".join, zip(*columns, strict=True))) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Copying the input's lines: where a block of the input's lines holds each number already as
+# write_csv writes it, the split files get those bytes (minus the label's and the excluded
+# columns' cells, plus the 0/1 label) instead of the parsed values formatted again, which is
+# most of the cost of writing. The bytes are the same either way; any block that is not plain
+# or holds a cell written otherwise ("1.50", "3" in a float column, "NA") is formatted.
+# --------------------------------------------------------------------------------------------
+
+# Input bytes read, parsed and copied at a time (about 35,000 rows of 30 numbers).
+_COPY_BYTES = 8 * 1024 * 1024
+# Digits of a float copied as it is written: Python's repr of a decimal of at most 15
+# significant digits is those digits (DBL_DIG: no other decimal that short is the same
+# double), which the byte checks below can see without formatting anything.
+_COPY_DIGITS = 15
+# An int64 of at most 18 digits is never past int64's range.
+_COPY_INT_DIGITS = 18
+_ZERO, _DOT, _MINUS, _COMMA, _NEWLINE = (ord(c) for c in "0.-,\n")
+# Bytes a number's cell may hold after its sign, and the separators around cells.
+_NUMBER_BYTES = np.zeros(256, dtype=np.bool_)
+_NUMBER_BYTES[list(b"0123456789.,\n")] = True
+
+
+class _Lines(NamedTuple):
+    """Rows as the split files hold them: row n is ``data[ends[n - 1] + 1 : ends[n] + 1]``."""
+
+    data: npt.NDArray[np.uint8]
+    ends: npt.NDArray[np.int64]
+
+    def lengths(self) -> npt.NDArray[np.int64]:
+        return np.diff(self.ends, prepend=-1)
+
+    def take(self, which: npt.NDArray[np.bool_]) -> _Lines:
+        lengths = self.lengths()
+        return _Lines(self.data[np.repeat(which, lengths)], np.cumsum(lengths[which]) - 1)
+
+
+class _Block(NamedTuple):
+    """Plain lines of a file, each a row: field ``j`` of line ``n`` is
+    ``data[begin[n, j]:end[n, j]]``. ``raw`` is ``data`` and four NUL bytes."""
+
+    raw: bytes
+    data: npt.NDArray[np.uint8]
+    begin: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+    header: list[str]
+    heads: npt.NDArray[np.uint32]  # [n, j]: the four bytes from field j of line n's start
+
+    @property
+    def window(self) -> npt.NDArray[np.uint32]:
+        return _window(self.raw)
+
+
+def _window(raw: bytes) -> npt.NDArray[np.uint32]:
+    """At each position of ``raw`` but its last four, the four bytes from there as one
+    little-endian number (a view: nothing is copied)."""
+    return np.ndarray((len(raw) - 4,), dtype="<u4", buffer=raw, strides=(1,))
+
+
+def _plain_block(block: bytes, header: list[str]) -> _Block | None:
+    """``block`` (whole lines) with its fields, if each line is plainly one row of the
+    header's fields (as ``_plain_lines``: the csv module and pandas read it alike)."""
+    fields = len(header)
+    if fields < 2 or any(mark in block for mark in (b'"', b"\r", b"\x00")):
+        return None
+    if not block.isascii():
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    raw = block + bytes(4)
+    data = np.frombuffer(raw, dtype=np.uint8)[: len(block)]
+    end = _separators(data, fields)
+    if end is None:
+        return None
+    begin = np.empty_like(end)
+    begin.ravel()[0] = 0
+    begin.ravel()[1:] = end.ravel()[:-1] + 1
+    return _Block(raw, data, begin, end, header, _window(raw)[begin])
+
+
+def _split_chunks(path: Path, the_plan: Plan) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
+    """The file's rows as ``_chunks`` reads them, each chunk with its lines where they are
+    plain, and its features in the plan's order (other files are only read)."""
+    usecols = [the_plan.label_column, *the_plan.features]
+    header, start = _header_line(path)
+    if start is None or [n for n in header if n in the_plan.features] != list(the_plan.features):
+        yield from ((chunk, None) for chunk in _chunks(path, usecols, the_plan.text_columns))
+        return
+    options = _block_options(header, usecols, the_plan.text_columns)
+    line = 2
+    with path.open("rb") as handle:
+        handle.seek(start)
+        for block in _line_blocks(handle, _COPY_BYTES):
+            plain = _plain_block(block, header)
+            if plain is None:
+                # Every line before is a whole row, so pandas reads on from this line.
+                handle.seek(start)
+                rest = _read_rows(path, handle, line, {**options, "chunksize": CHUNK_ROWS})
+                yield from ((chunk, None) for chunk in rest)
+                return
+            yield from (
+                (chunk, plain) for chunk in _read_rows(path, io.BytesIO(block), line, options)
+            )
+            start += len(block)
+            line += len(plain.begin)
+
+
+def _header_line(path: Path) -> tuple[list[str], int | None]:
+    """The header as pandas names it, and where the data rows start if the header row is
+    the first line (quoted or not) and the file is not empty."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        one_line = reader.line_num == 1
+    with path.open("rb") as raw:
+        first = raw.readline()
+    return _pandas_names(header), len(first) if one_line and first.endswith(b"\n") else None
+
+
+def _block_options(
+    header: list[str], usecols: Sequence[str], text_columns: Sequence[str]
+) -> dict[str, Any]:
+    """``_chunks``' options for lines after the header row."""
+    options: dict[str, Any] = {
+        "encoding": "utf-8",
+        "header": None,
+        "names": header,
+        "index_col": False,
+        "usecols": list(usecols),
+        "low_memory": False,
+    }
+    if text_columns:
+        options["dtype"] = {name: str for name in text_columns}
+    return options
+
+
+def _read_rows(
+    path: Path, source: Any, line: int, options: dict[str, Any]
+) -> Iterator[pd.DataFrame]:
+    """The rows pandas reads from ``source``, whose first line is the file's ``line``."""
+    try:
+        if "chunksize" not in options:
+            yield pd.read_csv(source, **options)
+            return
+        with pd.read_csv(source, **options) as reader:
+            yield from reader
+    except (ValueError, UnicodeDecodeError) as error:  # ParserError is a ValueError
+        raise DataValidationError(
+            [f"{path} is not a readable CSV file from line {line} on: {error}".strip()]
+        ) from None
+
+
+def _copied_lines(
+    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, the_plan: Plan
+) -> _Lines | None:
+    """The rows' lines as ``write_csv`` writes them: copied from the block, but for the rows
+    with a cell written otherwise, which are formatted; None if most rows are such."""
+    if len(rows) != len(block.begin):  # a plain line is one row: the guard, should it not be
+        return None
+    copied = _rows_as_written(block, chunk, rows, the_plan)
+    if copied is None or copied.sum() < len(copied) // 2:
+        return None
+    lines = _relabelled(block, the_plan, rows.iloc[:, 0].to_numpy(dtype=np.uint8))
+    if copied.all():
+        return lines
+    formatted = np.frombuffer(_formatted(rows, ~copied), dtype=np.uint8)
+    return _replaced(lines, np.flatnonzero(~copied), formatted)
+
+
+def _formatted(rows: pd.DataFrame, which: npt.NDArray[np.bool_]) -> bytes:
+    """Those rows' lines as ``write_csv`` writes them: for a few rows, with less setup."""
+    columns = [_few_cells(rows[name], which) for name in rows.columns]
+    text = io.StringIO()
+    if any(column is None for column in columns):
+        few = rows[which].reset_index(drop=True)
+        _write_cells(text, _frame_cells(few), few, 0, len(few))
+    else:
+        text.write("".join(",".join(row) + "\n" for row in zip(*columns, strict=True)))
+    return text.getvalue().encode("utf-8")
+
+
+def _few_cells(column: pd.Series, which: npt.NDArray[np.bool_]) -> list[str] | None:
+    """``_column_cells`` of a few rows of a column of numbers, else None."""
+    if column.dtype == np.float64:
+        values = column.to_numpy()[which].tolist()
+        return ["" if math.isnan(value) else repr(value) for value in values]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+        return [str(value) for value in column.to_numpy()[which].tolist()]
+    return None
+
+
+def _rows_as_written(
+    block: _Block, chunk: pd.DataFrame, rows: pd.DataFrame, the_plan: Plan
+) -> npt.NDArray[np.bool_] | None:
+    """Whether each row's feature cells are as ``write_csv`` writes them; None if they
+    cannot be (booleans, written as 0/1; a column pandas did not read as numbers)."""
+    cells = _NumberCells(block)
+    copied = np.ones(len(rows), dtype=np.bool_)
+    for kind in (FLOAT, INTEGER, CATEGORICAL, BOOLEAN):
+        at = [n for n, name in enumerate(block.header) if the_plan.features.get(name) == kind]
+        written = _kind_as_written(cells, chunk, rows, kind, at) if at else copied
+        if written is None:
+            return None
+        copied &= written
+    return copied
+
+
+def _kind_as_written(
+    cells: _NumberCells, chunk: pd.DataFrame, rows: pd.DataFrame, kind: str, columns: list[int]
+) -> npt.NDArray[np.bool_] | None:
+    """``_rows_as_written`` for the columns of one kind."""
+    names = [cells.block.header[n] for n in columns]
+    # A run of columns (all the features, often) is a view, not a copy.
+    at = (
+        slice(columns[0], columns[-1] + 1)
+        if columns == [*range(columns[0], columns[-1] + 1)]
+        else columns
+    )
+    if kind == CATEGORICAL:
+        # Text is copied as it is: a missing value must be an empty cell, not "NA".
+        missing = rows[names].isna().to_numpy(dtype=np.bool_)
+        result: npt.NDArray[np.bool_] = ~(missing & ~cells.empty[:, at]).any(axis=1)
+        return result
+    if kind == BOOLEAN or any(chunk[name].dtype.kind not in _PARSED[kind] for name in names):
+        return None
+    if kind == FLOAT:
+        written = cells.floats()[:, at] & _plain_values(
+            rows[names].to_numpy(), cells.point_zero[:, at]
+        )
+        written |= cells.empty[:, at]
+    else:
+        written = cells.integers()[:, at]
+    return np.asarray((written & ~cells.stray[:, at]).all(axis=1), dtype=np.bool_)
+
+
+# The dtypes pandas gives a column of floats and one of integers that are copied.
+_PARSED = {FLOAT: "fiu", INTEGER: "iu"}
+
+
+def _stray_cells(block: _Block, signs: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """The cells holding a byte no number is written with: anything but digits and a dot,
+    or a minus that does not start the cell (found only in a block that has any)."""
+    stray = np.zeros(block.begin.shape, dtype=np.bool_)
+    # Below "0" a number has its dot and its sign, a row its separators: with no other byte
+    # below "0" (and none above "9"), every minus starts a cell.
+    data = block.data
+    below = np.count_nonzero(data < _ZERO) - np.count_nonzero(data == _DOT) - block.begin.size
+    if below == int(signs.sum()) and not (data > ord("9")).any():
+        return stray
+    odd = ~_NUMBER_BYTES[block.data]
+    odd[block.begin[signs]] = False
+    where = np.searchsorted(block.begin.ravel(), np.flatnonzero(odd), side="right") - 1
+    stray.ravel()[where] = True
+    return stray
+
+
+class _NumberCells:
+    """The bytes that tell whether each cell of a block is its number as ``write_csv``
+    writes it: its first two after its sign, and its last two. Worked out for every cell at
+    once, since whole arrays are much faster to work on than a selection of columns."""
+
+    def __init__(self, block: _Block) -> None:
+        self.block = block
+        head = block.heads
+        self.sign = (head & 0xFF) == _MINUS
+        after = head >> (self.sign.astype(np.uint32) << 3)  # past the sign
+        self.zero_first = (after & 0xFF) == _ZERO
+        self.size = block.end - block.begin - self.sign
+        self.empty = block.end == block.begin
+        # No leading zero but a lone one ("0", "0.5").
+        self.plain = ~self.zero_first | (self.size == 1) | (((after >> 8) & 0xFF) == _DOT)
+        self.dot_first = (after & 0xFF) == _DOT
+        self.stray = _stray_cells(block, self.sign)
+        # A cell of one byte at the block's start wraps round: it is no float.
+        self.tail = block.window[block.end - 2]  # the byte before the last, then the last
+        self.point_zero = (self.tail & 0xFFFF) == (_DOT | _ZERO << 8)
+
+    def integers(self) -> npt.NDArray[np.bool_]:
+        """Integers as ``str`` writes them (the parse has seen no dot): "-0" is written "0"."""
+        ok = self.plain & (self.size >= 1) & (self.size <= _COPY_INT_DIGITS)
+        result: npt.NDArray[np.bool_] = ok & ~(self.sign & self.zero_first)
+        return result
+
+    def floats(self) -> npt.NDArray[np.bool_]:
+        """Floats as repr writes them, as far as their bytes tell, for at most
+        ``_COPY_DIGITS`` digits: one dot between digits, no trailing zero but a lone one."""
+        last = (self.tail >> 8) & 0xFF
+        ok = self.plain & (self.size >= 3) & (self.size <= _COPY_DIGITS + 1) & ~self.dot_first
+        result: npt.NDArray[np.bool_] = ok & (last != _DOT) & ((last != _ZERO) | self.point_zero)
+        return result
+
+
+def _plain_values(
+    values: npt.NDArray[np.float64], point_zero: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """What the bytes do not tell of a float written as repr writes it: a whole number has
+    a dot ("<digits>.0"; any other has one), and no exponent (repr writes one below 1e-4)."""
+    with np.errstate(invalid="ignore"):
+        ok = (values != np.floor(values)) | point_zero
+        size = np.abs(values)
+        result: npt.NDArray[np.bool_] = ok & ((size >= _SMALLEST_PLAIN) | (size == 0))
+    return result
+
+
+# repr writes a smaller float with an exponent.
+_SMALLEST_PLAIN = 1e-4
+
+
+def _relabelled(block: _Block, the_plan: Plan, labels: npt.NDArray[np.uint8]) -> _Lines:
+    """The block's lines with the label's and the excluded columns' cells dropped and the
+    0/1 label put first."""
+    begin, end, fields = block.begin, block.end, len(block.header)
+    dropped = [n for n, name in enumerate(block.header) if name not in the_plan.features]
+    if dropped == [0] and (begin[:, 1] == begin[:, 0] + 2).all():
+        data = block.data.copy()  # a one-byte label first: the lines keep their length
+        data[begin[:, 0]] = labels + ord("0")
+        return _Lines(data, end[:, -1].copy())
+    keep = np.ones(len(block.data), dtype=np.bool_)
+    for n in dropped:
+        # Each dropped cell goes with the comma after it (the last cell with the one before).
+        low, high = (begin[:, n], begin[:, n + 1]) if n + 1 < fields else (end[:, n - 1], end[:, n])
+        keep[_spans(low, high)] = False
+    kept = block.data[keep]
+    rows = len(labels)
+    ends = np.flatnonzero(kept == _NEWLINE) + 2 * np.arange(1, rows + 1)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    data = np.empty(len(kept) + 2 * rows, dtype=np.uint8)
+    copied = np.ones(len(data), dtype=np.bool_)
+    copied[starts] = copied[starts + 1] = False
+    data[copied] = kept
+    data[starts] = labels + ord("0")
+    data[starts + 1] = _COMMA
+    return _Lines(data, ends)
+
+
+def _spans(low: npt.NDArray[np.int64], high: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Every position from ``low[n]`` up to ``high[n]``, for each n."""
+    sizes = high - low
+    return np.repeat(low - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+
+
+def _replaced(lines: _Lines, rows: npt.NDArray[np.intp], other: npt.NDArray[np.uint8]) -> _Lines:
+    """``lines`` with the lines of ``rows`` (ascending) replaced by those of ``other``, in
+    turn."""
+    other_ends = np.flatnonzero(other == _NEWLINE)
+    lengths = lines.lengths()
+    pieces, done = [], 0
+    for row, stop, other_start, other_stop in zip(
+        rows.tolist(),
+        (lines.ends[rows] + 1).tolist(),
+        np.concatenate([[0], other_ends[:-1] + 1]).tolist(),
+        (other_ends + 1).tolist(),
+        strict=True,
+    ):
+        pieces += [lines.data[done : stop - lengths[row]], other[other_start:other_stop]]
+        done = stop
+    pieces.append(lines.data[done:])
+    lengths[rows] = np.diff(other_ends, prepend=-1)
+    return _Lines(np.concatenate(pieces), np.cumsum(lengths) - 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2341,13 +2753,63 @@ def _chunks(
         raise DataValidationError([f"{path} is not a readable CSV file: {error}".strip()]) from None
 
 
+_Item = TypeVar("_Item")
+# Seconds between a waiting producer's looks at whether its consumer has stopped.
+_PREFETCH_POLL = 0.1
+
+
+def _prefetched(items: Iterator[_Item]) -> Iterator[_Item]:
+    """``items`` in order, each produced in a thread while the one before is used: pandas
+    parses (and NumPy scans bytes) with the GIL released, so the next chunk is read while
+    this one is profiled or written, on a second core. One item waits at most, so memory
+    holds three. The producer's error is raised here, in its turn."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand(done: bool, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put((done, value), timeout=_PREFETCH_POLL)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand(False, item):
+                    return
+            hand(True, None)
+        except BaseException as error:  # raised again by the consumer
+            hand(True, error)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator: the files it reads, if the consumer stopped
+                close()
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, value = ready.get()
+            if done:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _profile_files(
     files: Sequence[Path], label_column: str, usecols: Sequence[str], text_columns: Sequence[str]
 ) -> dict[str, Any]:
     profile, problems = TableProfile(), []
     for path in files:
         try:
-            for chunk in _chunks(path, usecols, text_columns):
+            for chunk in _prefetched(_chunks(path, usecols, text_columns)):
                 where = _Where(str(path), chunk.index.to_numpy(dtype=np.int64))
                 profile.merge(profile_frame(chunk, label_column, where))
         except DataValidationError as error:
@@ -2436,23 +2898,16 @@ def _write_splits(
 ) -> npt.NDArray[np.int64]:
     """Write this instance's rows into their splits; return every instance's (split, class)
     counts, once each split is known to hold both classes."""
-    usecols = [the_plan.label_column, *the_plan.features]
     exact = [cls for cls in (0, 1) if the_plan.class_rows[cls] <= EXACT_SPLIT_ROWS]
+    usecols = [the_plan.label_column, *the_plan.features]
     writer = _SplitWriter(_targets(out_dirs, exchange.cluster, options.train_parts), usecols)
-    held: list[tuple[pd.DataFrame, npt.NDArray[np.uint64]]] = []
+    held: list[_Held] = []
     try:
-        for path in files:
-            for chunk in _chunks(path, usecols, the_plan.text_columns):
-                rows = typed_rows(chunk, the_plan)
-                hashes = row_hashes(rows, options.seed)
-                # Rows of a class split exactly wait until every instance's hashes are known.
-                waiting = rows.iloc[:, 0].isin(exact).to_numpy()
-                if waiting.any():
-                    held.append((rows[waiting], hashes[waiting]))
-                writer.write_rows(rows[~waiting], hashes[~waiting], options, {})
-        cuts = _agreed_cuts(exchange, held, exact, options.fractions)
-        for rows, hashes in held:
-            writer.write_rows(rows, hashes, options, cuts)
+        for chunk, block in _prefetched(_files_chunks(files, the_plan)):
+            held += _write_chunk(writer, chunk, block, the_plan, options=options, exact=exact)
+        cuts = _agreed_cuts(exchange, [(r, h) for r, h, _ in held], exact, options.fractions)
+        for rows, hashes, lines in held:
+            writer.write_rows(rows, hashes, options, cuts, lines)
         payloads = exchange.allgather({"counts": writer.counts.tolist()})
         counts: npt.NDArray[np.int64] = np.sum(
             [np.asarray(p["counts"], dtype=np.int64) for p in payloads], axis=0
@@ -2466,6 +2921,46 @@ def _write_splits(
     for name in SPLITS:
         (out_dirs[name] / SCHEMA_FILE).write_text(text, encoding="utf-8")
     return counts
+
+
+# Rows of a class split exactly, with their hashes and lines, until the cuts are known.
+_Held = tuple[pd.DataFrame, npt.NDArray[np.uint64], "_Lines | None"]
+
+
+def _write_chunk(
+    writer: _SplitWriter,
+    chunk: pd.DataFrame,
+    block: _Block | None,
+    the_plan: Plan,
+    *,
+    options: _Options,
+    exact: Sequence[int],
+) -> list[_Held]:
+    """Write the chunk's rows into their splits, but for the rows of a class split exactly,
+    which wait (returned) until every instance's hashes are known."""
+    rows = typed_rows(chunk, the_plan)
+    hashes = row_hashes(rows, options.seed)
+    lines = None if block is None else _copied_lines(block, chunk, rows, the_plan)
+    if lines is not None:
+        rows = rows.iloc[:, :1]  # the rest is in the lines
+    waiting = rows.iloc[:, 0].isin(exact).to_numpy()
+    held: list[_Held] = []
+    if waiting.any():
+        held.append((rows[waiting], hashes[waiting], _taken(lines, waiting)))
+        rows, hashes, lines = rows[~waiting], hashes[~waiting], _taken(lines, ~waiting)
+    writer.write_rows(rows, hashes, options, {}, lines)
+    return held
+
+
+def _taken(lines: _Lines | None, which: npt.NDArray[np.bool_]) -> _Lines | None:
+    return None if lines is None else lines.take(which)
+
+
+def _files_chunks(
+    files: Sequence[Path], the_plan: Plan
+) -> Iterator[tuple[pd.DataFrame, _Block | None]]:
+    for path in files:
+        yield from _split_chunks(path, the_plan)
 
 
 def _agreed_cuts(

@@ -1987,6 +1987,12 @@ def row_hashes(rows: pd.DataFrame, seed: int) -> npt.NDArray[np.uint64]:
     pandas' row hash ignores its key for numbers, so the seed is mixed in afterwards with
     SplitMix64's finalizer, which spreads any change of seed over every bit.
     """
+    # -0.0 is hashed as 0.0, the value it equals: pandas reads "-0" as 0 in a chunk of whole
+    # numbers but as -0.0 in one with decimals, and a row's split must not depend on where
+    # the chunks break (adding 0.0 turns -0.0 into 0.0 and leaves every other value as is).
+    floats = {name: column + 0.0 for name, column in rows.items() if column.dtype == np.float64}
+    if floats:
+        rows = rows.assign(**floats)
     hashed = pd.util.hash_pandas_object(rows, index=False).to_numpy(dtype=np.uint64)
     golden, first, second = (np.uint64(n) for n in _SPLITMIX)
     with np.errstate(over="ignore"):

@@ -266,3 +266,15 @@ def test_an_instance_without_a_file_is_named_and_the_others_split_everything(
     assert "instance(s) algo-2 got no input file" in capsys.readouterr().out
     for name in preprocess.SPLITS:
         assert split_rows(tmp_path / "out", name) == split_rows(tmp_path / "out-one", name)
+
+
+def test_minus_zero_is_hashed_as_zero_so_chunk_breaks_do_not_move_a_row() -> None:
+    # pandas reads "-0" as 0 in a chunk of whole numbers and as -0.0 in one with decimals.
+    whole = pd.DataFrame({"label": [1, 0], "x": [0.0, 2.5], "n": [3, 4]})
+    signed = whole.assign(x=[-0.0, 2.5])
+    other = whole.assign(x=[1e-300, 2.5])
+
+    hashes = preprocess.row_hashes(whole, seed=11)
+    assert preprocess.row_hashes(signed, seed=11).tolist() == hashes.tolist()
+    assert preprocess.row_hashes(other, seed=11)[0] != hashes[0]
+    assert np.signbit(signed["x"].iloc[0])  # the caller's frame is left as it was

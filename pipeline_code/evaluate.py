@@ -405,28 +405,52 @@ class _RecordChunk:
 
 # Bytes read at a time by _plain_layout.
 _SCAN_BYTES = 16 * 1024 * 1024
+# Bytes that make a layout not plain: the csv module and pandas could split it differently.
+_UNPLAIN_BYTES = (b'"', b"\r", b"\x00")
+_LINE_FEED, _COMMA = ord("\n"), ord(",")
 
 
-def _plain_layout(path: Path, fields: int) -> int | None:
+def _words_in(block: bytes, tail: bytes, words: Mapping[bytes, bytes]) -> bool:
+    """Whether ``tail + block`` holds one of ``words``; each is sought only where its key byte
+    occurs, since a byte is found far faster than a word."""
+    return any(
+        (letter in block or letter in tail) and word in tail + block
+        for letter, word in words.items()
+    )
+
+
+def _blank_line(block: bytes, previous: bytes, ends: npt.NDArray[np.intp]) -> bool:
+    return (previous == b"\n" and block.startswith(b"\n")) or bool((np.diff(ends) == 1).any())
+
+
+def _plain_layout(
+    path: Path, fields: int, refused: Mapping[bytes, bytes] | None = None
+) -> int | None:
     """The number of lines of a file that the csv module and pandas split alike, else None.
 
     Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed,
     and ``fields - 1`` commas per line on average (pandas refuses a line with more fields
     than the header, so with the total right no line has fewer). Each line is then one
-    record whose fields are the text between its commas.
+    record whose fields are the text between its commas. None too when the file holds a
+    word of ``refused`` (``{byte: word}``, the word sought only in blocks with its byte).
     """
     lines = commas = 0
+    tail = b""
     previous = b"\n"  # the start of the file is the start of a line
     try:
         with path.open("rb") as stream:
-            while chunk := stream.read(_SCAN_BYTES):
-                if any(byte in chunk for byte in (b'"', b"\r", b"\x00", b"\n\n")) or (
-                    previous == b"\n" and chunk.startswith(b"\n")
+            while block := stream.read(_SCAN_BYTES):
+                data = np.frombuffer(block, dtype=np.uint8)
+                ends = np.flatnonzero(data == _LINE_FEED)
+                if (
+                    any(byte in block for byte in _UNPLAIN_BYTES)
+                    or _blank_line(block, previous, ends)
+                    or (refused and _words_in(block, tail, refused))
                 ):
                     return None
-                lines += chunk.count(b"\n")
-                commas += chunk.count(b",")
-                previous = chunk[-1:]
+                lines += len(ends)
+                commas += int(np.count_nonzero(data == _COMMA))
+                previous, tail = block[-1:], block[-8:]
     except OSError:
         return None
     if previous != b"\n" or commas != lines * (fields - 1):
@@ -438,11 +462,16 @@ def _plain_layout(path: Path, fields: int) -> int | None:
 _READ_ROWS = 20_000
 
 
-def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
-    """Each chunk's fields as text, read by pandas, with their line numbers."""
+def _plain_samples(path: Path) -> list[str]:
+    """The sample records of a file with a plain layout: its first lines after the header."""
     with path.open(encoding="utf-8-sig", newline="") as stream:
         head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
-    samples = [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+    return [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+
+
+def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
+    """Each chunk's fields as text, read by pandas, with their line numbers."""
+    samples = _plain_samples(path)
     line = 2
     with pd.read_csv(
         path,
@@ -483,6 +512,75 @@ def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] |
     return _plain_chunks(path, expected, lines)
 
 
+# The words pandas' C parser reads as booleans (True, TRUE, true and the same for False),
+# even in a float64 column, each under a byte it holds, which is far faster to look for.
+_BOOLEAN_WORDS = {b"u": b"rue", b"U": b"RUE", b"l": b"alse", b"L": b"ALSE"}
+
+
+def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]] | None:
+    """One file read by pandas' C parser straight into the schema's types, or None when the
+    result might differ from the text path's (``_typed_records``), which then reads it.
+
+    The text path is right by definition, and names the line of any problem; this one is
+    trusted only when the file and what pandas made of it leave no room for a difference: a
+    plain layout (``_plain_layout``) without words pandas would read as booleans, the
+    header expected (no byte-order mark), a row per line, every label 0 or 1 and every
+    number finite within float32. Only an empty cell is missing ("NA" is a category and an
+    error in a numeric column, as on the text path); a cell that is not a number fails the
+    read. Both paths parse numbers with the same routine, so the values are the same bits.
+    """
+    expected = [schema.label_column, *schema.feature_names]
+    lines = _plain_layout(path, len(expected), _BOOLEAN_WORDS)
+    if lines is None or lines < 2 or _first_line_fields(path) != expected:
+        return None
+    frame = _typed_frame(path, schema)
+    if frame is None or list(frame.columns) != expected or len(frame) != lines - 1:
+        return None
+    labels = frame.pop(schema.label_column)
+    if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
+        return None
+    return (labels == "1").to_numpy(dtype=np.int64), frame, _plain_samples(path)
+
+
+def _column_types(schema: Schema, label: Any) -> dict[str, Any]:
+    """pandas dtypes: the label's ``label``, numeric float64, categorical text (object)."""
+    types: dict[str, Any] = {schema.label_column: label}
+    return types | {
+        name: object if kind == "categorical" else np.float64 for name, kind in schema.features
+    }
+
+
+def _typed_frame(path: Path, schema: Schema) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(
+            path,
+            dtype=_column_types(schema, object),
+            keep_default_na=False,
+            na_values={name: [""] for name in schema.feature_names},
+            index_col=False,
+            encoding="utf-8",
+        )
+    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+        return None
+
+
+def _first_line_fields(path: Path) -> list[str] | None:
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            return stream.readline()[:-1].split(",")
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def _numbers_in_range(frame: pd.DataFrame, schema: Schema) -> bool:
+    # NaN compares False: only an empty cell is NaN here, which is allowed.
+    return not any(
+        (np.abs(frame[name].to_numpy()) > FLOAT32_MAX).any()
+        for name, kind in schema.features
+        if kind == "numeric"
+    )
+
+
 def read_records(path: Path, expected_header: list[str]) -> Iterator[_Records]:
     """The fields of a CSV file with a header, column by column with their line numbers,
     ``_READ_ROWS`` records at a time."""
@@ -521,9 +619,13 @@ def parse_numeric(
 ) -> npt.NDArray[np.float64]:
     """A numeric column; empty cells are missing (NaN), anything else must be a finite number."""
     cells = pd.Series(texts, dtype=object)
-    values: npt.NDArray[np.float64] = pd.to_numeric(cells, errors="coerce").to_numpy(
-        dtype=np.float64
-    )
+    numbers = pd.to_numeric(cells, errors="coerce")
+    values: npt.NDArray[np.float64] = numbers.to_numpy(dtype=np.float64)
+    if numbers.dtype.kind in "iu":
+        # Whole numbers throughout, parsed as integers: "-0" became 0, which has no sign.
+        # Restored, so that "-0" is -0.0 however the column's cells fall into chunks, as
+        # pandas' C parser reads it (_read_typed, the training split).
+        values[[row for row in np.flatnonzero(values == 0).tolist() if "-" in texts[row]]] = -0.0
     present = (cells != "").to_numpy(dtype=bool)
     bad = present & ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
     if bad.any():
@@ -574,10 +676,15 @@ def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
 def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
     """One file's labels, typed features and sample records (none when it has no rows).
 
-    Typed a chunk at a time, so that memory holds the typed columns and one chunk's text
-    rather than every field as text. A file pandas cannot read after all (a row with a field
-    too many on a plain layout) is read again record by record, which names the line.
+    Read by pandas straight into the schema's types when that gives what reading the text
+    gives (``_read_typed``); else typed a chunk at a time, so that memory holds the typed
+    columns and one chunk's text rather than every field as text. A file pandas cannot read
+    after all (a row with a field too many on a plain layout) is read again record by
+    record, which names the line.
     """
+    typed = _read_typed(path, schema)
+    if typed is not None:
+        return typed
     expected = [schema.label_column, *schema.feature_names]
     plain = _read_plain_records(path, expected)
     if plain is not None:
@@ -1144,10 +1251,7 @@ def read_training_split(
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
     files = split_files(train_dir, "train")
-    types: dict[str, Any] = {schema.label_column: np.float64}
-    types |= {
-        name: object if kind == "categorical" else np.float64 for name, kind in schema.features
-    }
+    types = _column_types(schema, np.float64)
     sample = _Sample(max_rows)
     for path in files:
         # Row keys continue from file to file, so parts sample as the one file of their rows.

@@ -450,7 +450,7 @@ def _plain_layout(
                     return None
                 lines += len(ends)
                 commas += int(np.count_nonzero(data == _COMMA))
-                previous, tail = block[-1:], block[-8:]
+                previous, tail = block[-1:], (tail[-8:] + block[-8:])[-8:]
     except OSError:
         return None
     if previous != b"\n" or commas != lines * (fields - 1):
@@ -1271,19 +1271,33 @@ def read_training_split(
     )
 
 
+def _line_count(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as stream:
+        while block := stream.read(_SCAN_BYTES):
+            lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _LINE_FEED))
+    return lines
+
+
 def _sample_file(
     path: Path, schema_path: Path, types: Mapping[str, Any], sample: _Sample, chunk_rows: int
 ) -> None:
+    """Add one file's rows to ``sample``: read whole when the sample keeps them all (pandas 3
+    then parses it on several threads, and memory peaks where concatenating the kept chunks
+    would), else ``chunk_rows`` at a time."""
+    options: dict[str, Any] = {
+        "usecols": list(types),
+        "dtype": types,
+        "keep_default_na": False,
+        "na_values": {name: [""] for name in types},
+        "encoding": "utf-8",
+    }
     try:
-        with pd.read_csv(
-            path,
-            usecols=list(types),
-            dtype=types,
-            keep_default_na=False,
-            na_values={name: [""] for name in types},
-            encoding="utf-8",
-            chunksize=chunk_rows,
-        ) as chunks:
+        # Its lines bound its rows (the header is one, a last line may lack its line feed).
+        if sample.pending + _line_count(path) <= sample.max_rows:
+            sample.add(pd.read_csv(path, **options))
+            return
+        with pd.read_csv(path, chunksize=chunk_rows, **options) as chunks:
             for chunk in chunks:
                 sample.add(chunk)
     except (OSError, ValueError, UnicodeDecodeError) as error:

@@ -59,6 +59,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -1306,13 +1307,16 @@ def _sample_file(
         ) from None
 
 
-def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
+def drift_baseline(
+    served: ServedModel, paths: Paths, training: Future[SplitData] | None = None
+) -> dict[str, Any] | None:
     """The model's drift baseline: its training split and its scores on it, summarised by
-    drift.py (what the production check compares traffic with); None without the module."""
+    drift.py (what the production check compares traffic with); None without the module.
+    ``training``: the training split being read already (else it is read here)."""
     if paths.drift_module is None:
         return None
     drift = import_drift_module(paths.drift_module)
-    split = read_training_split(paths.train_dir)
+    split = read_training_split(paths.train_dir) if training is None else training.result()
     schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
     baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
     return baseline
@@ -1327,16 +1331,23 @@ def evaluate(
         raise EvaluationError(
             f"output folder {paths.output_dir} (--output-dir) is an existing file"
         )
-    split = read_test_split(paths.test_dir)
-    with tempfile.TemporaryDirectory() as scratch:
-        challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
-        scores = score(challenger, split)
-        baseline = drift_baseline(challenger, paths)
-        champion = assess_champion(
-            champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
-        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The training split is read while the test split is read and scored: much of that
+        # keeps one core busy, and pandas parses without holding the GIL. Its errors are
+        # raised where it is used, so they come in the order they always did.
+        training = None
+        if paths.drift_module is not None:
+            training = pool.submit(read_training_split, paths.train_dir)
+        split = read_test_split(paths.test_dir)
+        with tempfile.TemporaryDirectory() as scratch:
+            challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
+            scores = score(challenger, split)
+            report = evaluation_report(split.labels, scores, challenger.decision_threshold)
+            baseline = drift_baseline(challenger, paths, training)
+            champion = assess_champion(
+                champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
+            )
     cutoff = challenger.decision_threshold
-    report = evaluation_report(split.labels, scores, cutoff)
     value = metric_value(report, settings.metric)
     gate = gate_decision(
         settings, split, scores=scores, cutoff=cutoff, value=value, champion=champion

@@ -1285,3 +1285,32 @@ def test_training_parts_read_whole_or_in_chunks_give_the_one_files_sample(
     assert split.labels.tolist() == expected.labels.tolist()
     small = evaluate.read_training_split(parts, max_rows=1200, chunk_rows=50)  # both whole
     assert small.features["score"].tolist() == list(range(1100))
+
+
+@pytest.mark.parametrize(
+    ("broken", "fragment"),
+    [
+        ("test", "line 3 holds 'abc'"),
+        ("model", "model.tar.gz does not exist"),
+        ("drift", "(--drift-module) is not a readable file"),
+        ("nothing", "is not the training split"),
+    ],
+)
+def test_the_training_split_read_early_reports_its_errors_after_the_earlier_ones(
+    broken: str, fragment: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The training split is read while the test split is read and scored; a problem with it
+    # is reported only once nothing before it (test split, model, drift module) failed.
+    train = write_split(work / "train", "label,score,colour\n1,0.5,red\n")
+    (train / "test.csv").rename(train / "train.csv")
+    drift = work / "nowhere.py" if broken == "drift" else DRIFT_MODULE
+    if broken == "test":
+        (work / "test" / "test.csv").write_text(HEADER + "1,0.5,0.1,red\n0,abc,0.1,red\n")
+    if broken == "model":
+        (work / "model" / "model.tar.gz").unlink()
+
+    assert run_main(work, f"--train-dir={train}", f"--drift-module={drift}") == 1
+
+    error = capsys.readouterr().err
+    assert fragment in error, error
+    assert error.count("\n") == 1

@@ -411,29 +411,45 @@ _UNPLAIN_BYTES = (b'"', b"\r", b"\x00")
 _LINE_FEED, _COMMA = ord("\n"), ord(",")
 
 
-def _words_in(block: bytes, tail: bytes, words: Mapping[bytes, bytes]) -> bool:
-    """Whether ``tail + block`` holds one of ``words``; each is sought only where its key byte
-    occurs, since a byte is found far faster than a word."""
-    return any(
-        (letter in block or letter in tail) and word in tail + block
-        for letter, word in words.items()
-    )
+# pandas' C parser reads a field "true" or "false", in any case, as a boolean even in a float64
+# column (1.0 or 0.0) where the text path refuses it. A feature's field follows a comma (the
+# label comes first) and ends at a comma or a line feed.
+_BOOLEAN_FIELDS = tuple(
+    f",{word}{end}".encode() for word in ("true", "false") for end in (",", "\n")
+)
+# A byte of each word in either case: a block without them needs no further search, and a
+# byte is found far faster than a word.
+_BOOLEAN_BYTES = (b"u", b"U", b"l", b"L")
+
+
+def _boolean_field_in(block: bytes, tail: bytes) -> bool:
+    """Whether ``tail + block`` (``tail``: the end of the block before) holds a field that
+    pandas would read as a boolean."""
+    if not any(byte in block or byte in tail for byte in _BOOLEAN_BYTES):
+        return False
+    text = (tail + block).lower()
+    return any(field in text for field in _BOOLEAN_FIELDS)
+
+
+def _after_header(block: bytes, ends: npt.NDArray[np.intp], lines: int) -> bytes:
+    """The part of a block after the header line, given the lines of the blocks before it."""
+    if lines:
+        return block
+    return block[int(ends[0]) + 1 :] if len(ends) else b""
 
 
 def _blank_line(block: bytes, previous: bytes, ends: npt.NDArray[np.intp]) -> bool:
     return (previous == b"\n" and block.startswith(b"\n")) or bool((np.diff(ends) == 1).any())
 
 
-def _plain_layout(
-    path: Path, fields: int, refused: Mapping[bytes, bytes] | None = None
-) -> int | None:
+def _plain_layout(path: Path, fields: int, booleans: bool = True) -> int | None:
     """The number of lines of a file that the csv module and pandas split alike, else None.
 
     Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed,
     and ``fields - 1`` commas per line on average (pandas refuses a line with more fields
     than the header, so with the total right no line has fewer). Each line is then one
-    record whose fields are the text between its commas. None too when the file holds a
-    word of ``refused`` (``{byte: word}``, the word sought only in blocks with its byte).
+    record whose fields are the text between its commas. Without ``booleans``, None too
+    when a field is "true" or "false" in any case (``_boolean_field_in``).
     """
     lines = commas = 0
     tail = b""
@@ -443,15 +459,16 @@ def _plain_layout(
             while block := stream.read(_SCAN_BYTES):
                 data = np.frombuffer(block, dtype=np.uint8)
                 ends = np.flatnonzero(data == _LINE_FEED)
+                rows = _after_header(block, ends, lines)
                 if (
                     any(byte in block for byte in _UNPLAIN_BYTES)
                     or _blank_line(block, previous, ends)
-                    or (refused and _words_in(block, tail, refused))
+                    or (not booleans and _boolean_field_in(rows, tail))
                 ):
                     return None
                 lines += len(ends)
                 commas += int(np.count_nonzero(data == _COMMA))
-                previous, tail = block[-1:], (tail[-8:] + block[-8:])[-8:]
+                previous, tail = block[-1:], (tail + rows[-8:])[-8:]
     except OSError:
         return None
     if previous != b"\n" or commas != lines * (fields - 1):
@@ -513,11 +530,6 @@ def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] |
     return _plain_chunks(path, expected, lines)
 
 
-# The words pandas' C parser reads as booleans (True, TRUE, true and the same for False),
-# even in a float64 column, each under a byte it holds, which is far faster to look for.
-_BOOLEAN_WORDS = {b"u": b"rue", b"U": b"RUE", b"l": b"alse", b"L": b"ALSE"}
-
-
 def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]] | None:
     """One file read by pandas' C parser straight into the schema's types, or None when the
     result might differ from the text path's (``_typed_records``), which then reads it.
@@ -531,7 +543,7 @@ def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[
     read. Both paths parse numbers with the same routine, so the values are the same bits.
     """
     expected = [schema.label_column, *schema.feature_names]
-    lines = _plain_layout(path, len(expected), _BOOLEAN_WORDS)
+    lines = _plain_layout(path, len(expected), booleans=False)
     if lines is None or lines < 2 or _first_line_fields(path) != expected:
         return None
     frame = _typed_frame(path, schema)

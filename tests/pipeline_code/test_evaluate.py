@@ -1182,6 +1182,7 @@ def test_a_negative_zero_keeps_its_sign_in_a_column_of_whole_numbers() -> None:
     [
         ("1,True,0.1,red\n", "line 2 holds 'True'"),  # pandas would read 1.0
         ("1,0.5,0.1,red\n0,FALSE,,red\n", "line 3 holds 'FALSE'"),
+        ("1,0.5,0.1,red\n0,0.5,tRuE,red\n", "line 3 holds 'tRuE'"),
         ("1,0.5,0.1,True\n", None),  # a category: right, only read by the text path
         ("1,nan,0.1,red\n", "line 2 holds 'nan'"),
         ("1,NA,0.1,red\n", "line 2 holds 'NA'"),
@@ -1249,9 +1250,10 @@ def test_a_header_the_typed_read_does_not_expect_is_left_to_the_text_path(
     [
         ("1,0.5,0.1,red\n0,0.2,,\n", 3),
         ("1,0.5,0.1,True\n", None),
-        ("1,0.5,0.1,Xfalse\n", None),
-        ("1,0.5,0.1,TRUE\n", None),
-        ("1,0.5,0.1,FALSE\n", None),
+        ("1,0.5,0.1,fAlSe\n", None),
+        ("1,TRUE,0.1,red\n", None),
+        ("1,0.5,,FALSE\n", None),
+        ("1,0.5,0.1,untrue\n0,falsehood,0.1,x\n", 3),  # not a field of its own
         ("1,0.5,0.1,tru\n0,0.5,0.1,e\n", 3),  # no word across lines
         ("1,0.5,0.1,red\n\n0,0.2,,\n", None),
         ("1,0.5,0.1,red\n0,0.2,,", None),
@@ -1262,7 +1264,7 @@ def test_the_layout_scan_finds_what_straddles_its_blocks(
 ) -> None:
     path = write_split(tmp_path, HEADER + rows, PLAIN_SCHEMA) / "test.csv"
     monkeypatch.setattr(evaluate, "_SCAN_BYTES", block)
-    assert evaluate._plain_layout(path, 4, evaluate._BOOLEAN_WORDS) == lines
+    assert evaluate._plain_layout(path, 4, booleans=False) == lines
 
 
 def test_training_parts_read_whole_or_in_chunks_give_the_one_files_sample(
@@ -1314,3 +1316,15 @@ def test_the_training_split_read_early_reports_its_errors_after_the_earlier_ones
     error = capsys.readouterr().err
     assert fragment in error, error
     assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize("block", [1, 4, 64])
+def test_a_column_named_true_is_no_boolean(
+    block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = {**SPLIT_SCHEMA, "features": [{"name": "true", "type": "numeric"}]}
+    path = write_split(tmp_path, "churned,true\n1,0.5\n0,\n", schema) / "test.csv"
+    monkeypatch.setattr(evaluate, "_SCAN_BYTES", block)
+    assert evaluate._plain_layout(path, 2, booleans=False) == 3
+    typed = evaluate._read_typed(path, evaluate.parse_schema(schema, "schema.json"))
+    assert typed is not None and typed[1]["true"].tolist()[0] == 0.5

@@ -540,7 +540,7 @@ def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[
     header expected (no byte-order mark), a row per line, every label 0 or 1 and every
     number finite within float32. Only an empty cell is missing ("NA" is a category and an
     error in a numeric column, as on the text path); a cell that is not a number fails the
-    read. Both paths parse numbers with the same routine, so the values are the same bits.
+    read. Both paths parse a number to the same bits (tests compare them on tricky cells).
     """
     expected = [schema.label_column, *schema.feature_names]
     lines = _plain_layout(path, len(expected), booleans=False)
@@ -1252,11 +1252,12 @@ def read_training_split(
     train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
 ) -> SplitData:
     """``train.csv`` (or its part files, in order: ``split_files``) typed by its
-    ``schema.json``, read by pandas in chunks; at most ``max_rows`` rows are kept.
+    ``schema.json``, read by pandas' C parser (a file the sample keeps whole in one call, else
+    in chunks); at most ``max_rows`` rows are kept.
 
-    The training split is the largest: unlike the test split, no record is kept as text (it
-    gives no sample payload), so it is parsed in C. As for the test split, only an empty cell
-    is missing ("NA" stays a category) and a numeric cell must be a number. A longer split is
+    The training split is the largest: it gives no sample payload, so no record is kept as
+    text. As for the test split, only an empty cell is missing ("NA" stays a category) and a
+    numeric cell must be a number (pandas' reading of one; see ``_read_typed``). A longer split is
     sampled uniformly without replacement (the rows with the smallest ``row_keys``), so memory
     stays bounded and the sample does not depend on ``chunk_rows``; a split of at most
     ``max_rows`` rows is kept whole, in file order.

@@ -1321,14 +1321,18 @@ def _sample_file(
 
 
 def drift_baseline(
-    served: ServedModel, paths: Paths, training: Future[SplitData] | None = None
+    served: ServedModel,
+    paths: Paths,
+    drift: ModuleType | None = None,
+    training: Future[SplitData] | None = None,
 ) -> dict[str, Any] | None:
     """The model's drift baseline: its training split and its scores on it, summarised by
     drift.py (what the production check compares traffic with); None without the module.
-    ``training``: the training split being read already (else it is read here)."""
+    ``drift``: the module, imported already; ``training``: the training split, being read
+    already (else each is loaded here)."""
     if paths.drift_module is None:
         return None
-    drift = import_drift_module(paths.drift_module)
+    drift = import_drift_module(paths.drift_module) if drift is None else drift
     split = read_training_split(paths.train_dir) if training is None else training.result()
     schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
     baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
@@ -1344,22 +1348,22 @@ def evaluate(
         raise EvaluationError(
             f"output folder {paths.output_dir} (--output-dir) is an existing file"
         )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # The training split is read while the test split is read and scored: much of that
-        # keeps one core busy, and pandas parses without holding the GIL. Its errors are
-        # raised where it is used, so they come in the order they always did.
-        training = None
-        if paths.drift_module is not None:
-            training = pool.submit(read_training_split, paths.train_dir)
-        split = read_test_split(paths.test_dir)
-        with tempfile.TemporaryDirectory() as scratch:
-            challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
-            scores = score(challenger, split)
-            report = evaluation_report(split.labels, scores, challenger.decision_threshold)
-            baseline = drift_baseline(challenger, paths, training)
-            champion = assess_champion(
-                champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
-            )
+    split = read_test_split(paths.test_dir)
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=1) as pool:
+        challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
+        drift = import_drift_module(paths.drift_module) if paths.drift_module else None
+        # The training split is read while the model scores the test split: much of that
+        # keeps one core busy, and pandas parses without holding the GIL. Started once the
+        # test split, the model and drift.py are known good: an error ends the step only
+        # when the read has (a thread cannot be stopped). A problem with the training split
+        # itself is raised where the split is used, after any with the test scores.
+        training = pool.submit(read_training_split, paths.train_dir) if drift else None
+        scores = score(challenger, split)
+        report = evaluation_report(split.labels, scores, challenger.decision_threshold)
+        baseline = drift_baseline(challenger, paths, drift, training)
+        champion = assess_champion(
+            champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
+        )
     cutoff = challenger.decision_threshold
     value = metric_value(report, settings.metric)
     gate = gate_decision(

@@ -1301,8 +1301,8 @@ def test_training_parts_read_whole_or_in_chunks_give_the_one_files_sample(
 def test_the_training_split_read_early_reports_its_errors_after_the_earlier_ones(
     broken: str, fragment: str, work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The training split is read while the test split is read and scored; a problem with it
-    # is reported only once nothing before it (test split, model, drift module) failed.
+    # The training split is read while the test split is scored; a problem with it is
+    # reported only once nothing before it (test split, model, drift module) failed.
     train = write_split(work / "train", "label,score,colour\n1,0.5,red\n")
     (train / "test.csv").rename(train / "train.csv")
     drift = work / "nowhere.py" if broken == "drift" else DRIFT_MODULE

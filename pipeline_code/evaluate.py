@@ -59,6 +59,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -405,28 +406,69 @@ class _RecordChunk:
 
 # Bytes read at a time by _plain_layout.
 _SCAN_BYTES = 16 * 1024 * 1024
+# Bytes that make a layout not plain: the csv module and pandas could split it differently.
+_UNPLAIN_BYTES = (b'"', b"\r", b"\x00")
+_LINE_FEED, _COMMA = ord("\n"), ord(",")
 
 
-def _plain_layout(path: Path, fields: int) -> int | None:
+# pandas' C parser reads a field "true" or "false", in any case, as a boolean even in a float64
+# column (1.0 or 0.0) where the text path refuses it. A feature's field follows a comma (the
+# label comes first) and ends at a comma or a line feed.
+_BOOLEAN_FIELDS = tuple(
+    f",{word}{end}".encode() for word in ("true", "false") for end in (",", "\n")
+)
+# A byte of each word in either case: a block without them needs no further search, and a
+# byte is found far faster than a word.
+_BOOLEAN_BYTES = (b"u", b"U", b"l", b"L")
+
+
+def _boolean_field_in(block: bytes, tail: bytes) -> bool:
+    """Whether ``tail + block`` (``tail``: the end of the block before) holds a field that
+    pandas would read as a boolean."""
+    if not any(byte in block or byte in tail for byte in _BOOLEAN_BYTES):
+        return False
+    text = (tail + block).lower()
+    return any(field in text for field in _BOOLEAN_FIELDS)
+
+
+def _after_header(block: bytes, ends: npt.NDArray[np.intp], lines: int) -> bytes:
+    """The part of a block after the header line, given the lines of the blocks before it."""
+    if lines:
+        return block
+    return block[int(ends[0]) + 1 :] if len(ends) else b""
+
+
+def _blank_line(block: bytes, previous: bytes, ends: npt.NDArray[np.intp]) -> bool:
+    return (previous == b"\n" and block.startswith(b"\n")) or bool((np.diff(ends) == 1).any())
+
+
+def _plain_layout(path: Path, fields: int, booleans: bool = True) -> int | None:
     """The number of lines of a file that the csv module and pandas split alike, else None.
 
     Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed,
     and ``fields - 1`` commas per line on average (pandas refuses a line with more fields
     than the header, so with the total right no line has fewer). Each line is then one
-    record whose fields are the text between its commas.
+    record whose fields are the text between its commas. Without ``booleans``, None too
+    when a field is "true" or "false" in any case (``_boolean_field_in``).
     """
     lines = commas = 0
+    tail = b""
     previous = b"\n"  # the start of the file is the start of a line
     try:
         with path.open("rb") as stream:
-            while chunk := stream.read(_SCAN_BYTES):
-                if any(byte in chunk for byte in (b'"', b"\r", b"\x00", b"\n\n")) or (
-                    previous == b"\n" and chunk.startswith(b"\n")
+            while block := stream.read(_SCAN_BYTES):
+                data = np.frombuffer(block, dtype=np.uint8)
+                ends = np.flatnonzero(data == _LINE_FEED)
+                rows = _after_header(block, ends, lines)
+                if (
+                    any(byte in block for byte in _UNPLAIN_BYTES)
+                    or _blank_line(block, previous, ends)
+                    or (not booleans and _boolean_field_in(rows, tail))
                 ):
                     return None
-                lines += chunk.count(b"\n")
-                commas += chunk.count(b",")
-                previous = chunk[-1:]
+                lines += len(ends)
+                commas += int(np.count_nonzero(data == _COMMA))
+                previous, tail = block[-1:], (tail + rows[-8:])[-8:]
     except OSError:
         return None
     if previous != b"\n" or commas != lines * (fields - 1):
@@ -438,11 +480,16 @@ def _plain_layout(path: Path, fields: int) -> int | None:
 _READ_ROWS = 20_000
 
 
-def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
-    """Each chunk's fields as text, read by pandas, with their line numbers."""
+def _plain_samples(path: Path) -> list[str]:
+    """The sample records of a file with a plain layout: its first lines after the header."""
     with path.open(encoding="utf-8-sig", newline="") as stream:
         head = [line[:-1] for _, line in zip(range(SAMPLE_ROWS + 1), stream, strict=False)]
-    samples = [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+    return [line.split(",", 1)[1] for line in head[1:] if line.split(",", 1)[0] in LABELS]
+
+
+def _plain_chunks(path: Path, expected: list[str], lines: int) -> Iterator[_Records]:
+    """Each chunk's fields as text, read by pandas, with their line numbers."""
+    samples = _plain_samples(path)
     line = 2
     with pd.read_csv(
         path,
@@ -483,6 +530,70 @@ def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] |
     return _plain_chunks(path, expected, lines)
 
 
+def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]] | None:
+    """One file read by pandas' C parser straight into the schema's types, or None when the
+    result might differ from the text path's (``_typed_records``), which then reads it.
+
+    The text path is right by definition, and names the line of any problem; this one is
+    trusted only when the file and what pandas made of it leave no room for a difference: a
+    plain layout (``_plain_layout``) without words pandas would read as booleans, the
+    header expected (no byte-order mark), a row per line, every label 0 or 1 and every
+    number finite within float32. Only an empty cell is missing ("NA" is a category and an
+    error in a numeric column, as on the text path); a cell that is not a number fails the
+    read. Both paths parse a number to the same bits (tests compare them on tricky cells).
+    """
+    expected = [schema.label_column, *schema.feature_names]
+    lines = _plain_layout(path, len(expected), booleans=False)
+    if lines is None or lines < 2 or _first_line_fields(path) != expected:
+        return None
+    frame = _typed_frame(path, schema)
+    if frame is None or list(frame.columns) != expected or len(frame) != lines - 1:
+        return None
+    labels = frame.pop(schema.label_column)
+    if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
+        return None
+    return (labels == "1").to_numpy(dtype=np.int64), frame, _plain_samples(path)
+
+
+def _column_types(schema: Schema, label: Any) -> dict[str, Any]:
+    """pandas dtypes: the label's ``label``, numeric float64, categorical text (object)."""
+    types: dict[str, Any] = {schema.label_column: label}
+    return types | {
+        name: object if kind == "categorical" else np.float64 for name, kind in schema.features
+    }
+
+
+def _typed_frame(path: Path, schema: Schema) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(
+            path,
+            dtype=_column_types(schema, object),
+            keep_default_na=False,
+            na_values={name: [""] for name in schema.feature_names},
+            index_col=False,
+            encoding="utf-8",
+        )
+    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+        return None
+
+
+def _first_line_fields(path: Path) -> list[str] | None:
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            return stream.readline()[:-1].split(",")
+    except (UnicodeDecodeError, OSError):
+        return None
+
+
+def _numbers_in_range(frame: pd.DataFrame, schema: Schema) -> bool:
+    # NaN compares False: only an empty cell is NaN here, which is allowed.
+    return not any(
+        (np.abs(frame[name].to_numpy()) > FLOAT32_MAX).any()
+        for name, kind in schema.features
+        if kind == "numeric"
+    )
+
+
 def read_records(path: Path, expected_header: list[str]) -> Iterator[_Records]:
     """The fields of a CSV file with a header, column by column with their line numbers,
     ``_READ_ROWS`` records at a time."""
@@ -521,9 +632,13 @@ def parse_numeric(
 ) -> npt.NDArray[np.float64]:
     """A numeric column; empty cells are missing (NaN), anything else must be a finite number."""
     cells = pd.Series(texts, dtype=object)
-    values: npt.NDArray[np.float64] = pd.to_numeric(cells, errors="coerce").to_numpy(
-        dtype=np.float64
-    )
+    numbers = pd.to_numeric(cells, errors="coerce")
+    values: npt.NDArray[np.float64] = numbers.to_numpy(dtype=np.float64)
+    if numbers.dtype.kind in "iu":
+        # Whole numbers throughout, parsed as integers: "-0" became 0, which has no sign.
+        # Restored, so that "-0" is -0.0 however the column's cells fall into chunks, as
+        # pandas' C parser reads it (_read_typed, the training split).
+        values[[row for row in np.flatnonzero(values == 0).tolist() if "-" in texts[row]]] = -0.0
     present = (cells != "").to_numpy(dtype=bool)
     bad = present & ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
     if bad.any():
@@ -574,10 +689,15 @@ def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
 def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
     """One file's labels, typed features and sample records (none when it has no rows).
 
-    Typed a chunk at a time, so that memory holds the typed columns and one chunk's text
-    rather than every field as text. A file pandas cannot read after all (a row with a field
-    too many on a plain layout) is read again record by record, which names the line.
+    Read by pandas straight into the schema's types when that gives what reading the text
+    gives (``_read_typed``); else typed a chunk at a time, so that memory holds the typed
+    columns and one chunk's text rather than every field as text. A file pandas cannot read
+    after all (a row with a field too many on a plain layout) is read again record by
+    record, which names the line.
     """
+    typed = _read_typed(path, schema)
+    if typed is not None:
+        return typed
     expected = [schema.label_column, *schema.feature_names]
     plain = _read_plain_records(path, expected)
     if plain is not None:
@@ -1132,11 +1252,12 @@ def read_training_split(
     train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
 ) -> SplitData:
     """``train.csv`` (or its part files, in order: ``split_files``) typed by its
-    ``schema.json``, read by pandas in chunks; at most ``max_rows`` rows are kept.
+    ``schema.json``, read by pandas' C parser (a file the sample keeps whole in one call, else
+    in chunks); at most ``max_rows`` rows are kept.
 
-    The training split is the largest: unlike the test split, no record is kept as text (it
-    gives no sample payload), so it is parsed in C. As for the test split, only an empty cell
-    is missing ("NA" stays a category) and a numeric cell must be a number. A longer split is
+    The training split is the largest: it gives no sample payload, so no record is kept as
+    text. As for the test split, only an empty cell is missing ("NA" stays a category) and a
+    numeric cell must be a number (pandas' reading of one; see ``_read_typed``). A longer split is
     sampled uniformly without replacement (the rows with the smallest ``row_keys``), so memory
     stays bounded and the sample does not depend on ``chunk_rows``; a split of at most
     ``max_rows`` rows is kept whole, in file order.
@@ -1144,10 +1265,7 @@ def read_training_split(
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
     files = split_files(train_dir, "train")
-    types: dict[str, Any] = {schema.label_column: np.float64}
-    types |= {
-        name: object if kind == "categorical" else np.float64 for name, kind in schema.features
-    }
+    types = _column_types(schema, np.float64)
     sample = _Sample(max_rows)
     for path in files:
         # Row keys continue from file to file, so parts sample as the one file of their rows.
@@ -1167,19 +1285,33 @@ def read_training_split(
     )
 
 
+def _line_count(path: Path) -> int:
+    lines = 0
+    with path.open("rb") as stream:
+        while block := stream.read(_SCAN_BYTES):
+            lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _LINE_FEED))
+    return lines
+
+
 def _sample_file(
     path: Path, schema_path: Path, types: Mapping[str, Any], sample: _Sample, chunk_rows: int
 ) -> None:
+    """Add one file's rows to ``sample``: read whole when the sample keeps them all (pandas 3
+    then parses it on several threads, and memory peaks where concatenating the kept chunks
+    would), else ``chunk_rows`` at a time."""
+    options: dict[str, Any] = {
+        "usecols": list(types),
+        "dtype": types,
+        "keep_default_na": False,
+        "na_values": {name: [""] for name in types},
+        "encoding": "utf-8",
+    }
     try:
-        with pd.read_csv(
-            path,
-            usecols=list(types),
-            dtype=types,
-            keep_default_na=False,
-            na_values={name: [""] for name in types},
-            encoding="utf-8",
-            chunksize=chunk_rows,
-        ) as chunks:
+        # Its lines bound its rows (the header is one, a last line may lack its line feed).
+        if sample.pending + _line_count(path) <= sample.max_rows:
+            sample.add(pd.read_csv(path, **options))
+            return
+        with pd.read_csv(path, chunksize=chunk_rows, **options) as chunks:
             for chunk in chunks:
                 sample.add(chunk)
     except (OSError, ValueError, UnicodeDecodeError) as error:
@@ -1188,13 +1320,20 @@ def _sample_file(
         ) from None
 
 
-def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
+def drift_baseline(
+    served: ServedModel,
+    paths: Paths,
+    drift: ModuleType | None = None,
+    training: Future[SplitData] | None = None,
+) -> dict[str, Any] | None:
     """The model's drift baseline: its training split and its scores on it, summarised by
-    drift.py (what the production check compares traffic with); None without the module."""
+    drift.py (what the production check compares traffic with); None without the module.
+    ``drift``: the module, imported already; ``training``: the training split, being read
+    already (else each is loaded here)."""
     if paths.drift_module is None:
         return None
-    drift = import_drift_module(paths.drift_module)
-    split = read_training_split(paths.train_dir)
+    drift = import_drift_module(paths.drift_module) if drift is None else drift
+    split = read_training_split(paths.train_dir) if training is None else training.result()
     schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
     baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
     return baseline
@@ -1210,15 +1349,22 @@ def evaluate(
             f"output folder {paths.output_dir} (--output-dir) is an existing file"
         )
     split = read_test_split(paths.test_dir)
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=1) as pool:
         challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
+        drift = import_drift_module(paths.drift_module) if paths.drift_module else None
+        # The training split is read while the model scores the test split: much of that
+        # keeps one core busy, and pandas parses without holding the GIL. Started once the
+        # test split, the model and drift.py are known good: an error ends the step only
+        # when the read has (a thread cannot be stopped). A problem with the training split
+        # itself is raised where the split is used, after any with the test scores.
+        training = pool.submit(read_training_split, paths.train_dir) if drift else None
         scores = score(challenger, split)
-        baseline = drift_baseline(challenger, paths)
+        report = evaluation_report(split.labels, scores, challenger.decision_threshold)
+        baseline = drift_baseline(challenger, paths, drift, training)
         champion = assess_champion(
             champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
         )
     cutoff = challenger.decision_threshold
-    report = evaluation_report(split.labels, scores, cutoff)
     value = metric_value(report, settings.metric)
     gate = gate_decision(
         settings, split, scores=scores, cutoff=cutoff, value=value, champion=champion

@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import math
+import re
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,7 @@ ALT_F1 = 8 / 10
 FAKE_SERVING = """
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -1105,3 +1107,224 @@ def test_an_empty_training_split_is_refused_naming_it(tmp_path: Path) -> None:
     folder = _train_split(tmp_path / "train", 0)
     with pytest.raises(evaluate.EvaluationError, match=r"train\.csv has a header and no rows"):
         evaluate.read_training_split(folder)
+
+
+# --- the typed read: pandas straight into the schema's types, else the text path -------------
+
+SCHEMA = evaluate.parse_schema(PLAIN_SCHEMA, "schema.json")
+EXPECTED = ["churned", "score", "alt", "colour"]
+
+# Valid but tricky: signed zeros, exponents, more digits than a double holds, integers past
+# 2**53, spaces around numbers, the float32 limit, missing cells and categories that pandas
+# would take for missing by default. The first three rows' "score" cells are whole numbers,
+# so the text path (three rows a chunk) parses that chunk as integers.
+TRICKY_ROWS = (
+    "1,-0,-0.0,NA\n"
+    "0,00012,,null\n"
+    "1,9007199254740993,1e5,nan\n"
+    "0,-2.5E+3,1E-5,None\n"
+    "1,0.1234567890123456789012,.5,\n"
+    "0, 1.5 ,5.,N/A\n"
+    "1,+3,3.4028234e38,#N/A\n"
+    "0,-3.4028234e38,4.9e-324,-0\n"
+    "1,1e-400,,\n"
+    "0,123456789012345678901234567890,-0,x y\n"
+    "1,0.30000000000000004,2.2250738585072014e-308, red \n"
+)
+
+
+def _text_read(path: Path) -> tuple[Any, pd.DataFrame, list[str]]:
+    return evaluate._typed_records(path, SCHEMA, evaluate.read_records(path, EXPECTED))
+
+
+def test_the_typed_read_gives_what_the_text_read_gives_bit_for_bit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_split(tmp_path, HEADER + TRICKY_ROWS, PLAIN_SCHEMA) / "test.csv"
+    monkeypatch.setattr(evaluate, "_READ_ROWS", 3)
+
+    typed = evaluate._read_typed(path, SCHEMA)
+    labels, features, samples = _text_read(path)
+
+    assert typed is not None  # taken: nothing here needs the text path
+    assert typed[0].dtype == labels.dtype == np.int64
+    assert typed[0].tolist() == labels.tolist() == [1, 0] * 5 + [1]
+    assert typed[2] == samples == [line.split(",", 1)[1] for line in TRICKY_ROWS.splitlines()[:10]]
+    pd.testing.assert_frame_equal(typed[1], features, check_exact=True)
+    for name in ("score", "alt"):  # bit for bit: -0.0 is not 0.0
+        assert typed[1][name].to_numpy().tobytes() == features[name].to_numpy().tobytes()
+    assert np.signbit(typed[1]["score"][0]) and np.signbit(typed[1]["alt"][9])
+    assert typed[1]["colour"].tolist()[:4] == ["NA", "null", "nan", "None"]
+    missing = [False] * 4 + [True] + [False] * 3 + [True, False, False]
+    assert typed[1]["colour"].isna().tolist() == missing
+    assert typed[1]["colour"][10] == " red "
+
+
+def test_read_test_split_takes_the_typed_read_for_a_plain_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def text_path_not_used(*args: Any) -> None:
+        raise AssertionError("the text path was used")
+
+    monkeypatch.setattr(evaluate, "_typed_records", text_path_not_used)
+    split = evaluate.read_test_split(write_split(tmp_path, HEADER + TRICKY_ROWS, PLAIN_SCHEMA))
+    assert len(split.labels) == 11
+    assert split.samples[0] == "-0,-0.0,NA"
+
+
+def test_a_negative_zero_keeps_its_sign_in_a_column_of_whole_numbers() -> None:
+    values = evaluate.parse_numeric(Path("t.csv"), "x", ["-0", "0", "-00", "+0", "7"], range(5))
+    assert np.signbit(values).tolist() == [True, False, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ("1,True,0.1,red\n", "line 2 holds 'True'"),  # pandas would read 1.0
+        ("1,0.5,0.1,red\n0,FALSE,,red\n", "line 3 holds 'FALSE'"),
+        ("1,0.5,0.1,red\n0,0.5,tRuE,red\n", "line 3 holds 'tRuE'"),
+        ("1,0.5,0.1,True\n", None),  # a category: right, only read by the text path
+        ("1,nan,0.1,red\n", "line 2 holds 'nan'"),
+        ("1,NA,0.1,red\n", "line 2 holds 'NA'"),
+        ("1,inf,0.1,red\n", "line 2 holds 'inf'"),
+        ("1,0.5,-1e999,red\n", "line 2 holds '-1e999'"),
+        ("1,1e39,0.1,red\n", "line 2 holds '1e39'"),
+        ("1,0x10,0.1,red\n", "line 2 holds '0x10'"),
+        ("1,1_000,0.1,red\n", "line 2 holds '1_000'"),
+        ("1,0.5,0.1,red\n2,0.5,0.1,red\n", "found '2' on line 3"),
+        ("1,0.5,0.1,red\n1.0,0.5,0.1,red\n", "found '1.0' on line 3"),
+        ("1,0.5,0.1,red\n,0.5,0.1,red\n", "the first on line 3"),
+        ("1,0.5,0.1,red\n0,0.5,0.1\n", "line 3 of {}/test.csv has 3 fields"),
+        ("1,0.5,0.1,red\n0,0.5,0.1,red,extra\n", "line 3 of {}/test.csv has 5 fields"),
+        ("1,0.5,0.1\n0,0.5,0.1,red,extra\n", "line 2 of {}/test.csv has 3 fields"),
+        ("1,0.5,0.1,red\n\n0,0.5,0.1,x\n0,,0.1,\n", None),  # a blank line
+        ("1,0.5,0.1,red\n \n", "line 3 of {}/test.csv has 1 fields"),
+        ("1,0.5,0.1,red\r\n0,0.5,0.2,blue\r\n", None),
+        ('1,0.5,0.1,"red, dark"\n', None),
+        ("1,0.5,0.1,red", None),  # no line feed at the end
+        ("1,0.5,0.1,r\udcffd\n", "is not UTF-8 text"),
+    ],
+)
+def test_the_typed_read_leaves_anything_unusual_to_the_text_path(
+    rows: str, fragment: str | None, tmp_path: Path
+) -> None:
+    folder = write_split(tmp_path, "", PLAIN_SCHEMA)
+    path = folder / "test.csv"
+    path.write_bytes((HEADER + rows).encode("utf-8", "surrogateescape"))
+
+    assert evaluate._read_typed(path, SCHEMA) is None
+    if fragment is None:
+        split = evaluate.read_test_split(folder)
+        labels, features, _ = _text_read(path)
+        pd.testing.assert_frame_equal(split.features, features, check_exact=True)
+        assert split.labels.tolist() == labels.tolist()
+        return
+    with pytest.raises(EvaluationError) as error:
+        evaluate.read_test_split(folder)
+    assert fragment.format(folder) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("\ufeff" + HEADER + "1,0.5,0.1,red\n", None),  # a byte-order mark
+        ("churned,score,colour,alt\n1,0.5,red,0.1\n", "(order)"),
+        (HEADER, "has a header but no test rows"),
+    ],
+)
+def test_a_header_the_typed_read_does_not_expect_is_left_to_the_text_path(
+    text: str, fragment: str | None, tmp_path: Path
+) -> None:
+    folder = write_split(tmp_path, text, PLAIN_SCHEMA)
+    assert evaluate._read_typed(folder / "test.csv", SCHEMA) is None
+    if fragment is None:
+        assert evaluate.read_test_split(folder).features["colour"].tolist() == ["red"]
+        return
+    with pytest.raises(EvaluationError, match=re.escape(fragment)):
+        evaluate.read_test_split(folder)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 64])
+@pytest.mark.parametrize(
+    ("rows", "lines"),
+    [
+        ("1,0.5,0.1,red\n0,0.2,,\n", 3),
+        ("1,0.5,0.1,True\n", None),
+        ("1,0.5,0.1,fAlSe\n", None),
+        ("1,TRUE,0.1,red\n", None),
+        ("1,0.5,,FALSE\n", None),
+        ("1,0.5,0.1,untrue\n0,falsehood,0.1,x\n", 3),  # not a field of its own
+        ("1,0.5,0.1,tru\n0,0.5,0.1,e\n", 3),  # no word across lines
+        ("1,0.5,0.1,red\n\n0,0.2,,\n", None),
+        ("1,0.5,0.1,red\n0,0.2,,", None),
+    ],
+)
+def test_the_layout_scan_finds_what_straddles_its_blocks(
+    rows: str, lines: int | None, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_split(tmp_path, HEADER + rows, PLAIN_SCHEMA) / "test.csv"
+    monkeypatch.setattr(evaluate, "_SCAN_BYTES", block)
+    assert evaluate._plain_layout(path, 4, booleans=False) == lines
+
+
+def test_training_parts_read_whole_or_in_chunks_give_the_one_files_sample(
+    tmp_path: Path,
+) -> None:
+    whole = _train_split(tmp_path / "one", 1100)
+    lines = (whole / "train.csv").read_text().splitlines(keepends=True)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "schema.json").write_text(json.dumps(SPLIT_SCHEMA))
+    # The first part fits the sample and is read whole; the second overflows it: chunks.
+    (parts / "train-a.csv").write_text("".join(lines[:601]))
+    (parts / "train-b.csv").write_text(lines[0] + "".join(lines[601:]))
+
+    expected = evaluate.read_training_split(whole, max_rows=1000, chunk_rows=50)
+    split = evaluate.read_training_split(parts, max_rows=1000, chunk_rows=50)
+
+    assert len(split.labels) == 1000
+    pd.testing.assert_frame_equal(split.features, expected.features)
+    assert split.labels.tolist() == expected.labels.tolist()
+    small = evaluate.read_training_split(parts, max_rows=1200, chunk_rows=50)  # both whole
+    assert small.features["score"].tolist() == list(range(1100))
+
+
+@pytest.mark.parametrize(
+    ("broken", "fragment"),
+    [
+        ("test", "line 3 holds 'abc'"),
+        ("model", "model.tar.gz does not exist"),
+        ("drift", "(--drift-module) is not a readable file"),
+        ("nothing", "is not the training split"),
+    ],
+)
+def test_the_training_split_read_early_reports_its_errors_after_the_earlier_ones(
+    broken: str, fragment: str, work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The training split is read while the test split is scored; a problem with it is
+    # reported only once nothing before it (test split, model, drift module) failed.
+    train = write_split(work / "train", "label,score,colour\n1,0.5,red\n")
+    (train / "test.csv").rename(train / "train.csv")
+    drift = work / "nowhere.py" if broken == "drift" else DRIFT_MODULE
+    if broken == "test":
+        (work / "test" / "test.csv").write_text(HEADER + "1,0.5,0.1,red\n0,abc,0.1,red\n")
+    if broken == "model":
+        (work / "model" / "model.tar.gz").unlink()
+
+    assert run_main(work, f"--train-dir={train}", f"--drift-module={drift}") == 1
+
+    error = capsys.readouterr().err
+    assert fragment in error, error
+    assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize("block", [1, 4, 64])
+def test_a_column_named_true_is_no_boolean(
+    block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = {**SPLIT_SCHEMA, "features": [{"name": "true", "type": "numeric"}]}
+    path = write_split(tmp_path, "churned,true\n1,0.5\n0,\n", schema) / "test.csv"
+    monkeypatch.setattr(evaluate, "_SCAN_BYTES", block)
+    assert evaluate._plain_layout(path, 2, booleans=False) == 3
+    typed = evaluate._read_typed(path, evaluate.parse_schema(schema, "schema.json"))
+    assert typed is not None and typed[1]["true"].tolist()[0] == 0.5

@@ -70,7 +70,6 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.metrics import roc_auc_score, roc_curve
 
 DEFAULT_MODEL_DIR = Path("/opt/ml/processing/model")
 DEFAULT_TEST_DIR = Path("/opt/ml/processing/test")
@@ -920,6 +919,11 @@ def roc_points(
     y_true: Labels, y_score: Scores, max_points: int = ROC_MAX_POINTS
 ) -> tuple[list[float], list[float]]:
     """The ROC curve's operating points, thinned evenly to ``max_points`` (ends always kept)."""
+    # Imported when used: local_run imports this module for its arguments in every step,
+    # and scikit-learn's ~2 s import is no part of preprocess's time (its container never
+    # imports it); an evaluate run pays it anyway, when the model's XGBoost loads.
+    from sklearn.metrics import roc_curve  # noqa: PLC0415
+
     fpr, tpr, _ = roc_curve(y_true, y_score)
     if len(fpr) > max_points:
         keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
@@ -940,6 +944,8 @@ def evaluation_report(y_true: Labels, y_score: Scores, threshold: float) -> dict
     values: dict[str, float | str] = dict(threshold_metrics(**counts))
     rates: tuple[list[float], list[float]] = ([], [])
     if set(np.unique(y_true).tolist()) == {0, 1}:
+        from sklearn.metrics import roc_auc_score  # noqa: PLC0415  (see roc_points)
+
         values["auc"] = float(roc_auc_score(y_true, y_score))
         rates = roc_points(y_true, y_score)
     else:

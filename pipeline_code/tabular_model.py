@@ -1473,10 +1473,11 @@ def run(args: argparse.Namespace) -> str:
         args.train_dir, args.validation_dir, hyperparameters, _scratch_dir(args)
     )
     checkpoint_dir = _existing_dir(args.checkpoint_dir)
+    started = time.perf_counter()
     booster = train(
         hyperparameters, data.dtrain, data.dvalidation, checkpoint_dir, args.checkpoint_every
     )
-    return _finish(args, hyperparameters, data, booster)
+    return _finish(args, hyperparameters, data, booster, boosting=time.perf_counter() - started)
 
 
 def _scratch_dir(args: argparse.Namespace) -> Path:
@@ -1497,8 +1498,11 @@ def _finish(
     booster: xgb.Booster,
     *,
     write: bool = True,
+    boosting: float,
 ) -> str:
-    """Choose the decision threshold, write the model (when ``write``), and summarise."""
+    """Choose the decision threshold, write the model (when ``write``), and summarise
+    (``boosting``: the seconds the boosting rounds took, most of a large run's time and set by
+    the hyperparameters rather than by the data's size alone)."""
     # Scored through a DMatrix built as serving builds it, so the cut-off suits served scores.
     threshold = choose_threshold(
         data.dvalidation.get_label(), predict_scores(booster, data.dvalidation)
@@ -1512,7 +1516,7 @@ def _finish(
     return (
         f"Trained {booster.num_boosted_rounds()} trees on {data.dtrain.num_row()} rows "
         f"(best iteration {schema['best_iteration']}); decision threshold "
-        f"{threshold[0]:.6f} ({threshold[1]}); {written}"
+        f"{threshold[0]:.6f} ({threshold[1]}); {written}; boosting took {boosting:.1f} s"
     )
 
 
@@ -1907,6 +1911,7 @@ def _train_together(
     saved = _shared_checkpoint(cluster, checkpoint_dir)
     source = f"{CHECKPOINT_FILE} of the first host {cluster.hosts[0]}"
     resumed = _checkpoint_booster(saved, source, dtrain) if saved is not None else None
+    started = time.perf_counter()
     booster = train(
         hyperparameters,
         dtrain,
@@ -1915,7 +1920,14 @@ def _train_together(
         args.checkpoint_every,
         resumed=resumed,
     )
-    return _finish(args, hyperparameters, data, booster, write=cluster.rank == 0)
+    return _finish(
+        args,
+        hyperparameters,
+        data,
+        booster,
+        write=cluster.rank == 0,
+        boosting=time.perf_counter() - started,
+    )
 
 
 def _report_failure(message: str, failure_file: Path) -> None:

@@ -13,13 +13,16 @@ them too.
 
 The table ends with the total per size (the sum of the times, the largest peak) and, with two
 or more sizes, each size's time and memory relative to the first size's. The machine's load
-average is printed before and after: other work on the machine slows the steps.
+average is printed before and after: other work on the machine slows the steps. The train
+row also shows the seconds its boosting rounds took (as the step reports them): that share
+depends on the hyperparameters and on how soon early stopping ends, not only on the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -63,6 +66,9 @@ class Measurement:
     step: str
     seconds: float
     peak_mb: float
+    # Of ``seconds``, the train step's boosting rounds (its own report): set by the
+    # hyperparameters and the data's signal (early stopping) as much as by the data's size.
+    boosting: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -151,9 +157,19 @@ def run_size(spec: DataSpec, work_dir: Path) -> list[Measurement]:
     for step in STEPS:
         log = work_dir / f"{spec.rows}-{step}.log"
         seconds, peak = measure(step_command(step, source, run_dir), log)
-        measurements.append(Measurement(spec.rows, step, seconds, peak))
+        boosting = boosting_seconds(log.read_text(encoding="utf-8", errors="replace"))
+        measurements.append(Measurement(spec.rows, step, seconds, peak, boosting))
         print(f"  {spec.rows:>11,} {step:<10} {seconds:8.1f} s {peak:8,.0f} MB", flush=True)
     return [*measurements, total(measurements)]
+
+
+_BOOSTING = re.compile(r"boosting took ([0-9.]+) s")
+
+
+def boosting_seconds(output: str) -> float:
+    """The boosting time a train step reports (``tabular_model``'s summary), else 0."""
+    found = _BOOSTING.search(output)
+    return float(found.group(1)) if found else 0.0
 
 
 def total(measurements: Sequence[Measurement]) -> Measurement:
@@ -163,13 +179,18 @@ def total(measurements: Sequence[Measurement]) -> Measurement:
         TOTAL,
         sum(m.seconds for m in measurements),
         max(m.peak_mb for m in measurements),
+        sum(m.boosting for m in measurements),
     )
 
 
 def format_table(measurements: Sequence[Measurement]) -> str:
-    lines = [f"{'rows':>11}  {'step':<10} {'wall s':>8} {'rows/s':>11} {'peak RSS MB':>12}"]
+    lines = [
+        f"{'rows':>11}  {'step':<10} {'wall s':>8} {'boosting s':>10} {'rows/s':>11} "
+        f"{'peak RSS MB':>12}"
+    ]
     lines += [
-        f"{m.rows:>11,}  {m.step:<10} {m.seconds:8.1f} {m.rows_per_second:>11,.0f} "
+        f"{m.rows:>11,}  {m.step:<10} {m.seconds:8.1f} "
+        f"{f'{m.boosting:.1f}' if m.boosting else '-':>10} {m.rows_per_second:>11,.0f} "
         f"{m.peak_mb:>12,.0f}"
         for m in measurements
     ]

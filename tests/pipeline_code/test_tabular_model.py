@@ -7,6 +7,7 @@ import dataclasses
 import gzip
 import inspect
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -571,6 +572,21 @@ def test_training_refuses_a_single_class_and_differing_schemas(
 # --------------------------------------------------------------------------------------------
 # Training and the model folder
 # --------------------------------------------------------------------------------------------
+
+
+def test_the_summary_says_how_long_boosting_took(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    splits = (
+        write_split(tmp_path / "train", "train", make_rows(80, seed=1)),
+        write_split(tmp_path / "validation", "validation", make_rows(40, seed=2)),
+    )
+    assert train_main(tmp_path, splits) == 0
+    summary = capsys.readouterr().out
+    # `make bench-data` reads it there (tools/bench_data.py boosting_seconds).
+    found = re.search(r"; boosting took ([0-9.]+) s$", summary.strip())
+    assert found is not None, summary
+    assert float(found.group(1)) >= 0
 
 
 def test_model_folder_holds_booster_schema_and_its_own_code(trained: Path) -> None:

@@ -69,11 +69,11 @@ def test_a_failed_step_stops_the_bench_naming_its_log(tmp_path: Path) -> None:
 def test_the_table_has_rows_per_second_totals_and_ratios() -> None:
     def size(rows: int, scale: float) -> list[object]:
         steps = [
-            bench_data.Measurement(rows, step, seconds * scale, peak * scale)
-            for step, seconds, peak in (
-                ("preprocess", 10.0, 800.0),
-                ("train", 20.0, 1000.0),
-                ("evaluate", 5.0, 400.0),
+            bench_data.Measurement(rows, step, seconds * scale, peak * scale, boosting * scale)
+            for step, seconds, peak, boosting in (
+                ("preprocess", 10.0, 800.0, 0.0),
+                ("train", 20.0, 1000.0, 12.5),
+                ("evaluate", 5.0, 400.0, 0.0),
             )
         ]
         return [*steps, bench_data.total(steps)]
@@ -81,12 +81,23 @@ def test_the_table_has_rows_per_second_totals_and_ratios() -> None:
     measurements = size(1_000_000, 1.0) + size(4_000_000, 4.0)
 
     table = bench_data.format_table(measurements)
-    assert table.splitlines()[1].split() == ["1,000,000", "preprocess", "10.0", "100,000", "800"]
-    assert "1,000,000  total          35.0      28,571        1,000" in table
+    lines = table.splitlines()
+    assert lines[1].split() == ["1,000,000", "preprocess", "10.0", "-", "100,000", "800"]
+    assert lines[2].split() == ["1,000,000", "train", "20.0", "12.5", "50,000", "1,000"]
+    assert lines[4].split() == ["1,000,000", "total", "35.0", "12.5", "28,571", "1,000"]
     ratios = bench_data.format_ratios(measurements)
     assert ratios.splitlines()[0] == "4,000,000 / 1,000,000 rows (4x the data):"
     assert "  total      time x4.00  memory x4.00" in ratios
     assert bench_data.format_ratios(measurements[:4]) == ""
+
+
+def test_the_boosting_time_is_read_from_the_train_step_s_summary() -> None:
+    summary = (
+        "Trained 125 trees on 699897 rows (best iteration 124); decision threshold 0.400688 "
+        "(maximises F1); wrote model.tar.gz; boosting took 20.6 s\n      done in 31.2 s"
+    )
+    assert bench_data.boosting_seconds(summary) == 20.6
+    assert bench_data.boosting_seconds("[1/3] Preprocess\n      done in 9.9 s") == 0.0
 
 
 def test_a_ragged_row_deep_in_the_input_is_named_by_its_line(

@@ -59,7 +59,6 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -1326,20 +1325,13 @@ def _sample_file(
         ) from None
 
 
-def drift_baseline(
-    served: ServedModel,
-    paths: Paths,
-    drift: ModuleType | None = None,
-    training: Future[SplitData] | None = None,
-) -> dict[str, Any] | None:
+def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
     """The model's drift baseline: its training split and its scores on it, summarised by
-    drift.py (what the production check compares traffic with); None without the module.
-    ``drift``: the module, imported already; ``training``: the training split, being read
-    already (else each is loaded here)."""
+    drift.py (what the production check compares traffic with); None without the module."""
     if paths.drift_module is None:
         return None
-    drift = import_drift_module(paths.drift_module) if drift is None else drift
-    split = read_training_split(paths.train_dir) if training is None else training.result()
+    drift = import_drift_module(paths.drift_module)
+    split = read_training_split(paths.train_dir)
     schema = read_json(paths.train_dir / SCHEMA_FILE, "train split schema")
     baseline: dict[str, Any] = drift.build_baseline(split.features, schema, score(served, split))
     return baseline
@@ -1355,18 +1347,13 @@ def evaluate(
             f"output folder {paths.output_dir} (--output-dir) is an existing file"
         )
     split = read_test_split(paths.test_dir)
-    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=1) as pool:
+    # The training split is read after the test split is scored, not beside it on a thread:
+    # at 4M rows the overlap held both at once (1.48 GB instead of 1.22) and saved no time.
+    with tempfile.TemporaryDirectory() as scratch:
         challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
-        drift = import_drift_module(paths.drift_module) if paths.drift_module else None
-        # The training split is read while the model scores the test split: much of that
-        # keeps one core busy, and pandas parses without holding the GIL. Started once the
-        # test split, the model and drift.py are known good: an error ends the step only
-        # when the read has (a thread cannot be stopped). A problem with the training split
-        # itself is raised where the split is used, after any with the test scores.
-        training = pool.submit(read_training_split, paths.train_dir) if drift else None
         scores = score(challenger, split)
         report = evaluation_report(split.labels, scores, challenger.decision_threshold)
-        baseline = drift_baseline(challenger, paths, drift, training)
+        baseline = drift_baseline(challenger, paths)
         champion = assess_champion(
             champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
         )

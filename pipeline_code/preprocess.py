@@ -580,16 +580,25 @@ def _line_blocks(handle: BinaryIO, size: int = _PLAIN_SCAN_BYTES) -> Iterator[by
         yield carry + b"\n"
 
 
+def _plain_bytes(block: bytes) -> bool:
+    """Whether ``block`` is UTF-8 without a quote, carriage return or NUL: bytes that the csv
+    module and pandas could split into fields differently."""
+    if any(mark in block for mark in (b'"', b"\r", b"\x00")):
+        return False
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _plain_lines(block: bytes, fields: int) -> int | None:
     """The number of lines of ``block`` (whole lines) if each is plainly a row of ``fields``."""
     # A blank line has no comma, so the count below finds it (``fields`` is 2 or more).
-    if any(mark in block for mark in (b'"', b"\r", b"\x00")):
+    if not _plain_bytes(block):
         return None
-    if not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
     separators = _separators(np.frombuffer(block, dtype=np.uint8), fields)
     if separators is None:
         return None
@@ -2222,13 +2231,8 @@ def _plain_block(block: bytes, header: list[str]) -> _Block | None:
     """``block`` (whole lines) with its fields, if each line is plainly one row of the
     header's fields (as ``_plain_lines``: the csv module and pandas read it alike)."""
     fields = len(header)
-    if fields < 2 or any(mark in block for mark in (b'"', b"\r", b"\x00")):
+    if fields < 2 or not _plain_bytes(block):
         return None
-    if not block.isascii():
-        try:
-            block.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
     raw = block + bytes(4)
     data = np.frombuffer(raw, dtype=np.uint8)[: len(block)]
     end = _separators(data, fields)

@@ -1,22 +1,18 @@
 """The committed pipeline definitions are exactly what the SageMaker SDK builds today.
 
-Needs the SDK (requirements-pipeline.txt); skipped without it. The build runs once per session
-in a subprocess: build_definition.py rewrites its process environment for the offline build
-(fake credentials would make other tests' CDK synths look up the account), and the socket
-functions are disabled there before the SDK is imported, so any network attempt is recorded.
+Needs the SDK (requirements-pipeline.txt); skipped without it. The build runs once per test
+run in a subprocess, started in the background when the tests are collected (sdk_build.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.pipeline_code import sdk_build
 
 pytestmark = pytest.mark.sdk
 
@@ -24,92 +20,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS_DIR = REPO_ROOT / "pipeline_code" / "definitions"
 COMMITTED_FILES = ("image_uris.json", "spot.json", "standard.json")
 
-# Runs in the subprocess: refuse and record every connection and DNS lookup, build twice, and
-# run the --check command line against a tampered copy of what it built.
-PROBE = r"""
-import json, socket, tempfile, threading, time
-from pathlib import Path
-
-attempts = []
-
-def refuse(*args, **kwargs):
-    attempts.append(repr(args)[:200])
-    raise OSError("network access disabled by test_definition.py")
-
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
-
-started = time.perf_counter()
-from pipeline_code import build_definition as bd
-import_seconds = time.perf_counter() - started
-
-first = bd.build_all()
-# A second build of the larger variant shows the output does not depend on process state
-# (the image table is plain data; the spot variant differs only in the Train step).
-second_standard = bd.to_json(bd.build_definition(spot=False))
-
-with tempfile.TemporaryDirectory() as tmp:
-    tampered = Path(tmp)
-    for name, content in first.files.items():
-        (tampered / name).write_text(content)
-    standard = tampered / "standard.json"
-    standard.write_text(standard.read_text().replace('"P30D"', '"P1D"', 1))
-    lines = []
-    # The command line's --check path on what was just built (a third build would only
-    # cost time: determinism is checked above).
-    bd.build_all = lambda: first
-    check_exit = bd.main(["--check", "--definitions-dir", str(tampered)], out=lines.append)
-
-# `make pipeline` refuses hyperparameters the training job would refuse, with the same words.
-with tempfile.TemporaryDirectory() as tmp:
-    bad = Path(tmp) / "hyperparameters.json"
-    bad.write_text(json.dumps({"objective": "reg:squarederror", "num_round": 10, "eta": 2}))
-    try:
-        bd._load_hyperparameters(bad)
-        refusal = None
-    except ValueError as error:
-        refusal = str(error)
-
-# Telemetry used to be sent from background threads: give stragglers a chance to show up.
-for thread in threading.enumerate():
-    if thread is not threading.main_thread():
-        thread.join(timeout=5)
-
-print(json.dumps({
-    "files": first.files,
-    "same_twice": first.files["standard.json"] == second_standard,
-    "drift": bd.drift(first.files, bd.DEFINITIONS_DIR),
-    "check_exit": check_exit,
-    "check_output": "\n".join(lines),
-    "hyperparameter_refusal": refusal,
-    "attempts": attempts,
-    "threads": [t.name for t in threading.enumerate() if t is not threading.main_thread()],
-    "seconds": {"sdk_import": bd.SDK_IMPORT_SECONDS, "module_import": import_seconds,
-                **first.seconds},
-}))
-"""
-
 
 @pytest.fixture(scope="module")
-def build() -> dict[str, Any]:
+def build(pytestconfig: pytest.Config) -> dict[str, Any]:
     # Not pytest.importorskip: importing the SDK here would cost seconds and needs a region.
-    if importlib.util.find_spec("sagemaker.mlops") is None:
+    if not sdk_build.sdk_installed():
         pytest.skip("the SageMaker Python SDK is not installed (requirements-pipeline.txt)")
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-5000:]
-    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
-    report["seconds"]["subprocess"] = time.perf_counter() - started
-    return report
+    return sdk_build.result(pytestconfig)
 
 
 def test_committed_definitions_are_what_the_sdk_builds(build: dict[str, Any]) -> None:

@@ -116,16 +116,28 @@ class EndpointAccess(Construct):
         self.tester_role = self._tester_role() if target.stage == "staging" else None
         self.reader_role = self._reader_role() if monitored else None
 
+    def _assumed_from_build(
+        self, construct_id: str, kind: str, build_role_name: str, description: str
+    ) -> iam.Role:
+        """The target's ``kind`` role, which only the build account's ``build_role_name``
+        role may assume."""
+        return iam.Role(
+            self,
+            construct_id,
+            role_name=self._target.role_name(kind),
+            assumed_by=self._target.trusting(build_role_name),
+            description=description,
+        )
+
     def _action_role(self, bucket: s3.IBucket) -> iam.Role:
         target = self._target
         stack = Stack.of(self)
-        role = iam.Role(
-            self,
+        role = self._assumed_from_build(
             "ActionRole",
-            role_name=target.role_name("action"),
-            assumed_by=target.trusting(deploy_pipeline_role_name(target.resource_prefix)),
-            description=f"The {target.resource_prefix} deploy pipeline deploys the "
-            f"{self.endpoint_name} stack in this account as this role",
+            "action",
+            deploy_pipeline_role_name(target.resource_prefix),
+            f"The {target.resource_prefix} deploy pipeline deploys the {self.endpoint_name} "
+            "stack in this account as this role",
         )
         endpoint_stack = stack.format_arn(
             service="cloudformation", resource="stack", resource_name=f"{self.endpoint_name}/*"
@@ -199,13 +211,11 @@ class EndpointAccess(Construct):
 
     def _tester_role(self) -> iam.Role:
         target = self._target
-        role = iam.Role(
-            self,
+        role = self._assumed_from_build(
             "TesterRole",
-            role_name=target.role_name("tester"),
-            assumed_by=target.trusting(endpoint_test_role_name(target.resource_prefix)),
-            description=f"The {target.resource_prefix} staging test invokes {self.endpoint_name} "
-            "as this role",
+            "tester",
+            endpoint_test_role_name(target.resource_prefix),
+            f"The {target.resource_prefix} staging test invokes {self.endpoint_name} as this role",
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -218,13 +228,12 @@ class EndpointAccess(Construct):
 
     def _reader_role(self) -> iam.Role:
         target = self._target
-        role = iam.Role(
-            self,
+        role = self._assumed_from_build(
             "ReaderRole",
-            role_name=target.role_name("reader"),
-            assumed_by=target.trusting(drift_check_role_name(target.resource_prefix)),
-            description=f"The {target.resource_prefix} drift check finds the model "
-            f"{self.endpoint_name} serves as this role",
+            "reader",
+            drift_check_role_name(target.resource_prefix),
+            f"The {target.resource_prefix} drift check finds the model {self.endpoint_name} "
+            "serves as this role",
         )
         acknowledge_iam_wildcards(role, allow_finding_deployed_models(role, [self.endpoint_name]))
         return role

@@ -443,13 +443,15 @@ def _blank_line(block: bytes, previous: bytes, ends: npt.NDArray[np.intp]) -> bo
 def _plain_layout(path: Path, fields: int, booleans: bool = True) -> int | None:
     """The number of lines of a file that the csv module and pandas split alike, else None.
 
-    Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed,
-    and ``fields - 1`` commas per line on average (pandas refuses a line with more fields
-    than the header, so with the total right no line has fewer). Each line is then one
-    record whose fields are the text between its commas. Without ``booleans``, None too
-    when a field is "true" or "false" in any case (``_boolean_field_in``).
+    Alike: no quote, carriage return or NUL, no blank line, every line ended by a line feed
+    and holding ``fields - 1`` commas. Each line is then one record whose fields are the
+    text between its commas. Every line is counted: pandas' chunked reader does not refuse
+    a line with a field too many when it starts a chunk (pandas 2.2, the XGBoost image's),
+    and none refuses a line with a field too few (it reads as missing values). Without
+    ``booleans``, None too when a field is "true" or "false" in any case
+    (``_boolean_field_in``).
     """
-    lines = commas = 0
+    lines = carry = 0  # carry: the commas of the line the block before left unended
     tail = b""
     previous = b"\n"  # the start of the file is the start of a line
     try:
@@ -458,20 +460,34 @@ def _plain_layout(path: Path, fields: int, booleans: bool = True) -> int | None:
                 data = np.frombuffer(block, dtype=np.uint8)
                 ends = np.flatnonzero(data == _LINE_FEED)
                 rows = _after_header(block, ends, lines)
-                if (
-                    any(byte in block for byte in _UNPLAIN_BYTES)
-                    or _blank_line(block, previous, ends)
-                    or (not booleans and _boolean_field_in(rows, tail))
+                if not _plain_block(block, previous, ends) or (
+                    not booleans and _boolean_field_in(rows, tail)
                 ):
                     return None
+                commas = _line_commas(data, ends)
+                commas[0] += carry
+                if (commas[: len(ends)] != fields - 1).any():
+                    return None
+                carry = int(commas[len(ends)]) if len(commas) > len(ends) else 0
                 lines += len(ends)
-                commas += int(np.count_nonzero(data == _COMMA))
                 previous, tail = block[-1:], (tail + rows[-8:])[-8:]
     except OSError:
         return None
-    if previous != b"\n" or commas != lines * (fields - 1):
-        return None
-    return lines
+    return lines if previous == b"\n" else None
+
+
+def _plain_block(block: bytes, previous: bytes, ends: npt.NDArray[np.intp]) -> bool:
+    return not any(byte in block for byte in _UNPLAIN_BYTES) and not _blank_line(
+        block, previous, ends
+    )
+
+
+def _line_commas(data: npt.NDArray[np.uint8], ends: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+    """The commas of each line ended in ``data`` (at ``ends``), then of the rest, if any."""
+    starts = np.concatenate(([0], ends + 1))
+    starts = starts[starts < len(data)]
+    # A line of no bytes (a blank line) sums its line feed: no comma.
+    return np.add.reduceat(data == _COMMA, starts, dtype=np.int64)
 
 
 # Records typed at a time: only their text is held, besides the typed columns.
@@ -1257,72 +1273,90 @@ def read_training_split(
     train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
 ) -> SplitData:
     """``train.csv`` (or its part files, in order: ``split_files``) typed by its
-    ``schema.json``, read by pandas' C parser (a file the sample keeps whole in one call, else
-    in chunks); at most ``max_rows`` rows are kept.
+    ``schema.json`` by the test split's rules; at most ``max_rows`` rows are kept.
 
-    The training split is the largest: it gives no sample payload, so no record is kept as
-    text. As for the test split, only an empty cell is missing ("NA" stays a category) and a
-    numeric cell must be a number (pandas' reading of one; see ``_read_typed``). A longer split is
-    sampled uniformly without replacement (the rows with the smallest ``row_keys``), so memory
-    stays bounded and the sample does not depend on ``chunk_rows``; a split of at most
-    ``max_rows`` rows is kept whole, in file order.
+    A file read straight into the schema's types by pandas would give what reading its text
+    gives (see ``_read_typed``) is read so, whole when the sample keeps all its rows (one
+    call, where memory peaks as concatenating the kept chunks would), else in chunks; any
+    other file, or one whose cells break the rules, is read as text a chunk at a time, which
+    names the line at fault. The training split is the largest: it gives no sample payload,
+    so no record is kept as text. A longer split is sampled uniformly without replacement
+    (the rows with the smallest ``row_keys``), so memory stays bounded and the sample does
+    not depend on ``chunk_rows``; a split of at most ``max_rows`` rows is kept whole, in
+    file order.
     """
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
     files = split_files(train_dir, "train")
-    types = _column_types(schema, np.float64)
     sample = _Sample(max_rows)
     for path in files:
         # Row keys continue from file to file, so parts sample as the one file of their rows.
-        _sample_file(path, schema_path, types, sample, chunk_rows)
+        _sample_file(path, schema, sample, chunk_rows)
     path = files[0] if len(files) == 1 else train_dir
     if not sample.rows:
         what = f"{path} has a header" if len(files) == 1 else _parts_hold(train_dir, files)
         raise EvaluationError(f"{what} and no rows: nothing to build a baseline from")
     kept = sample.reduce()
     labels = kept.pop(schema.label_column)
-    if not labels.isin([0, 1]).all():
-        raise EvaluationError(
-            f"{path}: column {schema.label_column!r} must hold 0 or 1 in every row"
-        )
     return SplitData(
         path, schema, labels.to_numpy(dtype=np.int64), kept[list(schema.feature_names)], ()
     )
 
 
-def _line_count(path: Path) -> int:
-    lines = 0
-    with path.open("rb") as stream:
-        while block := stream.read(_SCAN_BYTES):
-            lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _LINE_FEED))
-    return lines
+def _sample_file(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) -> None:
+    """Add one file's rows to ``sample``: typed by pandas where that gives what reading
+    their text gives, else from their text."""
+    rows = sample.rows
+    if _sample_typed(path, schema, sample, chunk_rows):
+        return
+    if sample.rows == rows:
+        _sample_text(path, schema, sample)
+        return
+    # pandas stopped part-way, at a cell the rules refuse: reading the text names it.
+    _sample_text(path, schema, _Sample(sample.max_rows))
+    raise EvaluationError(f"{path}: pandas and the text reader disagree on its rows")
 
 
-def _sample_file(
-    path: Path, schema_path: Path, types: Mapping[str, Any], sample: _Sample, chunk_rows: int
-) -> None:
-    """Add one file's rows to ``sample``: read whole when the sample keeps them all (pandas 3
-    then parses it on several threads, and memory peaks where concatenating the kept chunks
-    would), else ``chunk_rows`` at a time."""
+def _sample_typed(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) -> bool:
+    """Add one file's rows to ``sample`` as pandas types them. False when that might differ
+    from reading their text (``_read_typed``'s conditions), before any row is added, or
+    when a label or a number breaks the rules, possibly after some chunks were added."""
+    expected = [schema.label_column, *schema.feature_names]
+    lines = _plain_layout(path, len(expected), booleans=False)
+    if lines is None or _first_line_fields(path) != expected:
+        return False
+    # The label as a category: its texts are checked, not its numbers ("1.0" is no label).
     options: dict[str, Any] = {
-        "usecols": list(types),
-        "dtype": types,
+        "dtype": _column_types(schema, "category"),
         "keep_default_na": False,
-        "na_values": {name: [""] for name in types},
+        "na_values": {name: [""] for name in schema.feature_names},
+        "index_col": False,
         "encoding": "utf-8",
     }
+    rows = 0
     try:
-        # Its lines bound its rows (the header is one, a last line may lack its line feed).
-        if sample.pending + _line_count(path) <= sample.max_rows:
-            sample.add(pd.read_csv(path, **options))
-            return
-        with pd.read_csv(path, chunksize=chunk_rows, **options) as chunks:
-            for chunk in chunks:
-                sample.add(chunk)
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise EvaluationError(
-            f"{path} is not the training split {schema_path} describes: {_first_line(error)}"
-        ) from None
+        if sample.pending + lines - 1 <= sample.max_rows:
+            frames: Iterable[pd.DataFrame] = [pd.read_csv(path, **options)]
+        else:
+            frames = pd.read_csv(path, chunksize=chunk_rows, **options)
+        for frame in frames:
+            labels = frame[schema.label_column]
+            if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
+                return False
+            frame[schema.label_column] = (labels == "1").to_numpy(dtype=np.float64)
+            sample.add(frame)
+            rows += len(frame)
+    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+        return False
+    return rows == lines - 1  # else the layout scan and pandas disagree
+
+
+def _sample_text(path: Path, schema: Schema, sample: _Sample) -> None:
+    """Add one file's rows to ``sample``, typed from their text a chunk at a time."""
+    for records in read_records(path, [schema.label_column, *schema.feature_names]):
+        labels, features, _ = _typed_records(path, schema, [records])
+        features.insert(0, schema.label_column, labels.astype(np.float64))
+        sample.add(features)
 
 
 def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:

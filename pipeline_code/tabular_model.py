@@ -22,8 +22,8 @@ One self-contained file with two roles (docs/model-contract.md, sections 2 and 3
 It is shipped alone (as the training entrypoint and inside every model), so it imports nothing
 from this repository, and only the standard library at import time: NumPy, pandas and XGBoost
 are imported by the functions that use them, so the CDK app can import the hyperparameter
-validation without them. It runs on Python 3.10 with pandas 2.2 (the XGBoost image) as well as
-on this machine's Python 3.11 and pandas 3.
+validation without them. It runs in the XGBoost 3.2-0 image (Python 3.12, pandas 2.2.3: the
+pandas the tests run, requirements-dev.txt) and on Python 3.11 here.
 """
 
 # NumPy, pandas and XGBoost are imported inside the functions that use them (see above).
@@ -51,7 +51,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -587,6 +587,7 @@ def file_chunks(
 
     columns = [schema["label_column"], *(f["name"] for f in schema["features"])]
     _check_header(path, columns)
+    _check_row_widths(path, len(columns))
     options = _read_options(schema)
     if features is not None:
         # pandas then converts only these columns, the bulk of the cost of parsing.
@@ -658,6 +659,75 @@ def _check_header(path: Path, columns: Sequence[str]) -> None:
     )
     raise TrainingDataError(
         f"{path}: header does not match {SCHEMA_FILE} ({detail}); expected {list(columns)}"
+    )
+
+
+# Bytes _check_row_widths reads at a time.
+_WIDTH_SCAN_BYTES = 8 * 1024 * 1024
+
+
+def _check_row_widths(path: Path, fields: int) -> None:
+    """Refuse a file with a row of more or fewer than ``fields`` fields, naming its line.
+
+    pandas cannot be trusted with it: a short row reads as missing values, and its chunked
+    reader keeps an overlong row, dropping the extra fields, when ``usecols`` is given or (in
+    pandas 2.2, the XGBoost image's) when the row starts a chunk. Plain lines (no quote) are
+    counted by their commas, whole blocks at a time; a block with a quote, where a comma or
+    a line feed may be inside a field, sends the file to the csv module. Blank lines are no
+    rows (pandas skips them).
+    """
+    import numpy as np
+
+    lines = 0
+    with path.open("rb") as handle:
+        for block in _whole_lines(handle):
+            if b'"' in block:
+                _check_quoted_row_widths(path, fields)
+                return
+            data = np.frombuffer(block, dtype=np.uint8)
+            ends = np.flatnonzero(data == ord("\n"))
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            # An empty line's sum is its line feed's: no comma.
+            commas = np.add.reduceat(data == ord(","), starts, dtype=np.int32)
+            length = ends - starts
+            blank = (length == 0) | ((length == 1) & (data[ends - 1] == ord("\r")))
+            bad = np.flatnonzero((commas != fields - 1) & ~blank)
+            if len(bad):
+                line = lines + int(bad[0]) + 1
+                _refuse_width(path, line, int(commas[bad[0]]) + 1, fields)
+            lines += len(ends)
+
+
+def _whole_lines(handle: Any, size: int = _WIDTH_SCAN_BYTES) -> Iterator[bytes]:
+    """The file's bytes in blocks of whole lines, each ending with a line feed (an unended
+    last line is given one)."""
+    carry = b""
+    while block := handle.read(size):
+        cut = block.rfind(b"\n") + 1
+        yield carry + block[:cut]
+        carry = block[cut:] if cut else carry + block
+    if carry:
+        yield carry + b"\n"
+
+
+def _check_quoted_row_widths(path: Path, fields: int) -> None:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        line = 1
+        try:
+            for row in reader:
+                if row and len(row) != fields:
+                    _refuse_width(path, line, len(row), fields)
+                line = reader.line_num + 1
+        except csv.Error as error:
+            message = f"{path}, line {line}: not a well-formed CSV row: {error}"
+            raise TrainingDataError(message) from None
+
+
+def _refuse_width(path: Path, line: int, found: int, fields: int) -> NoReturn:
+    raise TrainingDataError(
+        f"{path}, line {line}: {found} fields where the header has {fields} (a comma inside "
+        "an unquoted value, or a cell too many or too few?)"
     )
 
 

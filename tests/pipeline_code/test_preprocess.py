@@ -1215,7 +1215,7 @@ TRICKY_TEXT = [
 def test_categorical_values_are_written_as_their_input_text(tmp_path: Path) -> None:
     frame = make_frame(90)
     frame["contract"] = TRICKY_TEXT * 10
-    frame.loc[[2, 9, 40], "contract"] = None
+    frame.loc[[2, 9, 40], "contract"] = np.nan  # as read back: missing is NaN
     source = write(frame, tmp_path / "in" / "data.csv")
 
     assert run_main(source, tmp_path / "out") == 0

@@ -138,8 +138,8 @@ def test_index_column_is_the_pandas_index_written_by_to_csv(tmp_path: Path) -> N
 def test_penguins_raw_comments_leak_the_label(tmp_path: Path) -> None:
     dataset = DATASETS["penguins_raw"]
     data = read_back(dataset, tmp_path)
-    no_full_clutch = data["Comments"].str.contains("Nest never observed with full clutch")
-    assert (no_full_clutch.fillna(False) == (data[dataset.label_column] == "No")).all()
+    no_full_clutch = data["Comments"].str.contains("Nest never observed with full clutch", na=False)
+    assert (no_full_clutch == (data[dataset.label_column] == "No")).all()
 
 
 def test_loaders_open_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -532,7 +532,11 @@ def _schema_with(**changes: Any) -> Callable[[Path], None]:
         (_write("train.csv", "churned,tenure,contract,zone,charges\n"), ["header but no rows"]),
         (
             _write("train.csv", "churned,tenure,contract,zone,charges\n1,2,a,b,3,4\n"),
-            ["not a well-formed CSV"],
+            ["train.csv, line 2: 6 fields where the header has 5"],
+        ),
+        (
+            _write("train.csv", "churned,tenure,contract,zone,charges\n1,2,a,b,3\n0,2,a,b\n"),
+            ["train.csv, line 3: 4 fields where the header has 5"],
         ),
     ],
 )
@@ -1145,3 +1149,69 @@ def test_write_tar_gz_lists_folders_before_their_files(tmp_path: Path) -> None:
     with gzip.open(archive) as raw, tarfile.open(fileobj=raw) as tar:
         assert tar.getnames() == ["b", "b/c", "a.txt", "b/c/d.txt"]
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
+
+
+WIDTH_SCHEMA: dict[str, Any] = {
+    "label_column": "y",
+    "features": [
+        {"name": "a", "type": "numeric"},
+        {"name": "b", "type": "numeric"},
+        {"name": "c", "type": "categorical"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "found"),
+    [
+        # pandas 2.2's chunked reader keeps this row, the first of the second chunk, without
+        # its extra field; 3.x keeps it too when only some columns are read.
+        ("1,1,2,x\n0,1,2,x\n0,1,2,x,extra\n1,1,2,x\n", 4, 5),
+        ("1,1,2,x\n0,1,2,x\n0,1,2,x\n1,1,2,x,extra\n", 5, 5),
+        # pandas reads a short row as missing values.
+        ("1,1,2,x\n0,1,2\n", 3, 3),
+        ("1,1,2,x\n0,1,2,x\n1\n", 4, 1),
+        ('1,1,2,"x, y"\n0,1,2,x,"z"\n', 3, 5),  # quoted: the csv module counts
+        ("1,1,2,x\r\n0,1,2,x,9\r\n", 3, 5),
+    ],
+)
+def test_rows_of_the_wrong_width_are_refused_naming_the_line(
+    tmp_path: Path, rows: str, line: int, found: int
+) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("y,a,b,c\n" + rows, newline="")
+    for features in (None, ["a"]):
+        with pytest.raises(TrainingDataError) as raised:
+            list(tabular_model.file_chunks(path, WIDTH_SCHEMA, chunk_rows=2, features=features))
+        assert str(raised.value) == (
+            f"{path}, line {line}: {found} fields where the header has 4 (a comma inside an "
+            "unquoted value, or a cell too many or too few?)"
+        )
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "1,1,2,x\n\n0,1,2,x\n",  # a blank line is no row, as pandas reads it
+        "1,1,2,x\r\n\r\n0,1,2,x\r\n",
+        '1,1,2,"x, y"\n0,1,2,"a\nb"\n',  # commas and a line feed inside quoted fields
+        "1,1,2,x\n0,1,2,x",  # no line feed at the end
+    ],
+)
+def test_rows_of_the_header_width_are_read(tmp_path: Path, rows: str) -> None:
+    path = tmp_path / "train.csv"
+    path.write_text("y,a,b,c\n" + rows, newline="")
+    chunks = list(tabular_model.file_chunks(path, WIDTH_SCHEMA, chunk_rows=1))
+    assert [labels.tolist() for _, labels in chunks] == [[1.0], [0.0]]
+
+
+def test_the_width_check_follows_lines_across_its_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tabular_model, "_WIDTH_SCAN_BYTES", 7)  # lines span several blocks
+    path = tmp_path / "train.csv"
+    path.write_text("y,a,b,c\n" + "1,10.5,2,xyz\n" * 50 + "0,1,2\n" + "1,1,2,x\n")
+    with pytest.raises(TrainingDataError, match=r"line 52: 3 fields"):
+        tabular_model._check_row_widths(path, 4)
+    path.write_text("y,a,b,c\n" + "1,10.5,2,xyz\n" * 50)
+    tabular_model._check_row_widths(path, 4)

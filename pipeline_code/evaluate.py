@@ -56,6 +56,7 @@ import sys
 import tarfile
 import tempfile
 import uuid
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1275,15 +1276,13 @@ def read_training_split(
     """``train.csv`` (or its part files, in order: ``split_files``) typed by its
     ``schema.json`` by the test split's rules; at most ``max_rows`` rows are kept.
 
-    A file read straight into the schema's types by pandas would give what reading its text
-    gives (see ``_read_typed``) is read so, whole when the sample keeps all its rows (one
-    call, where memory peaks as concatenating the kept chunks would), else in chunks; any
-    other file, or one whose cells break the rules, is read as text a chunk at a time, which
-    names the line at fault. The training split is the largest: it gives no sample payload,
-    so no record is kept as text. A longer split is sampled uniformly without replacement
-    (the rows with the smallest ``row_keys``), so memory stays bounded and the sample does
-    not depend on ``chunk_rows``; a split of at most ``max_rows`` rows is kept whole, in
-    file order.
+    A file that pandas would type as reading its text types it (see ``_read_typed``) is
+    read so, ``chunk_rows`` at a time; any other file, or one whose cells break the rules,
+    is read as text a chunk at a time, which names the line at fault. The training split is
+    the largest: it gives no sample payload, so no record is kept as text. A longer split is
+    sampled uniformly without replacement (the rows with the smallest ``row_keys``), so
+    memory stays bounded and the sample does not depend on ``chunk_rows``; a split of at
+    most ``max_rows`` rows is kept whole, in file order.
     """
     schema_path = train_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "train split schema"), str(schema_path))
@@ -1325,9 +1324,10 @@ def _sample_typed(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) 
     lines = _plain_layout(path, len(expected), booleans=False)
     if lines is None or _first_line_fields(path) != expected:
         return False
-    # The label as a category: its texts are checked, not its numbers ("1.0" is no label).
+    # The label as the category of its two texts, so "1.0" is no label; any other text reads
+    # as missing (pandas 3 warns that it will raise, which would also fall back).
     options: dict[str, Any] = {
-        "dtype": _column_types(schema, "category"),
+        "dtype": _column_types(schema, pd.CategoricalDtype(list(LABELS))),
         "keep_default_na": False,
         "na_values": {name: [""] for name in schema.feature_names},
         "index_col": False,
@@ -1335,17 +1335,20 @@ def _sample_typed(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) 
     }
     rows = 0
     try:
-        if sample.pending + lines - 1 <= sample.max_rows:
-            frames: Iterable[pd.DataFrame] = [pd.read_csv(path, **options)]
-        else:
-            frames = pd.read_csv(path, chunksize=chunk_rows, **options)
-        for frame in frames:
-            labels = frame[schema.label_column]
-            if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
-                return False
-            frame[schema.label_column] = (labels == "1").to_numpy(dtype=np.float64)
-            sample.add(frame)
-            rows += len(frame)
+        # In chunks even when the sample keeps every row: pandas 2.2 (the XGBoost image's)
+        # reading a whole file into given types peaks at about seven times its size.
+        with (
+            warnings.catch_warnings(),
+            pd.read_csv(path, chunksize=chunk_rows, **options) as frames,
+        ):
+            warnings.simplefilter("ignore")
+            for frame in frames:
+                labels = frame[schema.label_column]
+                if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
+                    return False
+                frame[schema.label_column] = (labels == "1").to_numpy(dtype=np.float64)
+                sample.add(frame)
+                rows += len(frame)
     except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
         return False
     return rows == lines - 1  # else the layout scan and pandas disagree

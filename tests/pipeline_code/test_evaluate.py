@@ -1072,6 +1072,16 @@ def test_the_training_split_is_read_by_the_test_splits_rules(
     assert fast.features["colour"].tolist() == slow.features["colour"].tolist()
 
 
+def test_a_plain_training_split_is_typed_by_pandas(tmp_path: Path) -> None:
+    # The text path gives the same rows ten times slower: a pandas whose reading of the label
+    # or the numbers changed would send every file there, which only this test would see.
+    folder = write_split(tmp_path, HEADER + "1,0.5,0.1,red\n0,-0,,NA\n" * 3, PLAIN_SCHEMA)
+    schema = evaluate.parse_schema(PLAIN_SCHEMA, "schema.json")
+    sample = evaluate._Sample(max_rows=10)
+    assert evaluate._sample_typed(folder / "test.csv", schema, sample, chunk_rows=4)
+    assert sample.rows == 6
+
+
 @pytest.mark.parametrize(
     ("rows", "plain"),
     [

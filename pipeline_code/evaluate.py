@@ -89,7 +89,6 @@ BASELINE_FILE = "baseline.json"
 # split): 101 quantiles of a million values are exact to far below the sketch's 1/100, and
 # Evaluate's memory stays bounded however large the split.
 BASELINE_MAX_ROWS = 1_000_000
-BASELINE_CHUNK_ROWS = 200_000
 BASELINE_SEED = 20_261_206
 GATE_FILE = "gate.json"
 PAYLOAD_ARCHIVE = "sample-payload.tar.gz"
@@ -545,29 +544,72 @@ def _read_plain_records(path: Path, expected: list[str]) -> Iterator[_Records] |
     return _plain_chunks(path, expected, lines)
 
 
-def _read_typed(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]] | None:
-    """One file read by pandas' C parser straight into the schema's types, or None when the
-    result might differ from the text path's (``_typed_records``), which then reads it.
+# Rows pandas types at a time (the test split, and the training split by default).
+TYPED_ROWS = 200_000
+
+
+class _Unsure(Exception):  # noqa: N818 (not an error: a reason to read the text instead)
+    """pandas' typing met a file or a cell only the text path can judge, and name."""
+
+
+def _typed_chunks(
+    path: Path, schema: Schema, chunk_rows: int = TYPED_ROWS
+) -> Iterator[tuple[Labels, pd.DataFrame]] | None:
+    """One file's labels and features, read by pandas' C parser straight into the schema's
+    types ``chunk_rows`` at a time; None when the result might differ from the text path's
+    (``_typed_chunk``), which then reads it. Raises ``_Unsure`` as it reads when a label or a
+    number turns out to break the rules: the text path then names the line.
 
     The text path is right by definition, and names the line of any problem; this one is
     trusted only when the file and what pandas made of it leave no room for a difference: a
     plain layout (``_plain_layout``) without words pandas would read as booleans, the
-    header expected (no byte-order mark), a row per line, every label 0 or 1 and every
-    number finite within float32. Only an empty cell is missing ("NA" is a category and an
-    error in a numeric column, as on the text path); a cell that is not a number fails the
-    read. Both paths parse a number to the same bits (tests compare them on tricky cells).
+    header expected (no byte-order mark), a row per line, every label the text 0 or 1 and
+    every number finite within float32. Only an empty cell is missing ("NA" is a category
+    and an error in a numeric column, as on the text path); a cell that is not a number
+    fails the read. Both paths parse a number to the same bits (tests compare them on
+    tricky cells). In chunks: pandas 2.2 (the XGBoost image's) reading a whole file into
+    given types peaks at about seven times its size.
     """
     expected = [schema.label_column, *schema.feature_names]
     lines = _plain_layout(path, len(expected), booleans=False)
     if lines is None or lines < 2 or _first_line_fields(path) != expected:
         return None
-    frame = _typed_frame(path, schema)
-    if frame is None or list(frame.columns) != expected or len(frame) != lines - 1:
-        return None
-    labels = frame.pop(schema.label_column)
-    if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
-        return None
-    return (labels == "1").to_numpy(dtype=np.int64), frame, _plain_samples(path)
+    return _typed_reads(path, schema, chunk_rows, lines - 1)
+
+
+def _typed_reads(
+    path: Path, schema: Schema, chunk_rows: int, rows: int
+) -> Iterator[tuple[Labels, pd.DataFrame]]:
+    # The label as the category of its two texts, so "1.0" is no label; any other text reads
+    # as missing (pandas 3 warns that it will raise, which would also end here).
+    options: dict[str, Any] = {
+        "dtype": _column_types(schema, pd.CategoricalDtype(list(LABELS))),
+        "keep_default_na": False,
+        "na_values": {name: [""] for name in schema.feature_names},
+        "index_col": False,
+        "encoding": "utf-8",
+        "chunksize": chunk_rows,
+    }
+    read = 0
+    try:
+        with pd.read_csv(path, **options) as reader:
+            while (frame := _quietly_next(reader)) is not None:
+                labels = frame.pop(schema.label_column)
+                if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
+                    raise _Unsure
+                read += len(frame)
+                yield (labels == "1").to_numpy(dtype=np.int64), frame
+    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
+        raise _Unsure from None
+    if read != rows:  # the layout scan and pandas disagree
+        raise _Unsure
+
+
+def _quietly_next(reader: Any) -> pd.DataFrame | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame: pd.DataFrame | None = next(reader, None)
+        return frame
 
 
 def _column_types(schema: Schema, label: Any) -> dict[str, Any]:
@@ -576,20 +618,6 @@ def _column_types(schema: Schema, label: Any) -> dict[str, Any]:
     return types | {
         name: object if kind == "categorical" else np.float64 for name, kind in schema.features
     }
-
-
-def _typed_frame(path: Path, schema: Schema) -> pd.DataFrame | None:
-    try:
-        return pd.read_csv(
-            path,
-            dtype=_column_types(schema, object),
-            keep_default_na=False,
-            na_values={name: [""] for name in schema.feature_names},
-            index_col=False,
-            encoding="utf-8",
-        )
-    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
-        return None
 
 
 def _first_line_fields(path: Path) -> list[str] | None:
@@ -652,7 +680,7 @@ def parse_numeric(
     if numbers.dtype.kind in "iu":
         # Whole numbers throughout, parsed as integers: "-0" became 0, which has no sign.
         # Restored, so that "-0" is -0.0 however the column's cells fall into chunks, as
-        # pandas' C parser reads it (_read_typed, the training split).
+        # pandas' C parser reads it (_typed_chunks).
         values[[row for row in np.flatnonzero(values == 0).tolist() if "-" in texts[row]]] = -0.0
     present = (cells != "").to_numpy(dtype=bool)
     bad = present & ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
@@ -701,81 +729,142 @@ def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
     return f"{folder}: the part files {', '.join(path.name for path in files)} hold a header"
 
 
-def _read_split_file(path: Path, schema: Schema) -> tuple[Labels, pd.DataFrame, list[str]]:
-    """One file's labels, typed features and sample records (none when it has no rows).
+Piece = tuple[Labels, pd.DataFrame, list[str]]
+
+
+def _file_pieces(path: Path, schema: Schema) -> Iterator[Piece]:
+    """One file's labels, typed features and sample records, a chunk at a time (the sample
+    records with the first chunks).
 
     Read by pandas straight into the schema's types when that gives what reading the text
-    gives (``_read_typed``); else typed a chunk at a time, so that memory holds the typed
-    columns and one chunk's text rather than every field as text. A file pandas cannot read
-    after all (a row with a field too many on a plain layout) is read again record by
-    record, which names the line.
+    gives (``_typed_chunks``); else as text split by pandas (``_read_plain_records``), else
+    record by record, which names the line of any problem: memory holds one chunk's text,
+    never every field as text. When a faster reader stops part-way, after chunks were
+    handed on, the file is read record by record to name the line at fault.
     """
-    typed = _read_typed(path, schema)
-    if typed is not None:
-        return typed
-    expected = [schema.label_column, *schema.feature_names]
-    plain = _read_plain_records(path, expected)
-    if plain is not None:
+    handed = False
+    for faster in (_typed_pieces, _plain_pieces):
+        pieces = faster(path, schema)
+        if pieces is None:
+            continue
         try:
-            return _typed_records(path, schema, plain)
-        except EvaluationError:
-            raise
-        except (ValueError, UnicodeDecodeError):  # a ParserError is a ValueError
-            pass
-    return _typed_records(path, schema, read_records(path, expected))
+            for piece in pieces:
+                handed = True
+                yield piece
+            return
+        except _Unsure:
+            if handed:
+                break
+    text = _text_pieces(path, schema)
+    if not handed:
+        yield from text
+        return
+    for _ in text:  # raises, naming the line
+        pass
+    raise EvaluationError(f"{path}: pandas and the record-by-record read disagree on its rows")
 
 
-def _typed_records(
-    path: Path, schema: Schema, chunks: Iterable[_Records]
-) -> tuple[Labels, pd.DataFrame, list[str]]:
-    labels, features, samples = [], [], []
+def _typed_pieces(path: Path, schema: Schema) -> Iterator[Piece] | None:
+    chunks = _typed_chunks(path, schema, TYPED_ROWS)
+    if chunks is None:
+        return None
+    samples = _plain_samples(path)
+    return (
+        (labels, frame, samples if not index else [])
+        for index, (labels, frame) in enumerate(chunks)
+    )
+
+
+def _plain_pieces(path: Path, schema: Schema) -> Iterator[Piece] | None:
+    records = _read_plain_records(path, [schema.label_column, *schema.feature_names])
+    return None if records is None else _unsure_of(_typed_pieces_of(path, schema, records))
+
+
+def _unsure_of(pieces: Iterator[Piece]) -> Iterator[Piece]:
+    """pandas failing to split a plain layout after all (a field too many): ``_Unsure``."""
+    try:
+        yield from pieces
+    except EvaluationError:
+        raise
+    except (ValueError, UnicodeDecodeError):  # a ParserError is a ValueError
+        raise _Unsure from None
+
+
+def _text_pieces(path: Path, schema: Schema) -> Iterator[Piece]:
+    records = read_records(path, [schema.label_column, *schema.feature_names])
+    return _typed_pieces_of(path, schema, records)
+
+
+def _typed_pieces_of(path: Path, schema: Schema, chunks: Iterable[_Records]) -> Iterator[Piece]:
     for records in chunks:
-        labels.append(parse_labels(path, schema.label_column, records.columns[0], records.lines))
-        features.append(
-            pd.DataFrame(
-                {
-                    name: parse_numeric(path, name, texts, records.lines)
-                    if kind == "numeric"
-                    else categorical_column(texts)
-                    for (name, kind), texts in zip(
-                        schema.features, records.columns[1:], strict=True
-                    )
-                }
-            )
-        )
-        samples += records.samples
-    if len(features) == 1:
-        return labels[0], features[0], samples
-    return np.concatenate(labels), pd.concat(features, ignore_index=True), samples
+        yield _typed_chunk(path, schema, records)
 
 
-def read_test_split(test_dir: Path, split: str = "test") -> SplitData:
-    """The test split (or another split) typed by ``schema.json``, both from ``test_dir``:
-    ``<split>.csv``, or its part files concatenated (``split_files``)."""
+def _typed_chunk(path: Path, schema: Schema, records: _Records) -> Piece:
+    """One chunk of records typed from their text by the rules (naming the line at fault)."""
+    labels = parse_labels(path, schema.label_column, records.columns[0], records.lines)
+    features = pd.DataFrame(
+        {
+            name: parse_numeric(path, name, texts, records.lines)
+            if kind == "numeric"
+            else categorical_column(texts)
+            for (name, kind), texts in zip(schema.features, records.columns[1:], strict=True)
+        }
+    )
+    return labels, features, records.samples
+
+
+@dataclass(frozen=True)
+class OpenSplit:
+    """A split's files and schema, checked; its rows read as ``pieces`` are asked for."""
+
+    path: Path
+    """The one file, or the folder of the part files."""
+    schema: Schema
+    files: tuple[Path, ...]
+
+    def pieces(self) -> Iterator[SplitData]:
+        """The rows, a chunk at a time, file after file; the first chunks carry the sample
+        records. Raises naming the file and line of a row that breaks the rules."""
+        for path in self.files:
+            for labels, features, samples in _file_pieces(path, self.schema):
+                if len(labels):
+                    yield SplitData(path, self.schema, labels, features, tuple(samples))
+
+    def no_rows(self) -> EvaluationError:
+        if len(self.files) == 1:
+            return EvaluationError(f"{self.files[0]} has a header but no test rows")
+        return EvaluationError(f"{_parts_hold(self.path, self.files)} but no test rows")
+
+
+def open_split(test_dir: Path, split: str = "test") -> OpenSplit:
+    """The test split (or another split) of ``test_dir``: ``<split>.csv`` or its part files
+    (``split_files``), typed by the folder's ``schema.json``."""
     schema_path = test_dir / SCHEMA_FILE
     schema = parse_schema(read_json(schema_path, "test split schema"), str(schema_path))
     files = split_files(test_dir, split)
-    pieces = [_read_split_file(path, schema) for path in files]
-    filled = [piece for piece in pieces if len(piece[0])]
-    if not filled:
-        what = f"{files[0]} has a header" if len(files) == 1 else _parts_hold(test_dir, files)
-        raise EvaluationError(f"{what} but no test rows")
-    return _joined(files[0] if len(files) == 1 else test_dir, schema, filled)
+    return OpenSplit(files[0] if len(files) == 1 else test_dir, schema, tuple(files))
 
 
-def _joined(
-    path: Path, schema: Schema, pieces: Sequence[tuple[Labels, pd.DataFrame, list[str]]]
-) -> SplitData:
-    """The files' rows one after the other (one file's data as it is)."""
+def read_test_split(test_dir: Path, split: str = "test") -> SplitData:
+    """The whole test split (or another split), its files' rows one after the other."""
+    opened = open_split(test_dir, split)
+    pieces = list(opened.pieces())
+    if not pieces:
+        raise opened.no_rows()
+    return joined(opened, pieces)
+
+
+def joined(opened: OpenSplit, pieces: Sequence[SplitData]) -> SplitData:
+    """Pieces of a split as one (one piece as it is)."""
     if len(pieces) == 1:
-        labels, features, samples = pieces[0]
-        return SplitData(path, schema, labels, features, tuple(samples))
-    samples = [sample for piece in pieces for sample in piece[2]][:SAMPLE_ROWS]
+        return replace(pieces[0], path=opened.path)
+    samples = [sample for piece in pieces for sample in piece.samples][:SAMPLE_ROWS]
     return SplitData(
-        path,
-        schema,
-        np.concatenate([piece[0] for piece in pieces]),
-        pd.concat([piece[1] for piece in pieces], ignore_index=True),
+        opened.path,
+        opened.schema,
+        np.concatenate([piece.labels for piece in pieces]),
+        pd.concat([piece.features for piece in pieces], ignore_index=True),
         tuple(samples),
     )
 
@@ -1030,19 +1119,34 @@ def champion_floor(value: float, margin: float) -> float:
     return float(Decimal(repr(float(value))) - Decimal(repr(float(margin))))
 
 
-def assess_champion(
-    arn: str, champion_dir: Path, split: SplitData, settings: GateSettings, scratch: Path
-) -> Champion:
-    """Score the approved model (when ``arn`` names one) on ``split`` with its own code."""
-    margin = settings.champion_margin
+def load_champion(
+    arn: str, champion_dir: Path, scratch: Path
+) -> ServedModel | EvaluationError | None:
+    """The approved model (None when ``arn`` names none), or why it cannot be loaded."""
     if not arn:
         # The pipeline then fills champion_dir with the challenger itself: never read it.
-        return Champion("none", "", None, margin, None, "no approved model version")
+        return None
     try:
-        served = load_served_model(champion_dir / MODEL_ARCHIVE, scratch)
-        report = evaluation_report(split.labels, score(served, split), served.decision_threshold)
+        return load_served_model(champion_dir / MODEL_ARCHIVE, scratch)
     except EvaluationError as error:
-        return Champion("unscorable", arn, None, margin, None, f"cannot score it: {error}")
+        return error
+
+
+def champion_verdict(
+    arn: str,
+    scored: tuple[ServedModel, Scores] | EvaluationError | None,
+    labels: Labels,
+    settings: GateSettings,
+) -> Champion:
+    """The comparison with the approved model: its scores on the test split's ``labels``, or
+    why there are none."""
+    margin = settings.champion_margin
+    if scored is None:
+        return Champion("none", "", None, margin, None, "no approved model version")
+    if isinstance(scored, EvaluationError):
+        return Champion("unscorable", arn, None, margin, None, f"cannot score it: {scored}")
+    served, scores = scored
+    report = evaluation_report(labels, scores, served.decision_threshold)
     value = metric_value(report, settings.metric)
     if value is None:
         note = f"its {settings.metric} is undefined on a test split without both classes"
@@ -1272,12 +1376,12 @@ class _Sample:
 
 
 def read_training_split(
-    train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = BASELINE_CHUNK_ROWS
+    train_dir: Path, max_rows: int = BASELINE_MAX_ROWS, chunk_rows: int = TYPED_ROWS
 ) -> SplitData:
     """``train.csv`` (or its part files, in order: ``split_files``) typed by its
     ``schema.json`` by the test split's rules; at most ``max_rows`` rows are kept.
 
-    A file that pandas would type as reading its text types it (see ``_read_typed``) is
+    A file that pandas would type as reading its text types it (see ``_typed_chunks``) is
     read so, ``chunk_rows`` at a time; any other file, or one whose cells break the rules,
     is read as text a chunk at a time, which names the line at fault. The training split is
     the largest: it gives no sample payload, so no record is kept as text. A longer split is
@@ -1305,60 +1409,28 @@ def read_training_split(
 
 def _sample_file(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) -> None:
     """Add one file's rows to ``sample``: typed by pandas where that gives what reading
-    their text gives, else from their text."""
+    their text gives (``_typed_chunks``), else from their text."""
     rows = sample.rows
-    if _sample_typed(path, schema, sample, chunk_rows):
-        return
-    if sample.rows == rows:
-        _sample_text(path, schema, sample)
-        return
-    # pandas stopped part-way, at a cell the rules refuse: reading the text names it.
-    _sample_text(path, schema, _Sample(sample.max_rows))
-    raise EvaluationError(f"{path}: pandas and the text reader disagree on its rows")
-
-
-def _sample_typed(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) -> bool:
-    """Add one file's rows to ``sample`` as pandas types them. False when that might differ
-    from reading their text (``_read_typed``'s conditions), before any row is added, or
-    when a label or a number breaks the rules, possibly after some chunks were added."""
-    expected = [schema.label_column, *schema.feature_names]
-    lines = _plain_layout(path, len(expected), booleans=False)
-    if lines is None or _first_line_fields(path) != expected:
-        return False
-    # The label as the category of its two texts, so "1.0" is no label; any other text reads
-    # as missing (pandas 3 warns that it will raise, which would also fall back).
-    options: dict[str, Any] = {
-        "dtype": _column_types(schema, pd.CategoricalDtype(list(LABELS))),
-        "keep_default_na": False,
-        "na_values": {name: [""] for name in schema.feature_names},
-        "index_col": False,
-        "encoding": "utf-8",
-    }
-    rows = 0
+    chunks = _typed_chunks(path, schema, chunk_rows)
     try:
-        # In chunks even when the sample keeps every row: pandas 2.2 (the XGBoost image's)
-        # reading a whole file into given types peaks at about seven times its size.
-        with (
-            warnings.catch_warnings(),
-            pd.read_csv(path, chunksize=chunk_rows, **options) as frames,
-        ):
-            warnings.simplefilter("ignore")
-            for frame in frames:
-                labels = frame[schema.label_column]
-                if not labels.isin(LABELS).all() or not _numbers_in_range(frame, schema):
-                    return False
-                frame[schema.label_column] = (labels == "1").to_numpy(dtype=np.float64)
-                sample.add(frame)
-                rows += len(frame)
-    except (ValueError, UnicodeDecodeError, OSError):  # a ParserError is a ValueError
-        return False
-    return rows == lines - 1  # else the layout scan and pandas disagree
+        for labels, features in chunks or ():
+            features.insert(0, schema.label_column, labels.astype(np.float64))
+            sample.add(features)
+        if chunks is not None:
+            return
+    except _Unsure:
+        if sample.rows != rows:
+            # pandas stopped part-way, at a cell the rules refuse: the text names it.
+            _sample_text(path, schema, _Sample(sample.max_rows))
+            raise EvaluationError(
+                f"{path}: pandas and the record-by-record read disagree on its rows"
+            ) from None
+    _sample_text(path, schema, sample)
 
 
 def _sample_text(path: Path, schema: Schema, sample: _Sample) -> None:
     """Add one file's rows to ``sample``, typed from their text a chunk at a time."""
-    for records in read_records(path, [schema.label_column, *schema.feature_names]):
-        labels, features, _ = _typed_records(path, schema, [records])
+    for labels, features, _ in _text_pieces(path, schema):
         features.insert(0, schema.label_column, labels.astype(np.float64))
         sample.add(features)
 
@@ -1375,6 +1447,31 @@ def drift_baseline(served: ServedModel, paths: Paths) -> dict[str, Any] | None:
     return baseline
 
 
+def score_split(
+    opened: OpenSplit, challenger: ServedModel, champion: ServedModel | EvaluationError | None
+) -> tuple[SplitData, Scores, tuple[ServedModel, Scores] | EvaluationError | None]:
+    """Both models' scores on the test split, read and scored a chunk at a time, so memory
+    holds one chunk's features and every row's label and scores (the split without its
+    features), however long the split is. A champion that fails to score becomes the
+    error."""
+    pieces, scores, rival = [], [], []
+    for piece in opened.pieces():
+        scores.append(score(challenger, piece))
+        if isinstance(champion, ServedModel):
+            try:
+                rival.append(score(champion, piece))
+            except EvaluationError as error:
+                champion = error
+        pieces.append(replace(piece, features=piece.features.iloc[:0]))
+    if not pieces:
+        raise opened.no_rows()
+    split = joined(opened, pieces)
+    scored: tuple[ServedModel, Scores] | EvaluationError | None = (
+        (champion, np.concatenate(rival)) if isinstance(champion, ServedModel) else champion
+    )
+    return split, np.concatenate(scores), scored
+
+
 def evaluate(
     paths: Paths, settings: GateSettings, champion_arn: str = ""
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -1384,17 +1481,13 @@ def evaluate(
         raise EvaluationError(
             f"output folder {paths.output_dir} (--output-dir) is an existing file"
         )
-    split = read_test_split(paths.test_dir)
+    opened = open_split(paths.test_dir)
     with tempfile.TemporaryDirectory() as scratch:
         challenger = load_served_model(paths.model_dir / MODEL_ARCHIVE, Path(scratch) / "model")
-        scores = score(challenger, split)
+        contender = load_champion(champion_arn, paths.champion_dir, Path(scratch) / "champion")
+        split, scores, scored = score_split(opened, challenger, contender)
         report = evaluation_report(split.labels, scores, challenger.decision_threshold)
-        champion = assess_champion(
-            champion_arn, paths.champion_dir, split, settings, Path(scratch) / "champion"
-        )
-        # Both models scored, the test split's features are let go before the training
-        # split is read and scored for the baseline, so memory never holds both splits.
-        split = replace(split, features=split.features.iloc[:0])
+        champion = champion_verdict(champion_arn, scored, split.labels, settings)
         baseline = drift_baseline(challenger, paths)
     cutoff = challenger.decision_threshold
     value = metric_value(report, settings.metric)

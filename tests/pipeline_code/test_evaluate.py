@@ -1007,8 +1007,11 @@ def test_the_one_pass_read_gives_what_the_record_by_record_read_gives(
         except evaluate.EvaluationError as error:
             return str(error).replace(str(folder), "<dir>")
 
-    monkeypatch.setattr(evaluate, "_READ_ROWS", 2)  # several chunks, read either way
+    # Several chunks, read either way: a reader that stops part-way hands over to the next.
+    monkeypatch.setattr(evaluate, "_READ_ROWS", 2)
+    monkeypatch.setattr(evaluate, "TYPED_ROWS", 2)
     fast = read(tmp_path / "fast")
+    monkeypatch.setattr(evaluate, "_typed_chunks", lambda *args: None)
     monkeypatch.setattr(evaluate, "_read_plain_records", lambda path, expected: None)
     slow = read(tmp_path / "slow")
 
@@ -1058,7 +1061,7 @@ def test_the_training_split_is_read_by_the_test_splits_rules(
 
     monkeypatch.setattr(evaluate, "_READ_ROWS", 2)
     fast = read(tmp_path / "fast")
-    monkeypatch.setattr(evaluate, "_sample_typed", lambda *args: False)
+    monkeypatch.setattr(evaluate, "_typed_chunks", lambda *args: None)
     slow = read(tmp_path / "slow")
 
     if isinstance(slow, str):
@@ -1077,9 +1080,9 @@ def test_a_plain_training_split_is_typed_by_pandas(tmp_path: Path) -> None:
     # or the numbers changed would send every file there, which only this test would see.
     folder = write_split(tmp_path, HEADER + "1,0.5,0.1,red\n0,-0,,NA\n" * 3, PLAIN_SCHEMA)
     schema = evaluate.parse_schema(PLAIN_SCHEMA, "schema.json")
-    sample = evaluate._Sample(max_rows=10)
-    assert evaluate._sample_typed(folder / "test.csv", schema, sample, chunk_rows=4)
-    assert sample.rows == 6
+    chunks = evaluate._typed_chunks(folder / "test.csv", schema, 4)
+    assert chunks is not None
+    assert [len(labels) for labels, _ in chunks] == [4, 2]
 
 
 @pytest.mark.parametrize(
@@ -1191,8 +1194,28 @@ TRICKY_ROWS = (
 )
 
 
+def _joined_pieces(pieces: Any) -> tuple[Any, pd.DataFrame, list[str]]:
+    labels, features, samples = zip(*pieces, strict=True)
+    return (
+        np.concatenate(labels),
+        pd.concat(features, ignore_index=True),
+        [sample for some in samples for sample in some],
+    )
+
+
 def _text_read(path: Path) -> tuple[Any, pd.DataFrame, list[str]]:
-    return evaluate._typed_records(path, SCHEMA, evaluate.read_records(path, EXPECTED))
+    return _joined_pieces(evaluate._text_pieces(path, SCHEMA))
+
+
+def _typed_read(path: Path, schema: Any = None) -> tuple[Any, pd.DataFrame, list[str]] | None:
+    """The whole file as pandas types it, or None where it leaves the file to the text."""
+    pieces = evaluate._typed_pieces(path, schema or SCHEMA)
+    if pieces is None:
+        return None
+    try:
+        return _joined_pieces(pieces)
+    except evaluate._Unsure:
+        return None
 
 
 def test_the_typed_read_gives_what_the_text_read_gives_bit_for_bit(
@@ -1201,7 +1224,7 @@ def test_the_typed_read_gives_what_the_text_read_gives_bit_for_bit(
     path = write_split(tmp_path, HEADER + TRICKY_ROWS, PLAIN_SCHEMA) / "test.csv"
     monkeypatch.setattr(evaluate, "_READ_ROWS", 3)
 
-    typed = evaluate._read_typed(path, SCHEMA)
+    typed = _typed_read(path)
     labels, features, samples = _text_read(path)
 
     assert typed is not None  # taken: nothing here needs the text path
@@ -1224,7 +1247,7 @@ def test_read_test_split_takes_the_typed_read_for_a_plain_file(
     def text_path_not_used(*args: Any) -> None:
         raise AssertionError("the text path was used")
 
-    monkeypatch.setattr(evaluate, "_typed_records", text_path_not_used)
+    monkeypatch.setattr(evaluate, "_typed_chunk", text_path_not_used)
     split = evaluate.read_test_split(write_split(tmp_path, HEADER + TRICKY_ROWS, PLAIN_SCHEMA))
     assert len(split.labels) == 11
     assert split.samples[0] == "-0,-0.0,NA"
@@ -1270,7 +1293,7 @@ def test_the_typed_read_leaves_anything_unusual_to_the_text_path(
     path = folder / "test.csv"
     path.write_bytes((HEADER + rows).encode("utf-8", "surrogateescape"))
 
-    assert evaluate._read_typed(path, SCHEMA) is None
+    assert _typed_read(path) is None
     if fragment is None:
         split = evaluate.read_test_split(folder)
         labels, features, _ = _text_read(path)
@@ -1294,7 +1317,7 @@ def test_a_header_the_typed_read_does_not_expect_is_left_to_the_text_path(
     text: str, fragment: str | None, tmp_path: Path
 ) -> None:
     folder = write_split(tmp_path, text, PLAIN_SCHEMA)
-    assert evaluate._read_typed(folder / "test.csv", SCHEMA) is None
+    assert _typed_read(folder / "test.csv") is None
     if fragment is None:
         assert evaluate.read_test_split(folder).features["colour"].tolist() == ["red"]
         return
@@ -1384,5 +1407,28 @@ def test_a_column_named_true_is_no_boolean(
     path = write_split(tmp_path, "churned,true\n1,0.5\n0,\n", schema) / "test.csv"
     monkeypatch.setattr(evaluate, "_SCAN_BYTES", block)
     assert evaluate._plain_layout(path, 2, booleans=False) == 3
-    typed = evaluate._read_typed(path, evaluate.parse_schema(schema, "schema.json"))
+    typed = _typed_read(path, evaluate.parse_schema(schema, "schema.json"))
     assert typed is not None and typed[1]["true"].tolist()[0] == 0.5
+
+
+@pytest.mark.parametrize("layout", ["plain", "quoted"])
+def test_scoring_the_test_split_a_chunk_at_a_time_changes_no_output(
+    layout: str, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if layout == "plain":  # typed by pandas; quoted cells send the file to the text path
+        write_split(
+            work / "test", TEST_CSV.replace('"red, dark"', "dark").replace('"say ""hi"""', "hi")
+        )
+    model_archive(work / "model", schema=model_schema(column="alt", cutoff=0.5))
+    _champion(work, "score", 0.35)
+    args = (f"--champion-package-arn={ARN}", "--threshold=0.5")
+    names = ("evaluation.json", "gate.json", "sample-payload.tar.gz")
+
+    assert run_main(work, *args) == 0
+    whole = {name: (work / "evaluation" / name).read_bytes() for name in names}
+    monkeypatch.setattr(evaluate, "TYPED_ROWS", 3)
+    monkeypatch.setattr(evaluate, "_READ_ROWS", 3)
+    assert run_main(work, *args) == 0
+
+    assert {name: (work / "evaluation" / name).read_bytes() for name in names} == whole
+    assert json.loads(whole["gate.json"])["champion"]["status"] == "compared"

@@ -1142,7 +1142,7 @@ def test_a_longer_training_split_is_a_uniform_sample_that_does_not_depend_on_chu
     folder = _train_split(tmp_path / "train", 2000)
     samples = [
         evaluate.read_training_split(folder, max_rows=300, chunk_rows=chunk_rows)
-        for chunk_rows in (7, 150, 5000)
+        for chunk_rows in (70, 150, 5000)
     ]
     positions = samples[0].features["score"].to_numpy()
     assert len(positions) == 300

@@ -212,7 +212,7 @@ def test_training_parts_give_the_baseline_rows_of_the_one_file(
     write_parts(parts, "train", text, [1, 700, 700, 1999], schema=evaluate_tests.SPLIT_SCHEMA)
 
     whole = evaluate.read_training_split(one, max_rows=max_rows, chunk_rows=150)
-    for chunk_rows in (7, 5000):
+    for chunk_rows in (70, 5000):
         again = evaluate.read_training_split(parts, max_rows=max_rows, chunk_rows=chunk_rows)
         pd.testing.assert_frame_equal(again.features, whole.features)
         assert again.labels.tolist() == whole.labels.tolist()

@@ -672,16 +672,18 @@ def _check_row_widths(path: Path, fields: int) -> None:
     pandas cannot be trusted with it: a short row reads as missing values, and its chunked
     reader keeps an overlong row, dropping the extra fields, when ``usecols`` is given or (in
     pandas 2.2, the XGBoost image's) when the row starts a chunk. Plain lines (no quote) are
-    counted by their commas, whole blocks at a time; a block with a quote, where a comma or
-    a line feed may be inside a field, sends the file to the csv module. Blank lines are no
-    rows (pandas skips them).
+    counted by their commas, whole blocks at a time; a block with a quote (a comma or a line
+    feed may be inside a field) or a lone carriage return (a line end to pandas) sends the
+    file to the csv module. Blank lines are no rows (pandas skips them).
     """
     import numpy as np
 
     lines = 0
     with path.open("rb") as handle:
         for block in _whole_lines(handle):
-            if b'"' in block:
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+                # A quote, or a carriage return that ends a line by itself (as pandas reads
+                # it): the csv module splits such rows as pandas does.
                 _check_quoted_row_widths(path, fields)
                 return
             data = np.frombuffer(block, dtype=np.uint8)

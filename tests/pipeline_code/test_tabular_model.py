@@ -1173,6 +1173,7 @@ WIDTH_SCHEMA: dict[str, Any] = {
         ("1,1,2,x\n0,1,2,x\n1\n", 4, 1),
         ('1,1,2,"x, y"\n0,1,2,x,"z"\n', 3, 5),  # quoted: the csv module counts
         ("1,1,2,x\r\n0,1,2,x,9\r\n", 3, 5),
+        ("1,1,2,x\r0,1,2,x,9\r", 3, 5),  # carriage returns alone end lines too
     ],
 )
 def test_rows_of_the_wrong_width_are_refused_naming_the_line(
@@ -1196,6 +1197,7 @@ def test_rows_of_the_wrong_width_are_refused_naming_the_line(
         "1,1,2,x\r\n\r\n0,1,2,x\r\n",
         '1,1,2,"x, y"\n0,1,2,"a\nb"\n',  # commas and a line feed inside quoted fields
         "1,1,2,x\n0,1,2,x",  # no line feed at the end
+        "1,1,2,x\r0,1,2,x\r",
     ],
 )
 def test_rows_of_the_header_width_are_read(tmp_path: Path, rows: str) -> None:

@@ -681,7 +681,7 @@ def _check_row_widths(path: Path, fields: int) -> None:
     lines = 0
     with path.open("rb") as handle:
         for block in _whole_lines(handle):
-            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+            if b'"' in block or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
                 # A quote, or a carriage return that ends a line by itself (as pandas reads
                 # it): the csv module splits such rows as pandas does.
                 _check_quoted_row_widths(path, fields)

@@ -40,7 +40,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd
 
-from pipeline_code import capture, drift, evaluate
+from pipeline_code import capture, drift, evaluate, preprocess
 
 EXIT_NO_DRIFT = 0
 EXIT_FAILED = 1
@@ -130,7 +130,21 @@ def read_baseline(path: Path) -> dict[str, Any]:
 
 def read_records(path: Path) -> pd.DataFrame:
     """Every column as text, missing as pandas reads it (its NA markers, as Preprocess read
-    the training data): the comparison parses numbers itself and matches categories as text."""
+    the training data): the comparison parses numbers itself and matches categories as text.
+
+    The rows are checked first as Preprocess checks its input: pandas alone would read a
+    short row as missing values, which the comparison would count as such.
+    """
+    try:
+        _, problems = preprocess._scan_file(path)
+    except preprocess.DataValidationError as error:
+        problems = error.problems
+    except FileNotFoundError:
+        raise DriftCheckError(f"input file {path} does not exist") from None
+    except OSError as error:
+        raise DriftCheckError(f"input file {path} is not readable: {error}") from None
+    if problems:
+        raise DriftCheckError("; ".join(problems))
     try:
         return pd.read_csv(path, dtype=str, encoding="utf-8-sig", index_col=False)
     except FileNotFoundError:

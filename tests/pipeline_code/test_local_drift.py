@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -214,3 +215,32 @@ def test_capture_path_problems_exit_1(
     with pytest.raises(SystemExit) as raised:  # --input and --capture are exclusive
         local_drift.main([f"--capture={tmp_path}", f"--input={tmp_path / 'x.csv'}"])
     assert raised.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda line: line.rsplit(",", 1)[0], "has {short}"),  # a short row: not missing values
+        (lambda line: line + ",9", "has {long}"),
+    ],
+)
+def test_rows_of_the_wrong_width_exit_1_naming_the_line(
+    run_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: Callable[[str], str],
+    fragment: str,
+) -> None:
+    source = records(run_dir, tmp_path / "same.csv")
+    lines = source.read_text().splitlines()
+    width = len(lines[0].split(","))
+    lines[5] = change(lines[5])
+    source.write_text("\n".join(lines) + "\n")
+
+    code = local_drift.main(
+        [f"--input={source}", f"--baseline={run_dir / 'evaluation' / 'baseline.json'}"]
+    )
+
+    assert code == local_drift.EXIT_FAILED
+    error = capsys.readouterr().err
+    assert f"line 6 {fragment.format(short=width - 1, long=width + 1)}" in error, error

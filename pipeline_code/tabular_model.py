@@ -680,7 +680,7 @@ def _check_row_widths(path: Path, fields: int) -> None:
 
     lines = 0
     with path.open("rb") as handle:
-        for block in _whole_lines(handle):
+        for block in _whole_lines(handle, _WIDTH_SCAN_BYTES):
             if b'"' in block or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
                 # A quote, or a carriage return that ends a line by itself (as pandas reads
                 # it): the csv module splits such rows as pandas does.
@@ -700,14 +700,17 @@ def _check_row_widths(path: Path, fields: int) -> None:
             lines += len(ends)
 
 
-def _whole_lines(handle: Any, size: int = _WIDTH_SCAN_BYTES) -> Iterator[bytes]:
+def _whole_lines(handle: Any, size: int) -> Iterator[bytes]:
     """The file's bytes in blocks of whole lines, each ending with a line feed (an unended
-    last line is given one)."""
+    last line is given one); a line longer than ``size`` is one block of its own."""
     carry = b""
     while block := handle.read(size):
         cut = block.rfind(b"\n") + 1
+        if not cut:
+            carry += block
+            continue
         yield carry + block[:cut]
-        carry = block[cut:] if cut else carry + block
+        carry = block[cut:]
     if carry:
         yield carry + b"\n"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import inspect
+import io
 import json
 import re
 import shutil
@@ -1217,3 +1218,12 @@ def test_the_width_check_follows_lines_across_its_blocks(
         tabular_model._check_row_widths(path, 4)
     path.write_text("y,a,b,c\n" + "1,10.5,2,xyz\n" * 50)
     tabular_model._check_row_widths(path, 4)
+    path.write_text("y,a,b,c\n" + "1,10.5,2," + "x" * 40 + "\n0,1,2,3")  # lines of many blocks
+    tabular_model._check_row_widths(path, 4)
+
+
+def test_whole_lines_blocks_end_at_line_feeds() -> None:
+    text = b"y,a,b,c\n" + b"1,2,3," + b"x" * 30 + b"\n0,1,2,3"
+    blocks = list(tabular_model._whole_lines(io.BytesIO(text), 7))
+    assert b"".join(blocks) == text + b"\n"
+    assert all(block.endswith(b"\n") and block.count(b"\n") >= 1 for block in blocks)

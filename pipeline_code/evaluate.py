@@ -553,7 +553,7 @@ class _Unsure(Exception):  # noqa: N818 (not an error: a reason to read the text
 
 
 def _typed_chunks(
-    path: Path, schema: Schema, chunk_rows: int = TYPED_ROWS
+    path: Path, schema: Schema, chunk_rows: int
 ) -> Iterator[tuple[Labels, pd.DataFrame]] | None:
     """One file's labels and features, read by pandas' C parser straight into the schema's
     types ``chunk_rows`` at a time; None when the result might differ from the text path's
@@ -732,19 +732,20 @@ def _parts_hold(folder: Path, files: Sequence[Path]) -> str:
 Piece = tuple[Labels, pd.DataFrame, list[str]]
 
 
-def _file_pieces(path: Path, schema: Schema) -> Iterator[Piece]:
+def _file_pieces(path: Path, schema: Schema, chunk_rows: int) -> Iterator[Piece]:
     """One file's labels, typed features and sample records, a chunk at a time (the sample
     records with the first chunks).
 
-    Read by pandas straight into the schema's types when that gives what reading the text
-    gives (``_typed_chunks``); else as text split by pandas (``_read_plain_records``), else
-    record by record, which names the line of any problem: memory holds one chunk's text,
-    never every field as text. When a faster reader stops part-way, after chunks were
-    handed on, the file is read record by record to name the line at fault.
+    Read by pandas straight into the schema's types, ``chunk_rows`` at a time, when that
+    gives what reading the text gives (``_typed_chunks``); else as text split by pandas
+    (``_read_plain_records``), else record by record, which names the line of any problem:
+    memory holds one chunk's text, never every field as text. When a faster reader stops
+    part-way, after chunks were handed on, the file is read record by record to name the
+    line at fault.
     """
     handed = False
     for faster in (_typed_pieces, _plain_pieces):
-        pieces = faster(path, schema)
+        pieces = faster(path, schema, chunk_rows)
         if pieces is None:
             continue
         try:
@@ -764,8 +765,8 @@ def _file_pieces(path: Path, schema: Schema) -> Iterator[Piece]:
     raise EvaluationError(f"{path}: pandas and the record-by-record read disagree on its rows")
 
 
-def _typed_pieces(path: Path, schema: Schema) -> Iterator[Piece] | None:
-    chunks = _typed_chunks(path, schema, TYPED_ROWS)
+def _typed_pieces(path: Path, schema: Schema, chunk_rows: int) -> Iterator[Piece] | None:
+    chunks = _typed_chunks(path, schema, chunk_rows)
     if chunks is None:
         return None
     samples = _plain_samples(path)
@@ -775,7 +776,8 @@ def _typed_pieces(path: Path, schema: Schema) -> Iterator[Piece] | None:
     )
 
 
-def _plain_pieces(path: Path, schema: Schema) -> Iterator[Piece] | None:
+def _plain_pieces(path: Path, schema: Schema, chunk_rows: int) -> Iterator[Piece] | None:
+    # chunk_rows is the typed read's: text is split _READ_ROWS records at a time.
     records = _read_plain_records(path, [schema.label_column, *schema.feature_names])
     return None if records is None else _unsure_of(_typed_pieces_of(path, schema, records))
 
@@ -827,7 +829,7 @@ class OpenSplit:
         """The rows, a chunk at a time, file after file; the first chunks carry the sample
         records. Raises naming the file and line of a row that breaks the rules."""
         for path in self.files:
-            for labels, features, samples in _file_pieces(path, self.schema):
+            for labels, features, samples in _file_pieces(path, self.schema, TYPED_ROWS):
                 if len(labels):
                     yield SplitData(path, self.schema, labels, features, tuple(samples))
 
@@ -1408,29 +1410,8 @@ def read_training_split(
 
 
 def _sample_file(path: Path, schema: Schema, sample: _Sample, chunk_rows: int) -> None:
-    """Add one file's rows to ``sample``: typed by pandas where that gives what reading
-    their text gives (``_typed_chunks``), else from their text."""
-    rows = sample.rows
-    chunks = _typed_chunks(path, schema, chunk_rows)
-    try:
-        for labels, features in chunks or ():
-            features.insert(0, schema.label_column, labels.astype(np.float64))
-            sample.add(features)
-        if chunks is not None:
-            return
-    except _Unsure:
-        if sample.rows != rows:
-            # pandas stopped part-way, at a cell the rules refuse: the text names it.
-            _sample_text(path, schema, _Sample(sample.max_rows))
-            raise EvaluationError(
-                f"{path}: pandas and the record-by-record read disagree on its rows"
-            ) from None
-    _sample_text(path, schema, sample)
-
-
-def _sample_text(path: Path, schema: Schema, sample: _Sample) -> None:
-    """Add one file's rows to ``sample``, typed from their text a chunk at a time."""
-    for labels, features, _ in _text_pieces(path, schema):
+    """Add one file's rows to ``sample``, read as the test split's are (``_file_pieces``)."""
+    for labels, features, _ in _file_pieces(path, schema, chunk_rows):
         features.insert(0, schema.label_column, labels.astype(np.float64))
         sample.add(features)
 

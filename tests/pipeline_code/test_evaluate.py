@@ -1062,6 +1062,7 @@ def test_the_training_split_is_read_by_the_test_splits_rules(
     monkeypatch.setattr(evaluate, "_READ_ROWS", 2)
     fast = read(tmp_path / "fast")
     monkeypatch.setattr(evaluate, "_typed_chunks", lambda *args: None)
+    monkeypatch.setattr(evaluate, "_read_plain_records", lambda path, expected: None)
     slow = read(tmp_path / "slow")
 
     if isinstance(slow, str):
@@ -1209,7 +1210,7 @@ def _text_read(path: Path) -> tuple[Any, pd.DataFrame, list[str]]:
 
 def _typed_read(path: Path, schema: Any = None) -> tuple[Any, pd.DataFrame, list[str]] | None:
     """The whole file as pandas types it, or None where it leaves the file to the text."""
-    pieces = evaluate._typed_pieces(path, schema or SCHEMA)
+    pieces = evaluate._typed_pieces(path, schema or SCHEMA, evaluate.TYPED_ROWS)
     if pieces is None:
         return None
     try:
